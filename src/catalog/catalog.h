@@ -1,0 +1,61 @@
+// The durable record of a pool: volumes, snapshots, node stage/publish
+// records and pool settings, in SQLite (WAL, synchronous=FULL) inside the
+// pool. Every mutating call is one transaction, durable when it returns.
+//
+// Names are unique per kind. IDs are chosen by the caller (see common/ids.h)
+// and are validated by it; the catalog stores them as given.
+// Thread-safe: calls are serialised internally. Several processes may open the
+// same catalog (SQLite locking, busy timeout).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "catalog/records.h"
+#include "common/status.h"
+
+namespace ditto::catalog {
+
+class Catalog {
+ public:
+  // Opens (creating if needed) the catalog database at `path`. ":memory:" gives
+  // a private in-memory catalog for tests.
+  static StatusOr<std::unique_ptr<Catalog>> Open(const std::string& path);
+  virtual ~Catalog() = default;
+
+  // Volumes. Insert fails AlreadyExists if the id or name is taken.
+  virtual Status InsertVolume(const VolumeRecord& record) = 0;
+  // Replaces every field of the record with this id. NotFound if absent.
+  virtual Status UpdateVolume(const VolumeRecord& record) = 0;
+  virtual Status DeleteVolume(const std::string& id) = 0;  // OK if absent
+  virtual StatusOr<std::optional<VolumeRecord>> FindVolume(const std::string& id) = 0;
+  virtual StatusOr<std::optional<VolumeRecord>> FindVolumeByName(const std::string& name) = 0;
+  // Ordered by (created_at_ns, id): stable for pagination.
+  virtual StatusOr<std::vector<VolumeRecord>> ListVolumes() = 0;
+
+  // Snapshots, as volumes.
+  virtual Status InsertSnapshot(const SnapshotRecord& record) = 0;
+  virtual Status UpdateSnapshot(const SnapshotRecord& record) = 0;
+  virtual Status DeleteSnapshot(const std::string& id) = 0;
+  virtual StatusOr<std::optional<SnapshotRecord>> FindSnapshot(const std::string& id) = 0;
+  virtual StatusOr<std::optional<SnapshotRecord>> FindSnapshotByName(const std::string& name) = 0;
+  virtual StatusOr<std::vector<SnapshotRecord>> ListSnapshots() = 0;
+
+  // Node records. Put replaces the record with the same key.
+  virtual Status PutStage(const StageRecord& record) = 0;  // key: volume_id
+  virtual Status DeleteStage(const std::string& volume_id) = 0;
+  virtual StatusOr<std::optional<StageRecord>> FindStage(const std::string& volume_id) = 0;
+  virtual StatusOr<std::vector<StageRecord>> ListStages() = 0;
+  virtual Status PutPublish(const PublishRecord& record) = 0;  // key: (volume_id, target_path)
+  virtual Status DeletePublish(const std::string& volume_id, const std::string& target_path) = 0;
+  virtual StatusOr<std::vector<PublishRecord>> ListPublishes(const std::string& volume_id) = 0;
+  virtual StatusOr<std::vector<PublishRecord>> ListAllPublishes() = 0;
+
+  // Pool settings (key/value), e.g. "overcommit_ratio".
+  virtual Status PutSetting(const std::string& key, const std::string& value) = 0;
+  virtual StatusOr<std::optional<std::string>> GetSetting(const std::string& key) = 0;
+};
+
+}  // namespace ditto::catalog

@@ -1,0 +1,66 @@
+// Plain records stored in the catalog. Times are Unix nanoseconds.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace ditto::catalog {
+
+// Lifecycle of a volume or snapshot record. A record in kCreating/kDeleting/
+// kExpanding is an intent: recovery finishes or rolls it back on open.
+enum class State { kCreating, kReady, kExpanding, kDeleting };
+const char* StateName(State state);
+bool ParseState(const std::string& text, State* state);
+
+struct VolumeRecord {
+  std::string id;
+  std::string name;
+  int64_t capacity_bytes = 0;
+  // Intent of an expansion in progress (state kExpanding), else 0.
+  int64_t target_capacity_bytes = 0;
+  std::string mode_hint;  // "mount", "block" or "" (unknown)
+  std::string fs_type;    // requested filesystem for mount volumes
+  std::map<std::string, std::string> parameters;
+  std::string source_kind;  // "", "volume" or "snapshot"
+  std::string source_id;
+  std::string clone_method;  // "", "reflink" or "sparse-copy"
+  bool thick = false;
+  State state = State::kCreating;
+  int64_t created_at_ns = 0;
+  int64_t updated_at_ns = 0;
+};
+
+struct SnapshotRecord {
+  std::string id;
+  std::string name;
+  std::string source_volume_id;
+  int64_t size_bytes = 0;
+  bool ready_to_use = false;
+  std::string clone_method;
+  State state = State::kCreating;
+  int64_t created_at_ns = 0;
+};
+
+// The node side: a volume attached to a loop device and (mount volumes)
+// mounted at a staging path.
+struct StageRecord {
+  std::string volume_id;
+  std::string staging_path;
+  std::string device;  // /dev/loopN
+  bool block = false;
+  std::string fs_type;
+  std::string mount_flags;  // comma separated, as requested
+  std::string access_mode;
+  int64_t created_at_ns = 0;
+};
+
+struct PublishRecord {
+  std::string volume_id;
+  std::string target_path;
+  bool read_only = false;
+  bool block = false;
+  int64_t created_at_ns = 0;
+};
+
+}  // namespace ditto::catalog

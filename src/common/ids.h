@@ -1,0 +1,29 @@
+// Volume and snapshot IDs: generated, never derived from user input, and
+// validated against a strict pattern at every entry point, so an ID can be
+// joined into a path without traversal.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace ditto {
+
+// "vol-" / "snap-" followed by 32 lowercase hex digits (128 random bits).
+std::string NewVolumeId();
+std::string NewSnapshotId();
+
+bool IsValidVolumeId(std::string_view id);
+bool IsValidSnapshotId(std::string_view id);
+
+// NotFound-free validation for entry points: InvalidArgument with a message
+// naming the field when `id` is malformed.
+Status ValidateVolumeId(std::string_view id, std::string_view field = "volume_id");
+Status ValidateSnapshotId(std::string_view id, std::string_view field = "snapshot_id");
+
+// Names of volumes and snapshots (the CSI "name", e.g. pvc-<uid>): 1..128
+// printable ASCII characters, no control characters.
+Status ValidateName(std::string_view name, std::string_view field = "name");
+
+}  // namespace ditto

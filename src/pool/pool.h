@@ -1,0 +1,174 @@
+// A pool: a directory on a reflink-capable filesystem holding sparse volume
+// images, read-only snapshot images and the catalog. Clones and restores are
+// FICLONE of the source image (cost follows extent count, not bytes); where
+// the filesystem cannot reflink, a sparse-aware copy.
+//
+// Layout (DATA is DIR itself, or DIR/data when DIR's filesystem cannot
+// reflink and the pool lives in a loop-mounted XFS backing file):
+//   DIR/pool.json             how the pool is laid out (written at init)
+//   DIR/backing.img           the XFS image (backing pools only)
+//   DATA/catalog.db           catalog (SQLite)
+//   DATA/volumes/<id>.img     volume images, exactly their capacity
+//   DATA/snapshots/<id>.img   snapshot images, mode 0444
+//   DATA/tmp/                 files being made; emptied on open
+//
+// Crash safety: every operation records an intent in the catalog before it
+// touches files, files appear only by rename, and Open() finishes or rolls
+// back every intent. Thread-safe; two operations on the same volume,
+// snapshot or name at once: the second fails ABORTED.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "catalog/catalog.h"
+#include "common/status.h"
+#include "host/host.h"
+
+namespace ditto::pool {
+
+enum class Backing {
+  kAuto,    // use DIR if it can reflink, else a loop-mounted XFS backing file
+  kNever,   // always use DIR directly (sparse copy when it cannot reflink)
+  kAlways,  // always use a backing file
+};
+
+struct InitOptions {
+  uint64_t size_bytes = 20ull << 30;  // backing file size
+  Backing backing = Backing::kAuto;
+  double overcommit_ratio = 10.0;
+};
+
+struct PoolLayout {
+  std::string dir;
+  std::string data_dir;
+  bool backing_file = false;
+  uint64_t backing_size_bytes = 0;
+};
+
+enum class SourceKind { kNone, kVolume, kSnapshot };
+
+struct CreateVolumeSpec {
+  std::string name;          // required, unique; the idempotency key
+  uint64_t capacity_bytes = 0;  // 0: the source's size (required when no source)
+  bool thick = false;        // fallocate the whole image
+  std::string mode_hint;     // "mount", "block" or ""
+  std::string fs_type;
+  std::map<std::string, std::string> parameters;
+  SourceKind source_kind = SourceKind::kNone;
+  std::string source_id;
+};
+
+struct CreateVolumeResult {
+  catalog::VolumeRecord volume;
+  bool created = false;  // false: an identical earlier request made it
+};
+
+struct CreateSnapshotResult {
+  catalog::SnapshotRecord snapshot;
+  bool created = false;
+};
+
+struct ImageSpace {
+  uint64_t size_bytes = 0;       // apparent size
+  uint64_t allocated_bytes = 0;  // bytes with data
+  uint64_t shared_bytes = 0;     // allocated bytes shared with another image
+  uint64_t exclusive_bytes = 0;  // allocated bytes only this image holds
+  uint64_t extent_count = 0;
+};
+
+struct PoolStatus {
+  PoolLayout layout;
+  std::string fs_type;
+  bool reflink = false;
+  uint64_t capacity_bytes = 0;
+  uint64_t used_bytes = 0;
+  uint64_t free_bytes = 0;  // available to ditto
+  uint64_t volume_count = 0;
+  uint64_t snapshot_count = 0;
+  uint64_t provisioned_bytes = 0;  // sum of volume capacities
+  uint64_t shared_bytes = 0;       // sum over images of their shared bytes
+  double overcommit_ratio = 0;
+};
+
+class Pool {
+ public:
+  // Creates a pool at `dir` (made if missing). Fails AlreadyExists when
+  // `dir` already holds a pool.
+  static StatusOr<std::unique_ptr<Pool>> Init(host::Host& host, const std::string& dir,
+                                              const InitOptions& options);
+  // Opens an existing pool: re-mounts its backing file if needed, opens the
+  // catalog, recovers interrupted operations. FailedPrecondition when `dir`
+  // is not a pool.
+  static StatusOr<std::unique_ptr<Pool>> Open(host::Host& host, const std::string& dir);
+  // Opens `dir` if it is a pool, else initialises it.
+  static StatusOr<std::unique_ptr<Pool>> OpenOrInit(host::Host& host, const std::string& dir,
+                                                    const InitOptions& options);
+
+  // Volumes. Create is idempotent by name: the same spec again returns the
+  // existing volume (created=false); a different spec fails AlreadyExists.
+  // Source missing: NotFound. Capacity below the source's: OutOfRange.
+  StatusOr<CreateVolumeResult> CreateVolume(const CreateVolumeSpec& spec);
+  // Idempotent: a missing volume is OK. Snapshots and clones are untouched.
+  Status DeleteVolume(const std::string& id);
+  // Grows the image to `capacity_bytes` (no-op if already that large).
+  StatusOr<catalog::VolumeRecord> ExpandVolume(const std::string& id, uint64_t capacity_bytes);
+  StatusOr<catalog::VolumeRecord> GetVolume(const std::string& id);  // NotFound
+  StatusOr<std::optional<catalog::VolumeRecord>> FindVolumeByName(const std::string& name);
+  StatusOr<std::vector<catalog::VolumeRecord>> ListVolumes();
+
+  // Snapshots: a read-only reflink of the volume. Idempotent by name; same
+  // name with another source fails AlreadyExists.
+  StatusOr<CreateSnapshotResult> CreateSnapshot(const std::string& name,
+                                                const std::string& source_volume_id);
+  Status DeleteSnapshot(const std::string& id);  // idempotent
+  StatusOr<catalog::SnapshotRecord> GetSnapshot(const std::string& id);  // NotFound
+  StatusOr<std::optional<catalog::SnapshotRecord>> FindSnapshotByName(const std::string& name);
+  StatusOr<std::vector<catalog::SnapshotRecord>> ListSnapshots();
+
+  StatusOr<ImageSpace> VolumeSpace(const std::string& id);
+  StatusOr<ImageSpace> SnapshotSpace(const std::string& id);
+  StatusOr<PoolStatus> GetStatus();
+  Status SetOvercommitRatio(double ratio);
+
+  // Whether the pool filesystem cloned with FICLONE (probed at open).
+  bool reflink() const { return reflink_; }
+  const PoolLayout& layout() const { return layout_; }
+  std::string VolumePath(const std::string& id) const;
+  std::string SnapshotPath(const std::string& id) const;
+  catalog::Catalog& catalog() { return *catalog_; }
+  host::Host& host() { return host_; }
+
+ private:
+  Pool(host::Host& host, PoolLayout layout, std::unique_ptr<catalog::Catalog> catalog);
+  class Guard;  // RAII hold on operation keys; see TryLock
+
+  Status Recover();
+  bool ProbeReflink(const std::string& dir);
+  // Reserves `keys` for one operation; ABORTED if another holds any of them.
+  StatusOr<std::unique_ptr<Guard>> TryLock(std::vector<std::string> keys);
+  void Unlock(const std::vector<std::string>& keys);
+  // FICLONE (or sparse copy) `source` to a new file under tmp/, grown to
+  // `size`, fsynced; returns the temp path and the method used.
+  StatusOr<std::pair<std::string, std::string>> CopyImage(const std::string& source,
+                                                         uint64_t size,
+                                                         const std::string& frozen_volume_id);
+  Status PublishImage(const std::string& temp_path, const std::string& final_path);
+  Status CheckOvercommit(uint64_t additional_bytes);
+  StatusOr<ImageSpace> ImageSpaceOf(const std::string& path);
+
+  host::Host& host_;
+  PoolLayout layout_;
+  std::unique_ptr<catalog::Catalog> catalog_;
+  bool reflink_ = false;
+  std::mutex lock_mutex_;
+  std::set<std::string> busy_keys_;  // guarded by lock_mutex_
+};
+
+}  // namespace ditto::pool
