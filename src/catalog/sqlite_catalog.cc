@@ -1,0 +1,569 @@
+#include "catalog/sqlite_catalog.h"
+
+#include <fmt/format.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+namespace ditto::catalog {
+namespace {
+
+// Schema migrations: kMigrations[v] takes a catalog from version v to v + 1.
+// Append new steps; never edit a released one.
+const char* const kMigrations[] = {
+    // 0 -> 1: the first schema. snapshots.source_volume_id is deliberately not
+    // a foreign key: deleting a volume never touches its snapshots.
+    R"sql(
+CREATE TABLE volumes (
+  id              TEXT PRIMARY KEY NOT NULL,
+  name            TEXT NOT NULL UNIQUE,
+  capacity        INTEGER NOT NULL,
+  target_capacity INTEGER NOT NULL,
+  mode_hint       TEXT NOT NULL,
+  fs_type         TEXT NOT NULL,
+  parameters      TEXT NOT NULL,
+  source_kind     TEXT NOT NULL,
+  source_id       TEXT NOT NULL,
+  clone_method    TEXT NOT NULL,
+  thick           INTEGER NOT NULL,
+  state           TEXT NOT NULL,
+  created_at      INTEGER NOT NULL,
+  updated_at      INTEGER NOT NULL
+);
+CREATE INDEX volumes_by_creation ON volumes (created_at, id);
+CREATE TABLE snapshots (
+  id               TEXT PRIMARY KEY NOT NULL,
+  name             TEXT NOT NULL UNIQUE,
+  source_volume_id TEXT NOT NULL,
+  size             INTEGER NOT NULL,
+  ready            INTEGER NOT NULL,
+  clone_method     TEXT NOT NULL,
+  state            TEXT NOT NULL,
+  created_at       INTEGER NOT NULL
+);
+CREATE INDEX snapshots_by_creation ON snapshots (created_at, id);
+CREATE TABLE stages (
+  volume_id    TEXT PRIMARY KEY NOT NULL,
+  staging_path TEXT NOT NULL,
+  device       TEXT NOT NULL,
+  block        INTEGER NOT NULL,
+  fs_type      TEXT NOT NULL,
+  mount_flags  TEXT NOT NULL,
+  access_mode  TEXT NOT NULL,
+  created_at   INTEGER NOT NULL
+);
+CREATE TABLE publishes (
+  volume_id   TEXT NOT NULL,
+  target_path TEXT NOT NULL,
+  read_only   INTEGER NOT NULL,
+  block       INTEGER NOT NULL,
+  created_at  INTEGER NOT NULL,
+  PRIMARY KEY (volume_id, target_path)
+);
+CREATE TABLE settings (
+  key   TEXT PRIMARY KEY NOT NULL,
+  value TEXT NOT NULL
+);
+)sql",
+};
+static_assert(std::size(kMigrations) == kSchemaVersion);
+
+StatusOr<int> SchemaVersion(Db& db) {
+  ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db, "PRAGMA user_version"));
+  ASSIGN_OR_RETURN(bool row, stmt.Step());
+  return row ? static_cast<int>(stmt.Int(0)) : 0;
+}
+
+// Brings the schema to kSchemaVersion in one transaction, so concurrent
+// openers migrate exactly once and a crash leaves the old version intact.
+Status Migrate(Db& db) {
+  ASSIGN_OR_RETURN(auto txn, Transaction::Begin(db));
+  ASSIGN_OR_RETURN(int version, SchemaVersion(db));
+  if (version > kSchemaVersion) {
+    return absl::FailedPreconditionError(fmt::format(
+        "catalog {} has schema version {}, newer than the {} this ditto understands; upgrade "
+        "ditto",
+        db.path(), version, kSchemaVersion));
+  }
+  if (version == kSchemaVersion) return absl::OkStatus();
+  for (int v = version; v < kSchemaVersion; ++v) RETURN_IF_ERROR(db.Exec(kMigrations[v]));
+  // PRAGMA takes no bound parameters; the value is our own integer constant.
+  RETURN_IF_ERROR(db.Exec(fmt::format("PRAGMA user_version = {}", kSchemaVersion).c_str()));
+  return txn->Commit();
+}
+
+Status SetJournalModeWal(Db& db) {
+  ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db, "PRAGMA journal_mode = WAL"));
+  ASSIGN_OR_RETURN(bool row, stmt.Step());
+  std::string mode = row ? stmt.Text(0) : "";
+  // An in-memory database has no journal file and reports "memory".
+  if (mode != "wal" && db.path() != ":memory:") {
+    return absl::FailedPreconditionError(fmt::format(
+        "catalog {}: cannot enable write-ahead logging (journal mode is \"{}\"); put the pool "
+        "on a local filesystem that supports shared memory mappings",
+        db.path(), mode));
+  }
+  return absl::OkStatus();
+}
+
+// Turns a constraint violation on insert/update into a message naming what is
+// taken; other errors pass through.
+Status ConflictError(const Db& db, Status status, const char* kind, const std::string& id,
+                     const std::string& name) {
+  if (status.code() != absl::StatusCode::kAlreadyExists) return status;
+  switch (db.ExtendedErrorCode()) {
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+      return absl::AlreadyExistsError(
+          fmt::format("a {} with id \"{}\" already exists in the catalog", kind, id));
+    case SQLITE_CONSTRAINT_UNIQUE:
+      return absl::AlreadyExistsError(fmt::format(
+          "the {} name \"{}\" is already taken by another {}; choose another name", kind, name,
+          kind));
+    default:
+      return absl::InternalError(
+          fmt::format("{} \"{}\" violates a catalog constraint: {}", kind, name,
+                      std::string(status.message())));
+  }
+}
+
+StatusOr<std::string> ParametersToJson(const std::map<std::string, std::string>& parameters) {
+  try {
+    return nlohmann::json(parameters).dump();
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InvalidArgumentError(
+        fmt::format("volume parameters are not valid UTF-8 ({}); fix the storage class", e.what()));
+  }
+}
+
+StatusOr<std::map<std::string, std::string>> ParametersFromJson(const std::string& text,
+                                                                const std::string& id) {
+  try {
+    return nlohmann::json::parse(text).get<std::map<std::string, std::string>>();
+  } catch (const nlohmann::json::exception& e) {
+    return absl::DataLossError(fmt::format(
+        "catalog: parameters of volume \"{}\" are unreadable ({}); the catalog is damaged, "
+        "restore it from a backup",
+        id, e.what()));
+  }
+}
+
+StatusOr<State> ReadState(const Statement& stmt, int column, const std::string& id) {
+  State state;
+  std::string text = stmt.Text(column);
+  if (!ParseState(text, &state)) {
+    return absl::DataLossError(fmt::format(
+        "catalog: record \"{}\" has unknown state \"{}\"; the catalog is damaged or was written "
+        "by a newer ditto",
+        id, text));
+  }
+  return state;
+}
+
+constexpr char kVolumeColumns[] =
+    "id, name, capacity, target_capacity, mode_hint, fs_type, parameters, source_kind, "
+    "source_id, clone_method, thick, state, created_at, updated_at";
+
+// Binds ?1..?14 in kVolumeColumns order.
+Status BindVolume(Statement& stmt, const VolumeRecord& r) {
+  ASSIGN_OR_RETURN(std::string parameters, ParametersToJson(r.parameters));
+  stmt.Bind(1, r.id)
+      .Bind(2, r.name)
+      .Bind(3, r.capacity_bytes)
+      .Bind(4, r.target_capacity_bytes)
+      .Bind(5, r.mode_hint)
+      .Bind(6, r.fs_type)
+      .Bind(7, parameters)
+      .Bind(8, r.source_kind)
+      .Bind(9, r.source_id)
+      .Bind(10, r.clone_method)
+      .Bind(11, r.thick)
+      .Bind(12, StateName(r.state))
+      .Bind(13, r.created_at_ns)
+      .Bind(14, r.updated_at_ns);
+  return absl::OkStatus();
+}
+
+StatusOr<VolumeRecord> ReadVolume(const Statement& s) {
+  VolumeRecord r;
+  r.id = s.Text(0);
+  r.name = s.Text(1);
+  r.capacity_bytes = s.Int(2);
+  r.target_capacity_bytes = s.Int(3);
+  r.mode_hint = s.Text(4);
+  r.fs_type = s.Text(5);
+  ASSIGN_OR_RETURN(r.parameters, ParametersFromJson(s.Text(6), r.id));
+  r.source_kind = s.Text(7);
+  r.source_id = s.Text(8);
+  r.clone_method = s.Text(9);
+  r.thick = s.Bool(10);
+  ASSIGN_OR_RETURN(r.state, ReadState(s, 11, r.id));
+  r.created_at_ns = s.Int(12);
+  r.updated_at_ns = s.Int(13);
+  return r;
+}
+
+constexpr char kSnapshotColumns[] =
+    "id, name, source_volume_id, size, ready, clone_method, state, created_at";
+
+void BindSnapshot(Statement& stmt, const SnapshotRecord& r) {
+  stmt.Bind(1, r.id)
+      .Bind(2, r.name)
+      .Bind(3, r.source_volume_id)
+      .Bind(4, r.size_bytes)
+      .Bind(5, r.ready_to_use)
+      .Bind(6, r.clone_method)
+      .Bind(7, StateName(r.state))
+      .Bind(8, r.created_at_ns);
+}
+
+StatusOr<SnapshotRecord> ReadSnapshot(const Statement& s) {
+  SnapshotRecord r;
+  r.id = s.Text(0);
+  r.name = s.Text(1);
+  r.source_volume_id = s.Text(2);
+  r.size_bytes = s.Int(3);
+  r.ready_to_use = s.Bool(4);
+  r.clone_method = s.Text(5);
+  ASSIGN_OR_RETURN(r.state, ReadState(s, 6, r.id));
+  r.created_at_ns = s.Int(7);
+  return r;
+}
+
+constexpr char kStageColumns[] =
+    "volume_id, staging_path, device, block, fs_type, mount_flags, access_mode, created_at";
+
+StatusOr<StageRecord> ReadStage(const Statement& s) {
+  StageRecord r;
+  r.volume_id = s.Text(0);
+  r.staging_path = s.Text(1);
+  r.device = s.Text(2);
+  r.block = s.Bool(3);
+  r.fs_type = s.Text(4);
+  r.mount_flags = s.Text(5);
+  r.access_mode = s.Text(6);
+  r.created_at_ns = s.Int(7);
+  return r;
+}
+
+constexpr char kPublishColumns[] = "volume_id, target_path, read_only, block, created_at";
+
+StatusOr<PublishRecord> ReadPublish(const Statement& s) {
+  PublishRecord r;
+  r.volume_id = s.Text(0);
+  r.target_path = s.Text(1);
+  r.read_only = s.Bool(2);
+  r.block = s.Bool(3);
+  r.created_at_ns = s.Int(4);
+  return r;
+}
+
+// Runs `sql` with an optional single parameter and reads every row.
+template <typename Record>
+StatusOr<std::vector<Record>> Query(Db& db, const std::string& sql, const std::string* arg,
+                                    StatusOr<Record> (*read)(const Statement&)) {
+  ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db, sql.c_str()));
+  if (arg != nullptr) stmt.Bind(1, *arg);
+  std::vector<Record> records;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(Record record, read(stmt));
+    records.push_back(std::move(record));
+  }
+  return records;
+}
+
+template <typename Record>
+std::optional<Record> First(std::vector<Record> records) {
+  if (records.empty()) return std::nullopt;
+  return std::move(records.front());
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Catalog>> Catalog::Open(const std::string& path) {
+  ASSIGN_OR_RETURN(auto catalog, SqliteCatalog::Open(path));
+  return std::unique_ptr<Catalog>(std::move(catalog));
+}
+
+StatusOr<std::unique_ptr<SqliteCatalog>> SqliteCatalog::Open(const std::string& path) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::Open(path));
+  // The busy timeout first: the pragmas below may already wait for a lock.
+  RETURN_IF_ERROR(db->Exec("PRAGMA busy_timeout = 10000"));
+  RETURN_IF_ERROR(SetJournalModeWal(*db));
+  RETURN_IF_ERROR(db->Exec("PRAGMA synchronous = FULL"));
+  RETURN_IF_ERROR(db->Exec("PRAGMA foreign_keys = ON"));
+  RETURN_IF_ERROR(Migrate(*db));
+  return std::unique_ptr<SqliteCatalog>(new SqliteCatalog(std::move(db)));
+}
+
+// ---- Volumes ----
+
+Status SqliteCatalog::InsertVolume(const VolumeRecord& record) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(Statement stmt,
+                   Statement::Prepare(*db_, fmt::format("INSERT INTO volumes ({}) VALUES "
+                                                        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+                                                        "?10, ?11, ?12, ?13, ?14)",
+                                                        kVolumeColumns)
+                                                .c_str()));
+  RETURN_IF_ERROR(BindVolume(stmt, record));
+  auto changed = stmt.Run();
+  if (!changed.ok()) {
+    return ConflictError(*db_, changed.status(), "volume", record.id, record.name);
+  }
+  return absl::OkStatus();
+}
+
+Status SqliteCatalog::UpdateVolume(const VolumeRecord& record) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(Statement stmt,
+                   Statement::Prepare(*db_,
+                                      "UPDATE volumes SET name = ?2, capacity = ?3, "
+                                      "target_capacity = ?4, mode_hint = ?5, fs_type = ?6, "
+                                      "parameters = ?7, source_kind = ?8, source_id = ?9, "
+                                      "clone_method = ?10, thick = ?11, state = ?12, "
+                                      "created_at = ?13, updated_at = ?14 WHERE id = ?1"));
+  RETURN_IF_ERROR(BindVolume(stmt, record));
+  auto changed = stmt.Run();
+  if (!changed.ok()) {
+    return ConflictError(*db_, changed.status(), "volume", record.id, record.name);
+  }
+  if (*changed == 0) {
+    return absl::NotFoundError(
+        fmt::format("volume \"{}\" is not in the catalog; it cannot be updated", record.id));
+  }
+  return absl::OkStatus();
+}
+
+Status SqliteCatalog::DeleteVolume(const std::string& id) {
+  std::lock_guard lock(mu_);
+  return DeleteByKey("DELETE FROM volumes WHERE id = ?1", id);
+}
+
+StatusOr<std::optional<VolumeRecord>> SqliteCatalog::FindVolume(const std::string& id) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(auto records,
+                   QueryVolumes(fmt::format("SELECT {} FROM volumes WHERE id = ?1",
+                                            kVolumeColumns).c_str(), &id));
+  return First(std::move(records));
+}
+
+StatusOr<std::optional<VolumeRecord>> SqliteCatalog::FindVolumeByName(const std::string& name) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(auto records,
+                   QueryVolumes(fmt::format("SELECT {} FROM volumes WHERE name = ?1",
+                                            kVolumeColumns).c_str(), &name));
+  return First(std::move(records));
+}
+
+StatusOr<std::vector<VolumeRecord>> SqliteCatalog::ListVolumes() {
+  std::lock_guard lock(mu_);
+  return QueryVolumes(
+      fmt::format("SELECT {} FROM volumes ORDER BY created_at, id", kVolumeColumns).c_str(),
+      nullptr);
+}
+
+// ---- Snapshots ----
+
+Status SqliteCatalog::InsertSnapshot(const SnapshotRecord& record) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(
+      Statement stmt,
+      Statement::Prepare(
+          *db_, fmt::format("INSERT INTO snapshots ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                            kSnapshotColumns)
+                    .c_str()));
+  BindSnapshot(stmt, record);
+  auto changed = stmt.Run();
+  if (!changed.ok()) {
+    return ConflictError(*db_, changed.status(), "snapshot", record.id, record.name);
+  }
+  return absl::OkStatus();
+}
+
+Status SqliteCatalog::UpdateSnapshot(const SnapshotRecord& record) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(Statement stmt,
+                   Statement::Prepare(*db_,
+                                      "UPDATE snapshots SET name = ?2, source_volume_id = ?3, "
+                                      "size = ?4, ready = ?5, clone_method = ?6, state = ?7, "
+                                      "created_at = ?8 WHERE id = ?1"));
+  BindSnapshot(stmt, record);
+  auto changed = stmt.Run();
+  if (!changed.ok()) {
+    return ConflictError(*db_, changed.status(), "snapshot", record.id, record.name);
+  }
+  if (*changed == 0) {
+    return absl::NotFoundError(
+        fmt::format("snapshot \"{}\" is not in the catalog; it cannot be updated", record.id));
+  }
+  return absl::OkStatus();
+}
+
+Status SqliteCatalog::DeleteSnapshot(const std::string& id) {
+  std::lock_guard lock(mu_);
+  return DeleteByKey("DELETE FROM snapshots WHERE id = ?1", id);
+}
+
+StatusOr<std::optional<SnapshotRecord>> SqliteCatalog::FindSnapshot(const std::string& id) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(auto records,
+                   QuerySnapshots(fmt::format("SELECT {} FROM snapshots WHERE id = ?1",
+                                              kSnapshotColumns).c_str(), &id));
+  return First(std::move(records));
+}
+
+StatusOr<std::optional<SnapshotRecord>> SqliteCatalog::FindSnapshotByName(
+    const std::string& name) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(auto records,
+                   QuerySnapshots(fmt::format("SELECT {} FROM snapshots WHERE name = ?1",
+                                              kSnapshotColumns).c_str(), &name));
+  return First(std::move(records));
+}
+
+StatusOr<std::vector<SnapshotRecord>> SqliteCatalog::ListSnapshots() {
+  std::lock_guard lock(mu_);
+  return QuerySnapshots(
+      fmt::format("SELECT {} FROM snapshots ORDER BY created_at, id", kSnapshotColumns).c_str(),
+      nullptr);
+}
+
+// ---- Node records ----
+
+Status SqliteCatalog::PutStage(const StageRecord& r) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(
+      Statement stmt,
+      Statement::Prepare(
+          *db_, fmt::format("INSERT OR REPLACE INTO stages ({}) VALUES "
+                            "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                            kStageColumns)
+                    .c_str()));
+  stmt.Bind(1, r.volume_id)
+      .Bind(2, r.staging_path)
+      .Bind(3, r.device)
+      .Bind(4, r.block)
+      .Bind(5, r.fs_type)
+      .Bind(6, r.mount_flags)
+      .Bind(7, r.access_mode)
+      .Bind(8, r.created_at_ns);
+  return stmt.Run().status();
+}
+
+Status SqliteCatalog::DeleteStage(const std::string& volume_id) {
+  std::lock_guard lock(mu_);
+  return DeleteByKey("DELETE FROM stages WHERE volume_id = ?1", volume_id);
+}
+
+StatusOr<std::optional<StageRecord>> SqliteCatalog::FindStage(const std::string& volume_id) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(auto records,
+                   QueryStages(fmt::format("SELECT {} FROM stages WHERE volume_id = ?1",
+                                           kStageColumns).c_str(), &volume_id));
+  return First(std::move(records));
+}
+
+StatusOr<std::vector<StageRecord>> SqliteCatalog::ListStages() {
+  std::lock_guard lock(mu_);
+  return QueryStages(
+      fmt::format("SELECT {} FROM stages ORDER BY created_at, volume_id", kStageColumns).c_str(),
+      nullptr);
+}
+
+Status SqliteCatalog::PutPublish(const PublishRecord& r) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(
+      Statement stmt,
+      Statement::Prepare(*db_, fmt::format("INSERT OR REPLACE INTO publishes ({}) VALUES "
+                                           "(?1, ?2, ?3, ?4, ?5)",
+                                           kPublishColumns)
+                                   .c_str()));
+  stmt.Bind(1, r.volume_id)
+      .Bind(2, r.target_path)
+      .Bind(3, r.read_only)
+      .Bind(4, r.block)
+      .Bind(5, r.created_at_ns);
+  return stmt.Run().status();
+}
+
+Status SqliteCatalog::DeletePublish(const std::string& volume_id,
+                                    const std::string& target_path) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(Statement stmt,
+                   Statement::Prepare(*db_, "DELETE FROM publishes WHERE volume_id = ?1 AND "
+                                            "target_path = ?2"));
+  stmt.Bind(1, volume_id).Bind(2, target_path);
+  return stmt.Run().status();
+}
+
+StatusOr<std::vector<PublishRecord>> SqliteCatalog::ListPublishes(const std::string& volume_id) {
+  std::lock_guard lock(mu_);
+  return QueryPublishes(fmt::format("SELECT {} FROM publishes WHERE volume_id = ?1 "
+                                    "ORDER BY created_at, target_path",
+                                    kPublishColumns)
+                            .c_str(),
+                        &volume_id);
+}
+
+StatusOr<std::vector<PublishRecord>> SqliteCatalog::ListAllPublishes() {
+  std::lock_guard lock(mu_);
+  return QueryPublishes(fmt::format("SELECT {} FROM publishes "
+                                    "ORDER BY created_at, volume_id, target_path",
+                                    kPublishColumns)
+                            .c_str(),
+                        nullptr);
+}
+
+// ---- Settings ----
+
+Status SqliteCatalog::PutSetting(const std::string& key, const std::string& value) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(Statement stmt,
+                   Statement::Prepare(*db_, "INSERT INTO settings (key, value) VALUES (?1, ?2) "
+                                            "ON CONFLICT (key) DO UPDATE SET value = excluded.value"));
+  stmt.Bind(1, key).Bind(2, value);
+  return stmt.Run().status();
+}
+
+StatusOr<std::optional<std::string>> SqliteCatalog::GetSetting(const std::string& key) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(Statement stmt,
+                   Statement::Prepare(*db_, "SELECT value FROM settings WHERE key = ?1"));
+  stmt.Bind(1, key);
+  ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return std::optional<std::string>();
+  return std::optional<std::string>(stmt.Text(0));
+}
+
+// ---- Helpers ----
+
+StatusOr<std::vector<VolumeRecord>> SqliteCatalog::QueryVolumes(const char* sql,
+                                                                const std::string* arg) {
+  return Query<VolumeRecord>(*db_, sql, arg, &ReadVolume);
+}
+
+StatusOr<std::vector<SnapshotRecord>> SqliteCatalog::QuerySnapshots(const char* sql,
+                                                                    const std::string* arg) {
+  return Query<SnapshotRecord>(*db_, sql, arg, &ReadSnapshot);
+}
+
+StatusOr<std::vector<StageRecord>> SqliteCatalog::QueryStages(const char* sql,
+                                                              const std::string* arg) {
+  return Query<StageRecord>(*db_, sql, arg, &ReadStage);
+}
+
+StatusOr<std::vector<PublishRecord>> SqliteCatalog::QueryPublishes(const char* sql,
+                                                                   const std::string* arg) {
+  return Query<PublishRecord>(*db_, sql, arg, &ReadPublish);
+}
+
+Status SqliteCatalog::DeleteByKey(const char* sql, const std::string& key) {
+  ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(*db_, sql));
+  stmt.Bind(1, key);
+  return stmt.Run().status();
+}
+
+}  // namespace ditto::catalog
