@@ -8,9 +8,12 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "catalog/records.h"
 #include "catalog/sqlite_catalog.h"
+#include "catalog/sqlite_db.h"
 
 namespace ditto::catalog {
 namespace {
@@ -408,6 +411,46 @@ TEST_F(CatalogFileTest, MissingDirectoryIsNotFound) {
   ASSERT_FALSE(catalog.ok());
   EXPECT_EQ(catalog.status().code(), absl::StatusCode::kNotFound) << catalog.status();
   EXPECT_THAT(std::string(catalog.status().message()), HasSubstr("does not exist"));
+}
+
+TEST_F(CatalogFileTest, ConcurrentWritersOnOneFileAllLand) {
+  auto a = OpenOrDie(path_);
+  auto b = OpenOrDie(path_);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  constexpr int kPerThread = 25;
+  auto writer = [&](Catalog* catalog, const std::string& prefix) {
+    for (int i = 0; i < kPerThread; ++i) {
+      std::string id = prefix + std::to_string(i);
+      Status status = catalog->InsertVolume(Volume(id, "pvc-" + id, i));
+      EXPECT_TRUE(status.ok()) << status;
+    }
+  };
+  std::vector<std::thread> threads;
+  threads.emplace_back(writer, a.get(), "a");
+  threads.emplace_back(writer, a.get(), "b");
+  threads.emplace_back(writer, b.get(), "c");
+  threads.emplace_back(writer, b.get(), "d");
+  for (auto& t : threads) t.join();
+  auto volumes = a->ListVolumes();
+  ASSERT_TRUE(volumes.ok());
+  EXPECT_EQ(volumes->size(), 4u * kPerThread);
+}
+
+TEST(SqliteErrorTest, ResultCodesMapToStatusCodes) {
+  auto db = Db::Open(":memory:");
+  ASSERT_TRUE(db.ok()) << db.status();
+  Status busy = (*db)->Error(SQLITE_BUSY, "insert a volume");
+  EXPECT_EQ(busy.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(busy.message()), HasSubstr("locked by another process; retry"));
+  EXPECT_EQ((*db)->Error(SQLITE_LOCKED, "x").code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ((*db)->Error(SQLITE_BUSY_SNAPSHOT, "x").code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ((*db)->Error(SQLITE_FULL, "x").code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ((*db)->Error(SQLITE_CORRUPT, "x").code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ((*db)->Error(SQLITE_NOTADB, "x").code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ((*db)->Error(SQLITE_CONSTRAINT_UNIQUE, "x").code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ((*db)->Error(SQLITE_IOERR_FSYNC, "x").code(), absl::StatusCode::kInternal);
 }
 
 }  // namespace
