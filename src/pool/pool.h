@@ -21,15 +21,14 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "catalog/catalog.h"
 #include "common/status.h"
 #include "host/host.h"
+#include "pool/operation_locks.h"
 
 namespace ditto::pool {
 
@@ -147,28 +146,24 @@ class Pool {
 
  private:
   Pool(host::Host& host, PoolLayout layout, std::unique_ptr<catalog::Catalog> catalog);
-  class Guard;  // RAII hold on operation keys; see TryLock
 
   Status Recover();
-  bool ProbeReflink(const std::string& dir);
-  // Reserves `keys` for one operation; ABORTED if another holds any of them.
-  StatusOr<std::unique_ptr<Guard>> TryLock(std::vector<std::string> keys);
-  void Unlock(const std::vector<std::string>& keys);
-  // FICLONE (or sparse copy) `source` to a new file under tmp/, grown to
-  // `size`, fsynced; returns the temp path and the method used.
-  StatusOr<std::pair<std::string, std::string>> CopyImage(const std::string& source,
-                                                         uint64_t size,
-                                                         const std::string& frozen_volume_id);
+  // Reflinks (or sparse-copies) `source` to the new file `temp_path`, grown to
+  // `size` and fsynced, freezing the filesystem of `frozen_volume_id` (if
+  // ditto has it mounted) around the copy. Returns the method used.
+  StatusOr<std::string> CopyImage(const std::string& source, const std::string& temp_path,
+                                  uint64_t size, const std::string& frozen_volume_id);
+  // rename(2) into place, then fsync the directory: the image now exists.
   Status PublishImage(const std::string& temp_path, const std::string& final_path);
   Status CheckOvercommit(uint64_t additional_bytes);
   StatusOr<ImageSpace> ImageSpaceOf(const std::string& path);
+  std::string TempPath(const std::string& id) const;
 
   host::Host& host_;
   PoolLayout layout_;
   std::unique_ptr<catalog::Catalog> catalog_;
   bool reflink_ = false;
-  std::mutex lock_mutex_;
-  std::set<std::string> busy_keys_;  // guarded by lock_mutex_
+  OperationLocks locks_;
 };
 
 }  // namespace ditto::pool

@@ -1,0 +1,349 @@
+#include "cli/pool_commands.h"
+
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "common/quantity.h"
+#include "fmt/format.h"
+#include "host/linux_host.h"
+#include "pool/pool.h"
+
+namespace ditto::cli {
+namespace {
+
+constexpr char kDefaultPool[] = "/var/lib/ditto/pool";
+
+// Options shared by the subcommands; CLI11 binds into this.
+struct PoolArgs {
+  std::string pool_dir = kDefaultPool;
+  std::string size = "20Gi";  // pool init: backing file size
+  std::string capacity;       // volume create/expand
+  std::string backing = "auto";
+  double overcommit_ratio = 10.0;
+  std::string output = "table";
+  std::string name;
+  std::string id;
+  std::string from_volume;
+  std::string from_snapshot;
+  bool thick = false;
+};
+
+nlohmann::json VolumeJson(const catalog::VolumeRecord& v) {
+  return {{"id", v.id},
+          {"name", v.name},
+          {"capacityBytes", v.capacity_bytes},
+          {"capacity", FormatQuantity(v.capacity_bytes)},
+          {"sourceKind", v.source_kind},
+          {"sourceId", v.source_id},
+          {"cloneMethod", v.clone_method},
+          {"thick", v.thick},
+          {"state", catalog::StateName(v.state)}};
+}
+
+nlohmann::json SnapshotJson(const catalog::SnapshotRecord& s) {
+  return {{"id", s.id},
+          {"name", s.name},
+          {"sourceVolumeId", s.source_volume_id},
+          {"sizeBytes", s.size_bytes},
+          {"size", FormatQuantity(s.size_bytes)},
+          {"readyToUse", s.ready_to_use},
+          {"cloneMethod", s.clone_method}};
+}
+
+nlohmann::json SpaceJson(const pool::ImageSpace& s) {
+  return {{"sizeBytes", s.size_bytes},
+          {"allocatedBytes", s.allocated_bytes},
+          {"sharedBytes", s.shared_bytes},
+          {"exclusiveBytes", s.exclusive_bytes},
+          {"extents", s.extent_count}};
+}
+
+std::string Source(const catalog::VolumeRecord& v) {
+  return v.source_id.empty() ? "-" : fmt::format("{} of {}", v.clone_method, v.source_id);
+}
+
+void PrintVolume(const catalog::VolumeRecord& v, const PoolArgs& args) {
+  if (args.output == "json") {
+    std::cout << VolumeJson(v).dump(2) << "\n";
+  } else {
+    std::cout << fmt::format("{:<36}  {:<24}  {:>8}  {}\n", v.id, v.name,
+                             FormatQuantity(v.capacity_bytes), Source(v));
+  }
+}
+
+void PrintSnapshot(const catalog::SnapshotRecord& s, const PoolArgs& args) {
+  if (args.output == "json") {
+    std::cout << SnapshotJson(s).dump(2) << "\n";
+  } else {
+    std::cout << fmt::format("{:<37}  {:<24}  {:>8}  {}\n", s.id, s.name,
+                             FormatQuantity(s.size_bytes), s.source_volume_id);
+  }
+}
+
+Status PoolInit(host::Host& host, const PoolArgs& args) {
+  ASSIGN_OR_RETURN(int64_t size, ParseQuantity(args.size));
+  pool::InitOptions options;
+  options.size_bytes = size;
+  options.overcommit_ratio = args.overcommit_ratio;
+  options.backing = args.backing == "always"  ? pool::Backing::kAlways
+                    : args.backing == "never" ? pool::Backing::kNever
+                                              : pool::Backing::kAuto;
+  ASSIGN_OR_RETURN(auto pool, pool::Pool::Init(host, args.pool_dir, options));
+  std::cout << fmt::format(
+      "pool {} ready: {}; reflink {}\n", args.pool_dir,
+      pool->layout().backing_file
+          ? fmt::format("XFS backing file of {} mounted at {}", FormatQuantity(size),
+                        pool->layout().data_dir)
+          : "directly on its filesystem",
+      pool->reflink() ? "yes" : "no (clones are sparse copies)");
+  return absl::OkStatus();
+}
+
+Status PoolStatusCommand(host::Host& host, const PoolArgs& args) {
+  ASSIGN_OR_RETURN(auto pool, pool::Pool::Open(host, args.pool_dir));
+  ASSIGN_OR_RETURN(auto status, pool->GetStatus());
+  if (args.output == "json") {
+    nlohmann::json json = {{"dir", status.layout.dir},
+                           {"dataDir", status.layout.data_dir},
+                           {"backingFile", status.layout.backing_file},
+                           {"filesystem", status.fs_type},
+                           {"reflink", status.reflink},
+                           {"capacityBytes", status.capacity_bytes},
+                           {"usedBytes", status.used_bytes},
+                           {"freeBytes", status.free_bytes},
+                           {"volumes", status.volume_count},
+                           {"snapshots", status.snapshot_count},
+                           {"provisionedBytes", status.provisioned_bytes},
+                           {"sharedBytes", status.shared_bytes},
+                           {"overcommitRatio", status.overcommit_ratio}};
+    std::cout << json.dump(2) << "\n";
+    return absl::OkStatus();
+  }
+  std::cout << fmt::format(
+      "Pool:         {}\n"
+      "Data:         {}{}\n"
+      "Filesystem:   {}\n"
+      "Reflink:      {}\n"
+      "Capacity:     {}\n"
+      "Used:         {}\n"
+      "Free:         {}\n"
+      "Volumes:      {} ({} provisioned, overcommit ratio {})\n"
+      "Snapshots:    {}\n"
+      "Shared:       {} (data shared between images by reflink)\n",
+      status.layout.dir, status.layout.data_dir,
+      status.layout.backing_file ? " (loop-mounted backing.img)" : "", status.fs_type,
+      status.reflink ? "yes" : "no", HumanBytes(status.capacity_bytes),
+      HumanBytes(status.used_bytes), HumanBytes(status.free_bytes), status.volume_count,
+      HumanBytes(status.provisioned_bytes), status.overcommit_ratio, status.snapshot_count,
+      HumanBytes(status.shared_bytes));
+  return absl::OkStatus();
+}
+
+Status SetOvercommit(host::Host& host, const PoolArgs& args) {
+  ASSIGN_OR_RETURN(auto pool, pool::Pool::Open(host, args.pool_dir));
+  return pool->SetOvercommitRatio(args.overcommit_ratio);
+}
+
+Status VolumeCreate(host::Host& host, const PoolArgs& args) {
+  ASSIGN_OR_RETURN(auto pool, pool::Pool::Open(host, args.pool_dir));
+  pool::CreateVolumeSpec spec;
+  spec.name = args.name;
+  if (!args.capacity.empty()) {
+    ASSIGN_OR_RETURN(int64_t size, ParseQuantity(args.capacity));
+    spec.capacity_bytes = size;
+  }
+  spec.thick = args.thick;
+  if (!args.from_volume.empty() && !args.from_snapshot.empty()) {
+    return absl::InvalidArgumentError("give --from-volume or --from-snapshot, not both");
+  }
+  if (!args.from_volume.empty()) {
+    spec.source_kind = pool::SourceKind::kVolume;
+    spec.source_id = args.from_volume;
+  } else if (!args.from_snapshot.empty()) {
+    spec.source_kind = pool::SourceKind::kSnapshot;
+    spec.source_id = args.from_snapshot;
+  }
+  ASSIGN_OR_RETURN(auto result, pool->CreateVolume(spec));
+  PrintVolume(result.volume, args);
+  return absl::OkStatus();
+}
+
+Status VolumeList(host::Host& host, const PoolArgs& args) {
+  ASSIGN_OR_RETURN(auto pool, pool::Pool::Open(host, args.pool_dir));
+  ASSIGN_OR_RETURN(auto volumes, pool->ListVolumes());
+  if (args.output == "json") {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& v : volumes) list.push_back(VolumeJson(v));
+    std::cout << list.dump(2) << "\n";
+    return absl::OkStatus();
+  }
+  std::cout << fmt::format("{:<36}  {:<24}  {:>8}  {}\n", "ID", "NAME", "CAPACITY", "SOURCE");
+  for (const auto& v : volumes) PrintVolume(v, args);
+  return absl::OkStatus();
+}
+
+Status VolumeShow(host::Host& host, const PoolArgs& args) {
+  ASSIGN_OR_RETURN(auto pool, pool::Pool::Open(host, args.pool_dir));
+  ASSIGN_OR_RETURN(auto volume, pool->GetVolume(args.id));
+  ASSIGN_OR_RETURN(auto space, pool->VolumeSpace(args.id));
+  if (args.output == "json") {
+    nlohmann::json json = VolumeJson(volume);
+    json["path"] = pool->VolumePath(volume.id);
+    json["space"] = SpaceJson(space);
+    std::cout << json.dump(2) << "\n";
+    return absl::OkStatus();
+  }
+  std::cout << fmt::format(
+      "ID:         {}\nName:       {}\nCapacity:   {}\nSource:     {}\nImage:      {}\n"
+      "Allocated:  {} in {} extents\nShared:     {}\nExclusive:  {}\n",
+      volume.id, volume.name, FormatQuantity(volume.capacity_bytes), Source(volume),
+      pool->VolumePath(volume.id), HumanBytes(space.allocated_bytes), space.extent_count,
+      HumanBytes(space.shared_bytes), HumanBytes(space.exclusive_bytes));
+  return absl::OkStatus();
+}
+
+Status VolumeExpand(host::Host& host, const PoolArgs& args) {
+  ASSIGN_OR_RETURN(auto pool, pool::Pool::Open(host, args.pool_dir));
+  ASSIGN_OR_RETURN(int64_t size, ParseQuantity(args.capacity));
+  ASSIGN_OR_RETURN(auto volume, pool->GetVolume(args.id));
+  if (size < volume.capacity_bytes) {
+    return absl::OutOfRangeError(fmt::format("volume {} is {}; volumes can only grow",
+                                             args.id, FormatQuantity(volume.capacity_bytes)));
+  }
+  ASSIGN_OR_RETURN(volume, pool->ExpandVolume(args.id, size));
+  PrintVolume(volume, args);
+  return absl::OkStatus();
+}
+
+Status VolumeDelete(host::Host& host, const PoolArgs& args) {
+  ASSIGN_OR_RETURN(auto pool, pool::Pool::Open(host, args.pool_dir));
+  RETURN_IF_ERROR(pool->DeleteVolume(args.id));
+  std::cout << fmt::format("volume {} deleted\n", args.id);
+  return absl::OkStatus();
+}
+
+Status SnapshotCreate(host::Host& host, const PoolArgs& args) {
+  ASSIGN_OR_RETURN(auto pool, pool::Pool::Open(host, args.pool_dir));
+  ASSIGN_OR_RETURN(auto result, pool->CreateSnapshot(args.name, args.id));
+  PrintSnapshot(result.snapshot, args);
+  return absl::OkStatus();
+}
+
+Status SnapshotList(host::Host& host, const PoolArgs& args) {
+  ASSIGN_OR_RETURN(auto pool, pool::Pool::Open(host, args.pool_dir));
+  ASSIGN_OR_RETURN(auto snapshots, pool->ListSnapshots());
+  if (args.output == "json") {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& s : snapshots) list.push_back(SnapshotJson(s));
+    std::cout << list.dump(2) << "\n";
+    return absl::OkStatus();
+  }
+  std::cout << fmt::format("{:<37}  {:<24}  {:>8}  {}\n", "ID", "NAME", "SIZE", "SOURCE VOLUME");
+  for (const auto& s : snapshots) PrintSnapshot(s, args);
+  return absl::OkStatus();
+}
+
+Status SnapshotDelete(host::Host& host, const PoolArgs& args) {
+  ASSIGN_OR_RETURN(auto pool, pool::Pool::Open(host, args.pool_dir));
+  RETURN_IF_ERROR(pool->DeleteSnapshot(args.id));
+  std::cout << fmt::format("snapshot {} deleted\n", args.id);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void RegisterPoolCommands(CLI::App& app, int* exit_code) {
+  static host::LinuxHost host;
+  auto args = std::make_shared<PoolArgs>();
+  auto bind = [&app, exit_code, args](CLI::App* command,
+                                      std::function<Status(host::Host&, const PoolArgs&)> run) {
+    command->callback([exit_code, args, run] {
+      Status status = run(host, *args);
+      if (!status.ok()) std::cerr << "error: " << status.message() << "\n";
+      *exit_code = status.ok() ? 0 : 1;
+    });
+  };
+  auto add_output = [args](CLI::App* command) {
+    command->add_option("-o,--output", args->output, "table or json")
+        ->check(CLI::IsMember({"table", "json"}));
+  };
+  auto add_pool = [args](CLI::App* command) {
+    command->add_option("--pool", args->pool_dir, "pool directory")->capture_default_str();
+  };
+
+  CLI::App* pool = app.add_subcommand("pool", "Create and inspect a storage pool directory");
+  pool->require_subcommand(1);
+  CLI::App* init = pool->add_subcommand("init", "Create a pool in DIR");
+  init->add_option("dir", args->pool_dir, "pool directory (absolute)")->required();
+  init->add_option("--size", args->size, "backing file size when DIR cannot reflink")
+      ->capture_default_str();
+  init->add_option("--backing", args->backing,
+                   "auto: a loop-mounted XFS backing file only when DIR cannot reflink; "
+                   "always; never (use DIR, sparse copies)")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->capture_default_str();
+  init->add_option("--overcommit-ratio", args->overcommit_ratio,
+                   "provisioned capacity allowed per byte of pool capacity")
+      ->capture_default_str();
+  bind(init, PoolInit);
+  CLI::App* status = pool->add_subcommand("status", "Show capacity, usage and sharing of a pool");
+  status->add_option("dir", args->pool_dir, "pool directory")->required();
+  add_output(status);
+  bind(status, PoolStatusCommand);
+  CLI::App* overcommit = pool->add_subcommand("set-overcommit", "Set the over-commit ratio");
+  overcommit->add_option("dir", args->pool_dir, "pool directory")->required();
+  overcommit->add_option("ratio", args->overcommit_ratio, "for example 10")->required();
+  bind(overcommit, SetOvercommit);
+
+  CLI::App* volume = app.add_subcommand("volume", "Operate on volume images in a pool");
+  volume->require_subcommand(1);
+  CLI::App* create = volume->add_subcommand("create", "Create a volume, empty or from a source");
+  add_pool(create);
+  add_output(create);
+  create->add_option("name", args->name, "unique volume name")->required();
+  create->add_option("--size", args->capacity, "capacity (default: the source's)");
+  create->add_flag("--thick", args->thick, "allocate every block now");
+  create->add_option("--from-volume", args->from_volume, "clone this volume ID");
+  create->add_option("--from-snapshot", args->from_snapshot, "restore this snapshot ID");
+  bind(create, VolumeCreate);
+  CLI::App* list = volume->add_subcommand("list", "List volumes");
+  add_pool(list);
+  add_output(list);
+  bind(list, VolumeList);
+  CLI::App* show = volume->add_subcommand("show", "Show a volume and its space use");
+  add_pool(show);
+  add_output(show);
+  show->add_option("id", args->id, "volume ID")->required();
+  bind(show, VolumeShow);
+  CLI::App* expand = volume->add_subcommand("expand", "Grow a volume");
+  add_pool(expand);
+  add_output(expand);
+  expand->add_option("id", args->id, "volume ID")->required();
+  expand->add_option("size", args->capacity, "new capacity, for example 2Gi")->required();
+  bind(expand, VolumeExpand);
+  CLI::App* remove = volume->add_subcommand("delete", "Delete a volume");
+  add_pool(remove);
+  remove->add_option("id", args->id, "volume ID")->required();
+  bind(remove, VolumeDelete);
+
+  CLI::App* snapshot = app.add_subcommand("snapshot", "Operate on snapshots in a pool");
+  snapshot->require_subcommand(1);
+  CLI::App* snap_create = snapshot->add_subcommand("create", "Snapshot a volume");
+  add_pool(snap_create);
+  add_output(snap_create);
+  snap_create->add_option("name", args->name, "unique snapshot name")->required();
+  snap_create->add_option("volume", args->id, "source volume ID")->required();
+  bind(snap_create, SnapshotCreate);
+  CLI::App* snap_list = snapshot->add_subcommand("list", "List snapshots");
+  add_pool(snap_list);
+  add_output(snap_list);
+  bind(snap_list, SnapshotList);
+  CLI::App* snap_delete = snapshot->add_subcommand("delete", "Delete a snapshot");
+  add_pool(snap_delete);
+  snap_delete->add_option("id", args->id, "snapshot ID")->required();
+  bind(snap_delete, SnapshotDelete);
+}
+
+}  // namespace ditto::cli

@@ -1,0 +1,328 @@
+// Volumes: create (empty, clone, restore), expand, delete.
+#include "common/clock.h"
+#include "common/failpoint.h"
+#include "common/ids.h"
+#include "common/quantity.h"
+#include "fmt/format.h"
+#include "pool/path.h"
+#include "pool/pool.h"
+#include "spdlog/spdlog.h"
+
+namespace ditto::pool {
+namespace {
+
+std::string SourceKindName(SourceKind kind) {
+  switch (kind) {
+    case SourceKind::kVolume: return "volume";
+    case SourceKind::kSnapshot: return "snapshot";
+    case SourceKind::kNone: break;
+  }
+  return "";
+}
+
+// Why an existing volume of the same name does not match a repeated request,
+// or "" when it does (then the repeat returns it).
+std::string Mismatch(const catalog::VolumeRecord& existing, const CreateVolumeSpec& spec) {
+  if (spec.capacity_bytes != 0 && static_cast<int64_t>(spec.capacity_bytes) != existing.capacity_bytes) {
+    return fmt::format("capacity {} differs from its {}", FormatQuantity(spec.capacity_bytes),
+                       FormatQuantity(existing.capacity_bytes));
+  }
+  if (SourceKindName(spec.source_kind) != existing.source_kind || spec.source_id != existing.source_id) {
+    return fmt::format("content source \"{} {}\" differs from its \"{} {}\"",
+                       SourceKindName(spec.source_kind), spec.source_id, existing.source_kind,
+                       existing.source_id);
+  }
+  if (spec.mode_hint != existing.mode_hint) {
+    return fmt::format("access type \"{}\" differs from its \"{}\"", spec.mode_hint, existing.mode_hint);
+  }
+  if (spec.fs_type != existing.fs_type) {
+    return fmt::format("fs_type \"{}\" differs from its \"{}\"", spec.fs_type, existing.fs_type);
+  }
+  if (spec.thick != existing.thick) return "thick provisioning differs";
+  if (spec.parameters != existing.parameters) return "parameters differ";
+  return "";
+}
+
+// Thaws a frozen filesystem on every path out of a scope, errors included.
+class ThawOnExit {
+ public:
+  ThawOnExit(host::Host& host, std::string mount_point)
+      : host_(host), mount_point_(std::move(mount_point)) {}
+  ~ThawOnExit() {
+    if (mount_point_.empty()) return;
+    Status thawed = host_.Thaw(mount_point_);
+    if (!thawed.ok()) spdlog::error("cannot thaw {}: {}", mount_point_, std::string(thawed.message()));
+  }
+
+ private:
+  host::Host& host_;
+  std::string mount_point_;
+};
+
+}  // namespace
+
+Status Pool::CheckOvercommit(uint64_t additional_bytes) {
+  ASSIGN_OR_RETURN(auto fs, host_.StatFilesystem(layout_.data_dir));
+  ASSIGN_OR_RETURN(auto ratio_text, catalog_->GetSetting("overcommit_ratio"));
+  double ratio = ratio_text ? std::strtod(ratio_text->c_str(), nullptr) : 10.0;
+  ASSIGN_OR_RETURN(auto volumes, catalog_->ListVolumes());
+  long double provisioned = additional_bytes;
+  for (const auto& volume : volumes) {
+    provisioned += std::max(volume.capacity_bytes, volume.target_capacity_bytes);
+  }
+  long double allowed = static_cast<long double>(fs.capacity_bytes) * ratio;
+  if (provisioned > allowed) {
+    return absl::ResourceExhaustedError(fmt::format(
+        "provisioning {} more would commit {} of the {} this pool allows (overcommit ratio {} x "
+        "capacity {}); delete volumes, grow the pool, or raise the ratio with `dittoctl pool "
+        "set-overcommit {} RATIO`",
+        HumanBytes(additional_bytes), HumanBytes(static_cast<uint64_t>(provisioned)),
+        HumanBytes(static_cast<uint64_t>(allowed)), ratio, HumanBytes(fs.capacity_bytes),
+        layout_.dir));
+  }
+  return absl::OkStatus();
+}
+
+StatusOr<std::string> Pool::CopyImage(const std::string& source, const std::string& temp_path,
+                                      uint64_t size, const std::string& frozen_volume_id) {
+  std::string frozen;
+  if (!frozen_volume_id.empty()) {
+    ASSIGN_OR_RETURN(auto stage, catalog_->FindStage(frozen_volume_id));
+    if (stage && !stage->block && !stage->staging_path.empty()) {
+      Status status = host_.Freeze(stage->staging_path);
+      if (status.ok()) {
+        frozen = stage->staging_path;
+      } else {
+        spdlog::warn("cannot freeze {} for a consistent copy of {}: {}", stage->staging_path,
+                     frozen_volume_id, std::string(status.message()));
+      }
+    }
+  }
+  ThawOnExit thaw(host_, frozen);
+  std::string method = "reflink";
+  Status copied = reflink_ ? host_.Reflink(source, temp_path)
+                           : absl::UnimplementedError("pool filesystem cannot reflink");
+  if (absl::IsUnimplemented(copied)) {
+    method = "sparse-copy";
+    copied = host_.SparseCopy(source, temp_path);
+  }
+  RETURN_IF_ERROR(copied);
+  ASSIGN_OR_RETURN(auto info, host_.Stat(temp_path));
+  if (info.size < size) RETURN_IF_ERROR(host_.Resize(temp_path, size));
+  RETURN_IF_ERROR(host_.SyncFile(temp_path));
+  return method;
+}
+
+Status Pool::PublishImage(const std::string& temp_path, const std::string& final_path) {
+  RETURN_IF_ERROR(host_.Rename(temp_path, final_path));
+  std::string dir = final_path.substr(0, final_path.rfind('/'));
+  return host_.SyncDirectory(dir);
+}
+
+StatusOr<CreateVolumeResult> Pool::CreateVolume(const CreateVolumeSpec& spec) {
+  RETURN_IF_ERROR(ValidateName(spec.name));
+  std::vector<std::string> shared;
+  if (spec.source_kind == SourceKind::kVolume) {
+    RETURN_IF_ERROR(ValidateVolumeId(spec.source_id, "source volume_id"));
+    shared.push_back("vol:" + spec.source_id);
+  } else if (spec.source_kind == SourceKind::kSnapshot) {
+    RETURN_IF_ERROR(ValidateSnapshotId(spec.source_id, "source snapshot_id"));
+    shared.push_back("snap:" + spec.source_id);
+  }
+  ASSIGN_OR_RETURN(auto hold, locks_.TryAcquire({"name:" + spec.name}, shared));
+
+  ASSIGN_OR_RETURN(auto existing, catalog_->FindVolumeByName(spec.name));
+  if (existing) {
+    if (existing->state != catalog::State::kReady) {
+      return absl::AbortedError(fmt::format("volume {} is still being {}; retry shortly",
+                                            spec.name, catalog::StateName(existing->state)));
+    }
+    std::string why = Mismatch(*existing, spec);
+    if (!why.empty()) {
+      return absl::AlreadyExistsError(fmt::format(
+          "a volume named {} already exists and is not what this request asks for: {}; use "
+          "another name or delete the existing volume",
+          spec.name, why));
+    }
+    return CreateVolumeResult{*existing, false};
+  }
+
+  std::string source_path;
+  uint64_t source_size = 0;
+  if (spec.source_kind == SourceKind::kVolume) {
+    ASSIGN_OR_RETURN(auto source, catalog_->FindVolume(spec.source_id));
+    if (!source || source->state == catalog::State::kDeleting ||
+        source->state == catalog::State::kCreating) {
+      return absl::NotFoundError(
+          fmt::format("source volume {} does not exist; clone an existing volume", spec.source_id));
+    }
+    source_path = VolumePath(source->id);
+    source_size = source->capacity_bytes;
+  } else if (spec.source_kind == SourceKind::kSnapshot) {
+    ASSIGN_OR_RETURN(auto source, catalog_->FindSnapshot(spec.source_id));
+    if (!source || source->state != catalog::State::kReady) {
+      return absl::NotFoundError(fmt::format(
+          "source snapshot {} does not exist; restore from an existing snapshot", spec.source_id));
+    }
+    source_path = SnapshotPath(source->id);
+    source_size = source->size_bytes;
+  }
+  uint64_t capacity = spec.capacity_bytes != 0 ? spec.capacity_bytes : source_size;
+  if (capacity == 0) {
+    return absl::InvalidArgumentError(
+        fmt::format("volume {} needs a capacity (for example 1Gi)", spec.name));
+  }
+  if (capacity > static_cast<uint64_t>(INT64_MAX)) {
+    return absl::OutOfRangeError(fmt::format("capacity {} bytes is too large", capacity));
+  }
+  if (capacity < source_size) {
+    return absl::OutOfRangeError(fmt::format(
+        "requested capacity {} is smaller than the source {}'s {}; request at least {}",
+        FormatQuantity(capacity), spec.source_id, FormatQuantity(source_size),
+        FormatQuantity(source_size)));
+  }
+  RETURN_IF_ERROR(CheckOvercommit(capacity));
+
+  catalog::VolumeRecord record;
+  record.id = NewVolumeId();
+  record.name = spec.name;
+  record.capacity_bytes = static_cast<int64_t>(capacity);
+  record.mode_hint = spec.mode_hint;
+  record.fs_type = spec.fs_type;
+  record.parameters = spec.parameters;
+  record.source_kind = SourceKindName(spec.source_kind);
+  record.source_id = spec.source_id;
+  record.thick = spec.thick;
+  record.state = catalog::State::kCreating;
+  record.created_at_ns = record.updated_at_ns = NowNanos();
+  RETURN_IF_ERROR(catalog_->InsertVolume(record));
+
+  std::string temp = TempPath(record.id);
+  auto make_image = [&]() -> Status {
+    RETURN_IF_ERROR(Failpoint("pool.create.after_intent"));
+    if (spec.source_kind == SourceKind::kNone) {
+      RETURN_IF_ERROR(host_.CreateSparseFile(temp, capacity));
+      if (spec.thick) RETURN_IF_ERROR(host_.Allocate(temp, 0, capacity));
+      RETURN_IF_ERROR(host_.SyncFile(temp));
+      RETURN_IF_ERROR(Failpoint("pool.create.after_image"));
+    } else {
+      std::string frozen = spec.source_kind == SourceKind::kVolume ? spec.source_id : "";
+      ASSIGN_OR_RETURN(record.clone_method, CopyImage(source_path, temp, capacity, frozen));
+      if (spec.thick) RETURN_IF_ERROR(host_.Allocate(temp, 0, capacity));
+      RETURN_IF_ERROR(Failpoint(spec.source_kind == SourceKind::kVolume
+                                    ? "pool.clone.after_reflink"
+                                    : "pool.restore.after_reflink"));
+    }
+    RETURN_IF_ERROR(PublishImage(temp, VolumePath(record.id)));
+    return Failpoint(spec.source_kind == SourceKind::kVolume ? "pool.clone.after_rename"
+                                                             : "pool.create.after_rename");
+  };
+  Status made = make_image();
+  if (!made.ok()) {
+    // Roll back: nothing of this volume may remain.
+    (void)host_.Remove(temp);
+    (void)host_.Remove(VolumePath(record.id));
+    Status removed = catalog_->DeleteVolume(record.id);
+    if (!removed.ok()) spdlog::error("cannot roll back volume {}: {}", record.id, std::string(removed.message()));
+    return made;
+  }
+  record.state = catalog::State::kReady;
+  record.updated_at_ns = NowNanos();
+  RETURN_IF_ERROR(catalog_->UpdateVolume(record));
+  spdlog::info("created volume {} ({}, {}{})", record.id, record.name, FormatQuantity(capacity),
+               record.source_id.empty() ? ""
+                                        : fmt::format(", {} of {} {}", record.clone_method,
+                                                      record.source_kind, record.source_id));
+  return CreateVolumeResult{record, true};
+}
+
+Status Pool::DeleteVolume(const std::string& id) {
+  RETURN_IF_ERROR(ValidateVolumeId(id));
+  ASSIGN_OR_RETURN(auto hold, locks_.TryAcquire({"vol:" + id}));
+  ASSIGN_OR_RETURN(auto record, catalog_->FindVolume(id));
+  if (!record) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto stage, catalog_->FindStage(id));
+  if (stage) {
+    return absl::FailedPreconditionError(fmt::format(
+        "volume {} is staged at {}; unpublish and unstage it before deleting it", id,
+        stage->staging_path));
+  }
+  // Hold the name too, so a concurrent create of the same name waits for us.
+  ASSIGN_OR_RETURN(auto name_hold, locks_.TryAcquire({"name:" + record->name}));
+  record->state = catalog::State::kDeleting;
+  record->updated_at_ns = NowNanos();
+  RETURN_IF_ERROR(catalog_->UpdateVolume(*record));
+  RETURN_IF_ERROR(Failpoint("pool.delete_volume.after_intent"));
+  Status removed = host_.Remove(VolumePath(id));
+  if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
+  RETURN_IF_ERROR(host_.SyncDirectory(JoinPath(layout_.data_dir, "volumes")));
+  RETURN_IF_ERROR(Failpoint("pool.delete_volume.after_unlink"));
+  RETURN_IF_ERROR(catalog_->DeleteVolume(id));
+  spdlog::info("deleted volume {} ({})", id, record->name);
+  return absl::OkStatus();
+}
+
+StatusOr<catalog::VolumeRecord> Pool::ExpandVolume(const std::string& id, uint64_t capacity_bytes) {
+  RETURN_IF_ERROR(ValidateVolumeId(id));
+  if (capacity_bytes > static_cast<uint64_t>(INT64_MAX)) {
+    return absl::OutOfRangeError(fmt::format("capacity {} bytes is too large", capacity_bytes));
+  }
+  ASSIGN_OR_RETURN(auto hold, locks_.TryAcquire({"vol:" + id}));
+  ASSIGN_OR_RETURN(auto record, GetVolume(id));
+  if (capacity_bytes <= static_cast<uint64_t>(record.capacity_bytes)) return record;
+  RETURN_IF_ERROR(CheckOvercommit(capacity_bytes - record.capacity_bytes));
+  record.state = catalog::State::kExpanding;
+  record.target_capacity_bytes = static_cast<int64_t>(capacity_bytes);
+  record.updated_at_ns = NowNanos();
+  RETURN_IF_ERROR(catalog_->UpdateVolume(record));
+  auto grow = [&]() -> Status {
+    RETURN_IF_ERROR(Failpoint("pool.expand.after_intent"));
+    RETURN_IF_ERROR(host_.Resize(VolumePath(id), capacity_bytes));
+    return Failpoint("pool.expand.after_resize");
+  };
+  Status grown = grow();
+  if (!grown.ok()) {
+    // Record the volume as its image now is: grown or not.
+    auto info = host_.Stat(VolumePath(id));
+    if (info.ok() && info->size >= capacity_bytes) record.capacity_bytes = capacity_bytes;
+    record.state = catalog::State::kReady;
+    record.target_capacity_bytes = 0;
+    (void)catalog_->UpdateVolume(record);
+    return grown;
+  }
+  record.capacity_bytes = static_cast<int64_t>(capacity_bytes);
+  record.target_capacity_bytes = 0;
+  record.state = catalog::State::kReady;
+  record.updated_at_ns = NowNanos();
+  RETURN_IF_ERROR(catalog_->UpdateVolume(record));
+  spdlog::info("expanded volume {} to {}", id, FormatQuantity(capacity_bytes));
+  return record;
+}
+
+StatusOr<catalog::VolumeRecord> Pool::GetVolume(const std::string& id) {
+  RETURN_IF_ERROR(ValidateVolumeId(id));
+  ASSIGN_OR_RETURN(auto record, catalog_->FindVolume(id));
+  if (!record || record->state == catalog::State::kDeleting ||
+      record->state == catalog::State::kCreating) {
+    return absl::NotFoundError(fmt::format("volume {} does not exist", id));
+  }
+  return *record;
+}
+
+StatusOr<std::optional<catalog::VolumeRecord>> Pool::FindVolumeByName(const std::string& name) {
+  RETURN_IF_ERROR(ValidateName(name));
+  return catalog_->FindVolumeByName(name);
+}
+
+StatusOr<std::vector<catalog::VolumeRecord>> Pool::ListVolumes() {
+  ASSIGN_OR_RETURN(auto all, catalog_->ListVolumes());
+  std::vector<catalog::VolumeRecord> ready;
+  for (auto& volume : all) {
+    if (volume.state == catalog::State::kReady || volume.state == catalog::State::kExpanding) {
+      ready.push_back(std::move(volume));
+    }
+  }
+  return ready;
+}
+
+}  // namespace ditto::pool

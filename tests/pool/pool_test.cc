@@ -1,0 +1,314 @@
+// Pool logic against FakeHost: no root, no real filesystem for images. The
+// catalog (SQLite) lives in a real temporary directory of the same path.
+#include "pool/pool.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+
+#include "common/clock.h"
+#include "common/ids.h"
+#include "host/fake_host.h"
+
+namespace ditto::pool {
+namespace {
+
+constexpr uint64_t kMiB = 1ull << 20;
+
+class PoolTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/ditto-pool-test-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+    std::filesystem::create_directories(dir_ + "/data");  // backing pools keep the catalog here
+  }
+  void TearDown() override {
+    pool_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Init(Backing backing = Backing::kNever) {
+    InitOptions options;
+    options.backing = backing;
+    options.size_bytes = 1024 * kMiB;
+    auto pool = Pool::Init(host_, dir_, options);
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    pool_ = std::move(*pool);
+  }
+  void Reopen() {
+    pool_.reset();
+    auto pool = Pool::Open(host_, dir_);
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    pool_ = std::move(*pool);
+  }
+  catalog::VolumeRecord MakeVolume(const std::string& name, uint64_t size = 8 * kMiB) {
+    auto result = pool_->CreateVolume({.name = name, .capacity_bytes = size});
+    EXPECT_TRUE(result.ok()) << result.status();
+    return result.ok() ? result->volume : catalog::VolumeRecord{};
+  }
+  std::vector<std::string> TempFiles() { return *host_.ListDirectory(dir_ + "/tmp"); }
+
+  host::FakeHost host_;
+  std::string dir_;
+  std::unique_ptr<Pool> pool_;
+};
+
+TEST_F(PoolTest, InitOpenAndRefuseASecondInit) {
+  Init();
+  EXPECT_TRUE(pool_->reflink());
+  EXPECT_FALSE(pool_->layout().backing_file);
+  EXPECT_EQ(Pool::Init(host_, dir_, {}).status().code(), absl::StatusCode::kAlreadyExists);
+  Reopen();
+  EXPECT_EQ(Pool::Open(host_, "/elsewhere").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Pool::Open(host_, "relative/dir").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Pool::Open(host_, "/a/../b").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(PoolTest, WithoutReflinkAutoMakesAnXfsBackingFileAndRemountsIt) {
+  host_.set_reflink_supported(false);
+  Init(Backing::kAuto);
+  EXPECT_TRUE(pool_->layout().backing_file);
+  EXPECT_EQ(pool_->layout().data_dir, dir_ + "/data");
+  bool formatted = false;
+  for (const auto& argv : host_.commands()) {
+    if (argv[0] == "mkfs.xfs") {
+      formatted = true;
+      EXPECT_NE(std::find(argv.begin(), argv.end(), "reflink=1"), argv.end());
+      EXPECT_EQ(argv.back(), dir_ + "/backing.img");
+    }
+  }
+  EXPECT_TRUE(formatted);
+  auto mounts = *host_.ListMounts();
+  ASSERT_EQ(mounts.size(), 1u);
+  EXPECT_EQ(mounts[0].target, dir_ + "/data");
+  // After a reboot nothing is mounted: opening mounts it again.
+  pool_.reset();
+  ASSERT_TRUE(host_.Unmount(dir_ + "/data").ok());
+  ASSERT_TRUE(host_.DetachLoop(mounts[0].source).ok());
+  Reopen();
+  EXPECT_EQ(host_.ListMounts()->size(), 1u);
+}
+
+TEST_F(PoolTest, MkfsFailureIsReportedWithItsStderr) {
+  host_.set_reflink_supported(false);
+  host_.set_run_handler([](const std::vector<std::string>&) -> StatusOr<host::CommandResult> {
+    return host::CommandResult{1, "", "mkfs.xfs: cannot open: No space left"};
+  });
+  auto pool = Pool::Init(host_, dir_, {.backing = Backing::kAuto});
+  ASSERT_FALSE(pool.ok());
+  EXPECT_NE(pool.status().message().find("No space left"), std::string::npos);
+}
+
+TEST_F(PoolTest, CloneFallsBackToSparseCopyWithoutReflink) {
+  host_.set_reflink_supported(false);
+  Init(Backing::kNever);
+  EXPECT_FALSE(pool_->reflink());
+  auto source = MakeVolume("source");
+  ASSERT_TRUE(host_.WriteAt(pool_->VolumePath(source.id), 4096, "hello").ok());
+  auto clone = pool_->CreateVolume(
+      {.name = "clone", .source_kind = SourceKind::kVolume, .source_id = source.id});
+  ASSERT_TRUE(clone.ok()) << clone.status();
+  EXPECT_EQ(clone->volume.clone_method, "sparse-copy");
+  EXPECT_EQ(*host_.ReadAt(pool_->VolumePath(clone->volume.id), 4096, 5), "hello");
+  auto space = pool_->VolumeSpace(clone->volume.id);
+  ASSERT_TRUE(space.ok());
+  EXPECT_EQ(space->allocated_bytes, 4096u);  // the hole stayed a hole
+  EXPECT_EQ(space->shared_bytes, 0u);
+}
+
+TEST_F(PoolTest, ReflinkCloneSharesBlocksAndRecordsTheSource) {
+  Init();
+  auto source = MakeVolume("source");
+  ASSERT_TRUE(host_.WriteAt(pool_->VolumePath(source.id), 0, std::string(8192, 'x')).ok());
+  auto clone = pool_->CreateVolume(
+      {.name = "clone", .source_kind = SourceKind::kVolume, .source_id = source.id});
+  ASSERT_TRUE(clone.ok());
+  EXPECT_EQ(clone->volume.clone_method, "reflink");
+  EXPECT_EQ(clone->volume.source_kind, "volume");
+  EXPECT_EQ(clone->volume.source_id, source.id);
+  auto space = pool_->VolumeSpace(clone->volume.id);
+  EXPECT_EQ(space->shared_bytes, 8192u);
+  auto status = pool_->GetStatus();
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->shared_bytes, 2 * 8192u);
+  EXPECT_EQ(status->volume_count, 2u);
+}
+
+TEST_F(PoolTest, CloneOfAMountedVolumeFreezesAndAlwaysThaws) {
+  Init();
+  auto source = MakeVolume("source");
+  ASSERT_TRUE(host_.MakeDirectories("/staging/source", 0700).ok());
+  ASSERT_TRUE(pool_->catalog()
+                  .PutStage({.volume_id = source.id, .staging_path = "/staging/source",
+                             .device = "/dev/loop0", .block = false, .fs_type = "ext4"})
+                  .ok());
+  ASSERT_TRUE(pool_->CreateVolume({.name = "c1", .source_kind = SourceKind::kVolume,
+                                   .source_id = source.id})
+                  .ok());
+  EXPECT_EQ(host_.freeze_count(), 1);
+  EXPECT_EQ(host_.thaw_count(), 1);
+  EXPECT_FALSE(host_.frozen("/staging/source"));
+
+  host_.InjectError("Reflink", "", absl::InternalError("disk on fire"), 1);
+  auto failed = pool_->CreateVolume(
+      {.name = "c2", .source_kind = SourceKind::kVolume, .source_id = source.id});
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(host_.thaw_count(), 2);
+  EXPECT_FALSE(host_.frozen("/staging/source"));
+  EXPECT_FALSE(*pool_->FindVolumeByName("c2"));  // rolled back: no record, no files
+  EXPECT_TRUE(TempFiles().empty());
+
+  // A snapshot freezes too; a block volume is not frozen.
+  ASSERT_TRUE(pool_->CreateSnapshot("s", source.id).ok());
+  EXPECT_EQ(host_.freeze_count(), 3);
+  ASSERT_TRUE(pool_->catalog().PutStage({.volume_id = source.id, .staging_path = "/staging/source",
+                                         .device = "/dev/loop0", .block = true}).ok());
+  ASSERT_TRUE(pool_->CreateSnapshot("s2", source.id).ok());
+  EXPECT_EQ(host_.freeze_count(), 3);
+}
+
+TEST_F(PoolTest, SourceErrorsUseTheCanonicalCodes) {
+  Init();
+  auto source = MakeVolume("source", 16 * kMiB);
+  EXPECT_EQ(pool_->CreateVolume({.name = "x", .source_kind = SourceKind::kVolume,
+                                 .source_id = NewVolumeId()})
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(pool_->CreateVolume({.name = "x", .source_kind = SourceKind::kVolume,
+                                 .source_id = "../../etc/passwd"})
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(pool_->CreateVolume({.name = "x", .capacity_bytes = 8 * kMiB,
+                                 .source_kind = SourceKind::kVolume, .source_id = source.id})
+                .status()
+                .code(),
+            absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(pool_->CreateVolume({.name = "x"}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(pool_->CreateVolume({.name = ""}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(pool_->CreateSnapshot("s", NewVolumeId()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(pool_->GetVolume(NewVolumeId()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(pool_->GetSnapshot("snap-x").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(pool_->DeleteSnapshot(NewSnapshotId()).ok());
+  EXPECT_TRUE(pool_->DeleteVolume(NewVolumeId()).ok());
+}
+
+TEST_F(PoolTest, IdempotentByNameAndAlreadyExistsOnAnyDifference) {
+  Init();
+  auto volume = MakeVolume("v", 8 * kMiB);
+  CreateVolumeSpec same{.name = "v", .capacity_bytes = 8 * kMiB};
+  auto repeat = pool_->CreateVolume(same);
+  ASSERT_TRUE(repeat.ok());
+  EXPECT_FALSE(repeat->created);
+  EXPECT_EQ(repeat->volume.id, volume.id);
+  for (CreateVolumeSpec other :
+       {CreateVolumeSpec{.name = "v", .capacity_bytes = 16 * kMiB},
+        CreateVolumeSpec{.name = "v", .capacity_bytes = 8 * kMiB, .thick = true},
+        CreateVolumeSpec{.name = "v", .capacity_bytes = 8 * kMiB, .mode_hint = "block"},
+        CreateVolumeSpec{.name = "v", .capacity_bytes = 8 * kMiB, .parameters = {{"a", "b"}}}}) {
+    EXPECT_EQ(pool_->CreateVolume(other).status().code(), absl::StatusCode::kAlreadyExists);
+  }
+  auto snap = pool_->CreateSnapshot("s", volume.id);
+  ASSERT_TRUE(snap.ok());
+  auto snap_again = pool_->CreateSnapshot("s", volume.id);
+  ASSERT_TRUE(snap_again.ok());
+  EXPECT_EQ(snap_again->snapshot.id, snap->snapshot.id);
+  auto other = MakeVolume("w");
+  EXPECT_EQ(pool_->CreateSnapshot("s", other.id).status().code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(PoolTest, DeletingAStagedVolumeIsRefused) {
+  Init();
+  auto volume = MakeVolume("v");
+  ASSERT_TRUE(pool_->catalog().PutStage({.volume_id = volume.id, .staging_path = "/s"}).ok());
+  EXPECT_EQ(pool_->DeleteVolume(volume.id).code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(pool_->catalog().DeleteStage(volume.id).ok());
+  EXPECT_TRUE(pool_->DeleteVolume(volume.id).ok());
+  EXPECT_FALSE(host_.Stat(pool_->VolumePath(volume.id)).ok());
+}
+
+TEST_F(PoolTest, FullDiskIsResourceExhaustedAndLeavesNothing) {
+  Init();
+  host_.InjectError("CreateSparseFile", "/tmp/", absl::ResourceExhaustedError("no space"), 1);
+  EXPECT_EQ(pool_->CreateVolume({.name = "v", .capacity_bytes = kMiB}).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_FALSE(*pool_->FindVolumeByName("v"));
+  EXPECT_TRUE(TempFiles().empty());
+  EXPECT_TRUE(pool_->CreateVolume({.name = "v", .capacity_bytes = kMiB}).ok());
+}
+
+TEST_F(PoolTest, OvercommitRatioIsEnforcedAndValidated) {
+  Init();
+  host_.set_capacity(100 * kMiB);
+  ASSERT_TRUE(pool_->SetOvercommitRatio(2).ok());
+  MakeVolume("a", 150 * kMiB);
+  auto refused = pool_->CreateVolume({.name = "b", .capacity_bytes = 100 * kMiB});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  auto volume = pool_->FindVolumeByName("a");
+  EXPECT_EQ(pool_->ExpandVolume((*volume)->id, 250 * kMiB).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(pool_->SetOvercommitRatio(0).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(pool_->SetOvercommitRatio(-1).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(PoolTest, RecoveryFinishesOrRollsBackEveryIntent) {
+  Init();
+  auto keep = MakeVolume("keep");
+  auto expanding = MakeVolume("expanding", 8 * kMiB);
+  auto deleting = MakeVolume("deleting");
+  // Simulate crashes: records left mid-operation, files in tmp/.
+  catalog::VolumeRecord orphan_intent{.id = NewVolumeId(), .name = "never-made",
+                                      .capacity_bytes = kMiB, .state = catalog::State::kCreating};
+  ASSERT_TRUE(pool_->catalog().InsertVolume(orphan_intent).ok());
+  ASSERT_TRUE(host_.CreateSparseFile(dir_ + "/tmp/" + orphan_intent.id + ".img", kMiB).ok());
+  catalog::VolumeRecord renamed{.id = NewVolumeId(), .name = "renamed",
+                                .capacity_bytes = kMiB, .state = catalog::State::kCreating};
+  ASSERT_TRUE(pool_->catalog().InsertVolume(renamed).ok());
+  ASSERT_TRUE(host_.CreateSparseFile(pool_->VolumePath(renamed.id), kMiB).ok());
+  expanding.state = catalog::State::kExpanding;
+  expanding.target_capacity_bytes = 32 * kMiB;
+  ASSERT_TRUE(pool_->catalog().UpdateVolume(expanding).ok());
+  deleting.state = catalog::State::kDeleting;
+  ASSERT_TRUE(pool_->catalog().UpdateVolume(deleting).ok());
+  catalog::SnapshotRecord half_snapshot{.id = NewSnapshotId(), .name = "half",
+                                        .source_volume_id = keep.id,
+                                        .state = catalog::State::kCreating};
+  ASSERT_TRUE(pool_->catalog().InsertSnapshot(half_snapshot).ok());
+
+  Reopen();
+  EXPECT_TRUE(TempFiles().empty());
+  EXPECT_FALSE(*pool_->FindVolumeByName("never-made"));
+  auto finished = pool_->GetVolume(renamed.id);
+  ASSERT_TRUE(finished.ok());
+  EXPECT_EQ(finished->state, catalog::State::kReady);
+  auto grown = pool_->GetVolume(expanding.id);
+  EXPECT_EQ(grown->capacity_bytes, 32 * kMiB);
+  EXPECT_EQ(host_.Stat(pool_->VolumePath(expanding.id))->size, 32 * kMiB);
+  EXPECT_FALSE(*pool_->catalog().FindVolume(deleting.id));
+  EXPECT_FALSE(host_.Stat(pool_->VolumePath(deleting.id)).ok());
+  EXPECT_FALSE(*pool_->catalog().FindSnapshot(half_snapshot.id));
+  EXPECT_TRUE(pool_->GetVolume(keep.id).ok());
+}
+
+TEST_F(PoolTest, InjectedErrorsAtFailpointsRollBack) {
+  Init();
+  auto source = MakeVolume("source");
+  setenv("DITTO_FAILPOINTS", "pool.clone.after_reflink=error,pool.expand.after_intent=error", 1);
+  auto clone = pool_->CreateVolume(
+      {.name = "clone", .source_kind = SourceKind::kVolume, .source_id = source.id});
+  EXPECT_EQ(clone.status().code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(pool_->ExpandVolume(source.id, 16 * kMiB).status().code(),
+            absl::StatusCode::kInternal);
+  unsetenv("DITTO_FAILPOINTS");
+  EXPECT_FALSE(*pool_->FindVolumeByName("clone"));
+  EXPECT_TRUE(TempFiles().empty());
+  EXPECT_EQ(pool_->GetVolume(source.id)->capacity_bytes, 8 * kMiB);
+  EXPECT_EQ(pool_->GetVolume(source.id)->state, catalog::State::kReady);
+}
+
+}  // namespace
+}  // namespace ditto::pool
