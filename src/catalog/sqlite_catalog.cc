@@ -117,13 +117,12 @@ Status ConflictError(const Db& db, Status status, const char* kind, const std::s
       return absl::AlreadyExistsError(
           fmt::format("a {} with id \"{}\" already exists in the catalog", kind, id));
     case SQLITE_CONSTRAINT_UNIQUE:
-      return absl::AlreadyExistsError(fmt::format(
-          "the {} name \"{}\" is already taken by another {}; choose another name", kind, name,
-          kind));
+      return absl::AlreadyExistsError(
+          fmt::format("the {} name \"{}\" is already taken by another {}; choose another name",
+                      kind, name, kind));
     default:
-      return absl::InternalError(
-          fmt::format("{} \"{}\" violates a catalog constraint: {}", kind, name,
-                      std::string(status.message())));
+      return absl::InternalError(fmt::format("{} \"{}\" violates a catalog constraint: {}", kind,
+                                             name, std::string(status.message())));
   }
 }
 
@@ -344,17 +343,19 @@ Status SqliteCatalog::DeleteVolume(const std::string& id) {
 
 StatusOr<std::optional<VolumeRecord>> SqliteCatalog::FindVolume(const std::string& id) {
   std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(auto records,
-                   QueryVolumes(fmt::format("SELECT {} FROM volumes WHERE id = ?1",
-                                            kVolumeColumns).c_str(), &id));
+  ASSIGN_OR_RETURN(
+      auto records,
+      QueryVolumes(fmt::format("SELECT {} FROM volumes WHERE id = ?1", kVolumeColumns).c_str(),
+                   &id));
   return First(std::move(records));
 }
 
 StatusOr<std::optional<VolumeRecord>> SqliteCatalog::FindVolumeByName(const std::string& name) {
   std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(auto records,
-                   QueryVolumes(fmt::format("SELECT {} FROM volumes WHERE name = ?1",
-                                            kVolumeColumns).c_str(), &name));
+  ASSIGN_OR_RETURN(
+      auto records,
+      QueryVolumes(fmt::format("SELECT {} FROM volumes WHERE name = ?1", kVolumeColumns).c_str(),
+                   &name));
   return First(std::move(records));
 }
 
@@ -409,18 +410,20 @@ Status SqliteCatalog::DeleteSnapshot(const std::string& id) {
 
 StatusOr<std::optional<SnapshotRecord>> SqliteCatalog::FindSnapshot(const std::string& id) {
   std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(auto records,
-                   QuerySnapshots(fmt::format("SELECT {} FROM snapshots WHERE id = ?1",
-                                              kSnapshotColumns).c_str(), &id));
+  ASSIGN_OR_RETURN(
+      auto records,
+      QuerySnapshots(
+          fmt::format("SELECT {} FROM snapshots WHERE id = ?1", kSnapshotColumns).c_str(), &id));
   return First(std::move(records));
 }
 
-StatusOr<std::optional<SnapshotRecord>> SqliteCatalog::FindSnapshotByName(
-    const std::string& name) {
+StatusOr<std::optional<SnapshotRecord>> SqliteCatalog::FindSnapshotByName(const std::string& name) {
   std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(auto records,
-                   QuerySnapshots(fmt::format("SELECT {} FROM snapshots WHERE name = ?1",
-                                              kSnapshotColumns).c_str(), &name));
+  ASSIGN_OR_RETURN(
+      auto records,
+      QuerySnapshots(
+          fmt::format("SELECT {} FROM snapshots WHERE name = ?1", kSnapshotColumns).c_str(),
+          &name));
   return First(std::move(records));
 }
 
@@ -435,13 +438,11 @@ StatusOr<std::vector<SnapshotRecord>> SqliteCatalog::ListSnapshots() {
 
 Status SqliteCatalog::PutStage(const StageRecord& r) {
   std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(
-      Statement stmt,
-      Statement::Prepare(
-          *db_, fmt::format("INSERT OR REPLACE INTO stages ({}) VALUES "
-                            "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                            kStageColumns)
-                    .c_str()));
+  ASSIGN_OR_RETURN(Statement stmt,
+                   Statement::Prepare(*db_, fmt::format("INSERT OR REPLACE INTO stages ({}) VALUES "
+                                                        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                                        kStageColumns)
+                                                .c_str()));
   stmt.Bind(1, r.volume_id)
       .Bind(2, r.staging_path)
       .Bind(3, r.device)
@@ -460,9 +461,10 @@ Status SqliteCatalog::DeleteStage(const std::string& volume_id) {
 
 StatusOr<std::optional<StageRecord>> SqliteCatalog::FindStage(const std::string& volume_id) {
   std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(auto records,
-                   QueryStages(fmt::format("SELECT {} FROM stages WHERE volume_id = ?1",
-                                           kStageColumns).c_str(), &volume_id));
+  ASSIGN_OR_RETURN(
+      auto records,
+      QueryStages(fmt::format("SELECT {} FROM stages WHERE volume_id = ?1", kStageColumns).c_str(),
+                  &volume_id));
   return First(std::move(records));
 }
 
@@ -489,12 +491,12 @@ Status SqliteCatalog::PutPublish(const PublishRecord& r) {
   return stmt.Run().status();
 }
 
-Status SqliteCatalog::DeletePublish(const std::string& volume_id,
-                                    const std::string& target_path) {
+Status SqliteCatalog::DeletePublish(const std::string& volume_id, const std::string& target_path) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(*db_, "DELETE FROM publishes WHERE volume_id = ?1 AND "
-                                            "target_path = ?2"));
+                   Statement::Prepare(*db_,
+                                      "DELETE FROM publishes WHERE volume_id = ?1 AND "
+                                      "target_path = ?2"));
   stmt.Bind(1, volume_id).Bind(2, target_path);
   return stmt.Run().status();
 }
@@ -522,8 +524,9 @@ StatusOr<std::vector<PublishRecord>> SqliteCatalog::ListAllPublishes() {
 Status SqliteCatalog::PutSetting(const std::string& key, const std::string& value) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(*db_, "INSERT INTO settings (key, value) VALUES (?1, ?2) "
-                                            "ON CONFLICT (key) DO UPDATE SET value = excluded.value"));
+                   Statement::Prepare(*db_,
+                                      "INSERT INTO settings (key, value) VALUES (?1, ?2) "
+                                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value"));
   stmt.Bind(1, key).Bind(2, value);
   return stmt.Run().status();
 }

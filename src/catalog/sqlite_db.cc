@@ -1,22 +1,21 @@
 #include "catalog/sqlite_db.h"
 
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <utility>
-
-#include <fmt/format.h>
 
 namespace ditto::catalog {
 
 StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   // sqlite3_open_v2 hands back a handle even on failure; it must be closed.
   std::unique_ptr<Db> db(new Db(raw, path));
   if (raw == nullptr) {
-    return absl::ResourceExhaustedError(
-        fmt::format("cannot open catalog {}: out of memory", path));
+    return absl::ResourceExhaustedError(fmt::format("cannot open catalog {}: out of memory", path));
   }
   if (rc != SQLITE_OK) {
     if ((rc & 0xff) == SQLITE_CANTOPEN) {
@@ -55,9 +54,9 @@ Status Db::Error(int rc, std::string_view doing) const {
       return absl::UnavailableError(fmt::format(
           "catalog {} is locked by another process; retry ({}: {})", path_, doing, detail));
     case SQLITE_FULL:
-      return absl::ResourceExhaustedError(fmt::format(
-          "catalog {}: disk is full; free space in the pool and retry ({}: {})", path_, doing,
-          detail));
+      return absl::ResourceExhaustedError(
+          fmt::format("catalog {}: disk is full; free space in the pool and retry ({}: {})", path_,
+                      doing, detail));
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
       return absl::DataLossError(fmt::format(
@@ -65,11 +64,15 @@ Status Db::Error(int rc, std::string_view doing) const {
           "file aside and restore it from a backup",
           path_, doing, detail));
     case SQLITE_CONSTRAINT:
-      return absl::AlreadyExistsError(
-          fmt::format("catalog {}: {}: {}", path_, doing, detail));
+      // Only key collisions mean "already exists"; other constraints are bugs.
+      if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        return absl::AlreadyExistsError(fmt::format("catalog {}: {}: {}", path_, doing, detail));
+      }
+      break;
     default:
-      return absl::InternalError(fmt::format("catalog {}: {} failed: {}", path_, doing, detail));
+      break;
   }
+  return absl::InternalError(fmt::format("catalog {}: {} failed: {}", path_, doing, detail));
 }
 
 StatusOr<Statement> Statement::Prepare(Db& db, const char* sql) {
@@ -90,8 +93,8 @@ Statement::~Statement() {
 }
 
 Statement& Statement::Bind(int index, std::string_view value) {
-  int rc = sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT,
-                               SQLITE_UTF8);
+  int rc =
+      sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
   if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
   return *this;
 }

@@ -31,7 +31,8 @@ class Db {
 
   // The Status for SQLite result code `rc`, saying what was being done:
   // BUSY/LOCKED -> Unavailable, FULL -> ResourceExhausted,
-  // CORRUPT/NOTADB -> DataLoss, CONSTRAINT -> AlreadyExists, others Internal.
+  // CORRUPT/NOTADB -> DataLoss, UNIQUE/PRIMARY KEY constraint -> AlreadyExists,
+  // others Internal.
   // Messages include sqlite3_errmsg.
   Status Error(int rc, std::string_view doing) const;
 

@@ -448,8 +448,10 @@ TEST(SqliteErrorTest, ResultCodesMapToStatusCodes) {
   EXPECT_EQ((*db)->Error(SQLITE_FULL, "x").code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ((*db)->Error(SQLITE_CORRUPT, "x").code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ((*db)->Error(SQLITE_NOTADB, "x").code(), absl::StatusCode::kDataLoss);
-  EXPECT_EQ((*db)->Error(SQLITE_CONSTRAINT_UNIQUE, "x").code(),
+  EXPECT_EQ((*db)->Error(SQLITE_CONSTRAINT_UNIQUE, "x").code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ((*db)->Error(SQLITE_CONSTRAINT_PRIMARYKEY, "x").code(),
             absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ((*db)->Error(SQLITE_CONSTRAINT_NOTNULL, "x").code(), absl::StatusCode::kInternal);
   EXPECT_EQ((*db)->Error(SQLITE_IOERR_FSYNC, "x").code(), absl::StatusCode::kInternal);
 }
 
