@@ -6,6 +6,17 @@
 #include <utility>
 
 namespace ditto::catalog {
+namespace {
+
+// SQL text short enough for an error message.
+std::string Abbreviate(std::string_view sql) {
+  constexpr size_t kMax = 60;
+  while (!sql.empty() && (sql.front() == '\n' || sql.front() == ' ')) sql.remove_prefix(1);
+  if (sql.size() <= kMax) return std::string(sql);
+  return std::string(sql.substr(0, kMax)) + "...";
+}
+
+}  // namespace
 
 StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path) {
   sqlite3* raw = nullptr;
@@ -41,7 +52,7 @@ Db::~Db() {
 
 Status Db::Exec(const char* sql) {
   int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) return Error(rc, sql);
+  if (rc != SQLITE_OK) return Error(rc, fmt::format("run \"{}\"", Abbreviate(sql)));
   return absl::OkStatus();
 }
 
@@ -80,7 +91,7 @@ StatusOr<Statement> Statement::Prepare(Db& db, const char* sql) {
   int rc = sqlite3_prepare_v2(db.handle(), sql, -1, &stmt, nullptr);
   if (rc != SQLITE_OK) {
     sqlite3_finalize(stmt);
-    return db.Error(rc, fmt::format("prepare \"{}\"", sql));
+    return db.Error(rc, fmt::format("prepare \"{}\"", Abbreviate(sql)));
   }
   return Statement(&db, stmt);
 }
@@ -110,7 +121,7 @@ StatusOr<bool> Statement::Step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  return db_->Error(rc, fmt::format("run \"{}\"", sqlite3_sql(stmt_)));
+  return db_->Error(rc, fmt::format("run \"{}\"", Abbreviate(sqlite3_sql(stmt_))));
 }
 
 StatusOr<int> Statement::Run() {
