@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "csi/rpc_observer.h"
 #include "host/host.h"
 #include "pool/pool.h"
 
@@ -24,6 +25,10 @@ struct DriverOptions {
   // When the pool does not exist yet: initialise it with these options.
   bool init_pool_if_missing = false;
   pool::InitOptions pool_init;
+  // One log line per RPC (method, IDs, code, duration).
+  bool log_rpcs = true;
+  // Also told of every RPC (e.g. metrics); may be null.
+  std::shared_ptr<RpcObserver> observer;
 };
 
 // Topology key every volume and node is labelled with.
@@ -42,6 +47,8 @@ class Driver {
   virtual bool Ready() = 0;
   virtual pool::Pool& pool() = 0;
   virtual const DriverOptions& options() const = 0;
+  // Adds an observer of every RPC served from now on (metrics).
+  virtual void AddObserver(std::shared_ptr<RpcObserver> observer) = 0;
 };
 
 }  // namespace ditto::csi

@@ -1,0 +1,683 @@
+#include "csi/controller_service.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <algorithm>
+#include <optional>
+
+#include "common/ids.h"
+#include "common/quantity.h"
+#include "csi/serve.h"
+#include "csi/validation.h"
+#include "fmt/format.h"
+
+namespace ditto::csi {
+namespace {
+
+constexpr char kService[] = "Controller";
+
+std::string SupportedModes() {
+  return "SINGLE_NODE_WRITER, SINGLE_NODE_READER_ONLY, SINGLE_NODE_SINGLE_WRITER or "
+         "SINGLE_NODE_MULTI_WRITER";
+}
+
+// The access types a set of capabilities asks for, as a catalog mode hint:
+// "block", "mount", or "" for a volume used both ways.
+std::string ModeHintOf(const std::vector<Capability>& capabilities) {
+  bool block = false;
+  bool mount = false;
+  for (const auto& capability : capabilities) (capability.block ? block : mount) = true;
+  if (block && !mount) return kModeBlock;
+  if (mount && !block) return kModeMount;
+  return "";
+}
+
+// Whether a volume recorded with `mode_hint` serves a capability.
+bool ModeServes(std::string_view mode_hint, const Capability& capability) {
+  if (mode_hint.empty()) return true;
+  return capability.block ? mode_hint == kModeBlock : mode_hint == kModeMount;
+}
+
+std::string AccessTypeName(bool block) { return block ? "block" : "mount"; }
+
+void FillSnapshot(const catalog::SnapshotRecord& record, pb::Snapshot* snapshot) {
+  snapshot->set_size_bytes(record.size_bytes);
+  snapshot->set_snapshot_id(record.id);
+  snapshot->set_source_volume_id(record.source_volume_id);
+  *snapshot->mutable_creation_time() =
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(record.created_at_ns);
+  snapshot->set_ready_to_use(record.state == catalog::State::kReady);
+}
+
+template <typename Record>
+void SortForPaging(std::vector<Record>& records) {
+  std::sort(records.begin(), records.end(), [](const Record& a, const Record& b) {
+    return a.created_at_ns != b.created_at_ns ? a.created_at_ns < b.created_at_ns : a.id < b.id;
+  });
+}
+
+}  // namespace
+
+// ---- gRPC entry points: one line each, the logic is in Do*() ----
+
+grpc::Status ControllerService::CreateVolume(Ctx*, const pb::CreateVolumeRequest* request,
+                                             pb::CreateVolumeResponse* response) {
+  std::string source;
+  if (request->volume_content_source().has_volume()) {
+    source = request->volume_content_source().volume().volume_id();
+  } else if (request->volume_content_source().has_snapshot()) {
+    source = request->volume_content_source().snapshot().snapshot_id();
+  }
+  return Serve(context_.observer, kService, "CreateVolume",
+               Subject({{"name", request->name()}, {"source", source}}),
+               [&] { return DoCreateVolume(*request, response); });
+}
+
+grpc::Status ControllerService::DeleteVolume(Ctx*, const pb::DeleteVolumeRequest* request,
+                                             pb::DeleteVolumeResponse*) {
+  return Serve(context_.observer, kService, "DeleteVolume",
+               Subject({{"volume_id", request->volume_id()}}),
+               [&] { return DoDeleteVolume(*request); });
+}
+
+grpc::Status ControllerService::ControllerPublishVolume(
+    Ctx*, const pb::ControllerPublishVolumeRequest* request,
+    pb::ControllerPublishVolumeResponse*) {
+  return Serve(context_.observer, kService, "ControllerPublishVolume",
+               Subject({{"volume_id", request->volume_id()}}), [] {
+                 return absl::UnimplementedError(
+                     "ControllerPublishVolume is not offered: ditto volumes have no attach step "
+                     "(no PUBLISH_UNPUBLISH_VOLUME capability)");
+               });
+}
+
+grpc::Status ControllerService::ControllerUnpublishVolume(
+    Ctx*, const pb::ControllerUnpublishVolumeRequest* request,
+    pb::ControllerUnpublishVolumeResponse*) {
+  return Serve(context_.observer, kService, "ControllerUnpublishVolume",
+               Subject({{"volume_id", request->volume_id()}}), [] {
+                 return absl::UnimplementedError(
+                     "ControllerUnpublishVolume is not offered: ditto volumes have no attach "
+                     "step (no PUBLISH_UNPUBLISH_VOLUME capability)");
+               });
+}
+
+grpc::Status ControllerService::ControllerModifyVolume(
+    Ctx*, const pb::ControllerModifyVolumeRequest* request, pb::ControllerModifyVolumeResponse*) {
+  return Serve(context_.observer, kService, "ControllerModifyVolume",
+               Subject({{"volume_id", request->volume_id()}}), [] {
+                 return absl::UnimplementedError(
+                     "ControllerModifyVolume is not offered (no MODIFY_VOLUME capability)");
+               });
+}
+
+grpc::Status ControllerService::ValidateVolumeCapabilities(
+    Ctx*, const pb::ValidateVolumeCapabilitiesRequest* request,
+    pb::ValidateVolumeCapabilitiesResponse* response) {
+  return Serve(context_.observer, kService, "ValidateVolumeCapabilities",
+               Subject({{"volume_id", request->volume_id()}}),
+               [&] { return DoValidateVolumeCapabilities(*request, response); });
+}
+
+grpc::Status ControllerService::ListVolumes(Ctx*, const pb::ListVolumesRequest* request,
+                                            pb::ListVolumesResponse* response) {
+  return Serve(context_.observer, kService, "ListVolumes", "",
+               [&] { return DoListVolumes(*request, response); });
+}
+
+grpc::Status ControllerService::GetCapacity(Ctx*, const pb::GetCapacityRequest* request,
+                                            pb::GetCapacityResponse* response) {
+  return Serve(context_.observer, kService, "GetCapacity", "",
+               [&] { return DoGetCapacity(*request, response); });
+}
+
+grpc::Status ControllerService::ControllerGetCapabilities(
+    Ctx*, const pb::ControllerGetCapabilitiesRequest*,
+    pb::ControllerGetCapabilitiesResponse* response) {
+  return Serve(context_.observer, kService, "ControllerGetCapabilities", "", [&]() -> Status {
+    using Rpc = pb::ControllerServiceCapability::RPC;
+    for (auto type : {Rpc::CREATE_DELETE_VOLUME, Rpc::CLONE_VOLUME, Rpc::CREATE_DELETE_SNAPSHOT,
+                      Rpc::LIST_SNAPSHOTS, Rpc::LIST_VOLUMES, Rpc::GET_CAPACITY,
+                      Rpc::EXPAND_VOLUME, Rpc::GET_VOLUME, Rpc::VOLUME_CONDITION,
+                      Rpc::GET_SNAPSHOT, Rpc::SINGLE_NODE_MULTI_WRITER}) {
+      response->add_capabilities()->mutable_rpc()->set_type(type);
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ControllerService::CreateSnapshot(Ctx*, const pb::CreateSnapshotRequest* request,
+                                               pb::CreateSnapshotResponse* response) {
+  return Serve(context_.observer, kService, "CreateSnapshot",
+               Subject({{"name", request->name()}, {"source_volume_id", request->source_volume_id()}}),
+               [&] { return DoCreateSnapshot(*request, response); });
+}
+
+grpc::Status ControllerService::DeleteSnapshot(Ctx*, const pb::DeleteSnapshotRequest* request,
+                                               pb::DeleteSnapshotResponse*) {
+  return Serve(context_.observer, kService, "DeleteSnapshot",
+               Subject({{"snapshot_id", request->snapshot_id()}}),
+               [&] { return DoDeleteSnapshot(*request); });
+}
+
+grpc::Status ControllerService::ListSnapshots(Ctx*, const pb::ListSnapshotsRequest* request,
+                                              pb::ListSnapshotsResponse* response) {
+  return Serve(context_.observer, kService, "ListSnapshots",
+               Subject({{"snapshot_id", request->snapshot_id()},
+                        {"source_volume_id", request->source_volume_id()}}),
+               [&] { return DoListSnapshots(*request, response); });
+}
+
+grpc::Status ControllerService::GetSnapshot(Ctx*, const pb::GetSnapshotRequest* request,
+                                            pb::GetSnapshotResponse* response) {
+  return Serve(context_.observer, kService, "GetSnapshot",
+               Subject({{"snapshot_id", request->snapshot_id()}}),
+               [&] { return DoGetSnapshot(*request, response); });
+}
+
+grpc::Status ControllerService::ControllerExpandVolume(
+    Ctx*, const pb::ControllerExpandVolumeRequest* request,
+    pb::ControllerExpandVolumeResponse* response) {
+  return Serve(context_.observer, kService, "ControllerExpandVolume",
+               Subject({{"volume_id", request->volume_id()}}),
+               [&] { return DoControllerExpandVolume(*request, response); });
+}
+
+grpc::Status ControllerService::ControllerGetVolume(Ctx*,
+                                                    const pb::ControllerGetVolumeRequest* request,
+                                                    pb::ControllerGetVolumeResponse* response) {
+  return Serve(context_.observer, kService, "ControllerGetVolume",
+               Subject({{"volume_id", request->volume_id()}}),
+               [&] { return DoControllerGetVolume(*request, response); });
+}
+
+// ---- helpers ----
+
+StatusOr<catalog::VolumeRecord> ControllerService::FindVolume(const std::string& id,
+                                                              std::string_view field) {
+  if (id.empty()) return absl::InvalidArgumentError(fmt::format("{} is required", field));
+  if (!IsValidVolumeId(id)) {
+    return absl::NotFoundError(
+        fmt::format("volume {} does not exist ({} is not an ID this driver made)",
+                    id.substr(0, 128), field));
+  }
+  return context_.pool.GetVolume(id);
+}
+
+void ControllerService::FillVolume(const catalog::VolumeRecord& record, pb::Volume* volume) const {
+  volume->set_capacity_bytes(record.capacity_bytes);
+  volume->set_volume_id(record.id);
+  if (record.source_kind == "volume") {
+    volume->mutable_content_source()->mutable_volume()->set_volume_id(record.source_id);
+  } else if (record.source_kind == "snapshot") {
+    volume->mutable_content_source()->mutable_snapshot()->set_snapshot_id(record.source_id);
+  }
+  (*volume->add_accessible_topology()->mutable_segments())[kTopologyKey] =
+      context_.options.node_id;
+}
+
+pb::VolumeCondition ControllerService::Condition(const catalog::VolumeRecord& record) {
+  pb::VolumeCondition condition;
+  std::string path = context_.pool.VolumePath(record.id);
+  auto info = context_.host.Stat(path);
+  if (!info.ok()) {
+    condition.set_abnormal(true);
+    condition.set_message(fmt::format("the volume's image {} cannot be found: {}", path,
+                                      std::string(info.status().message())));
+    return condition;
+  }
+  if (!info->is_regular) {
+    condition.set_abnormal(true);
+    condition.set_message(fmt::format("the volume's image {} is not a regular file", path));
+    return condition;
+  }
+  if (info->size < static_cast<uint64_t>(record.capacity_bytes)) {
+    condition.set_abnormal(true);
+    condition.set_message(fmt::format("the volume's image {} is {} bytes, less than its capacity {}",
+                                      path, info->size, record.capacity_bytes));
+    return condition;
+  }
+  auto read = context_.host.ReadAt(path, 0, 4096);
+  if (!read.ok()) {
+    condition.set_abnormal(true);
+    condition.set_message(
+        fmt::format("the volume's image {} cannot be read: {}", path, std::string(read.status().message())));
+    return condition;
+  }
+  condition.set_abnormal(false);
+  condition.set_message("the volume's image is present and readable");
+  return condition;
+}
+
+// ---- volumes ----
+
+Status ControllerService::DoCreateVolume(const pb::CreateVolumeRequest& request,
+                                         pb::CreateVolumeResponse* response) {
+  RETURN_IF_ERROR(ValidateName(request.name(), "name"));
+  ASSIGN_OR_RETURN(auto capabilities,
+                   ParseCapabilities(request.volume_capabilities(), "volume_capabilities"));
+  std::string requested_fs;
+  for (const auto& capability : capabilities) {
+    if (!IsSupportedAccessMode(capability.mode)) {
+      return absl::InvalidArgumentError(fmt::format(
+          "access mode {} is not supported: a ditto volume lives on one node; use {}",
+          AccessModeName(capability.mode), SupportedModes()));
+    }
+    if (!capability.fs_type.empty()) {
+      if (!requested_fs.empty() && requested_fs != capability.fs_type) {
+        return absl::InvalidArgumentError(fmt::format(
+            "volume_capabilities ask for two filesystems ({} and {}); a volume has one",
+            requested_fs, capability.fs_type));
+      }
+      requested_fs = capability.fs_type;
+    }
+  }
+  std::string mode_hint = ModeHintOf(capabilities);
+  ASSIGN_OR_RETURN(VolumeParameters parameters, ParseVolumeParameters(request.parameters()));
+  if (!parameters.fs_type.empty()) {
+    if (!requested_fs.empty() && requested_fs != parameters.fs_type) {
+      return absl::InvalidArgumentError(fmt::format(
+          "parameters.{} is {} but the mount capability asks for {}; ask for one filesystem",
+          kParamFsType, parameters.fs_type, requested_fs));
+    }
+    requested_fs = parameters.fs_type;
+  }
+  if (!request.mutable_parameters().empty()) {
+    return absl::InvalidArgumentError(
+        "mutable_parameters are not supported (no MODIFY_VOLUME capability); leave them empty");
+  }
+
+  // The content source: its size, and how it was used (block or mount, fs).
+  pool::SourceKind source_kind = pool::SourceKind::kNone;
+  std::string source_id;
+  std::optional<uint64_t> source_bytes;
+  std::string source_mode;
+  std::string source_fs;
+  if (request.has_volume_content_source()) {
+    const auto& source = request.volume_content_source();
+    if (source.has_volume()) {
+      source_kind = pool::SourceKind::kVolume;
+      source_id = source.volume().volume_id();
+      ASSIGN_OR_RETURN(auto volume, FindVolume(source_id, "volume_content_source.volume.volume_id"));
+      source_bytes = volume.capacity_bytes;
+      source_mode = volume.mode_hint;
+      source_fs = volume.fs_type;
+    } else if (source.has_snapshot()) {
+      source_kind = pool::SourceKind::kSnapshot;
+      source_id = source.snapshot().snapshot_id();
+      if (source_id.empty()) {
+        return absl::InvalidArgumentError("volume_content_source.snapshot.snapshot_id is required");
+      }
+      if (!IsValidSnapshotId(source_id)) {
+        return absl::NotFoundError(fmt::format("snapshot {} does not exist (not an ID this driver made)",
+                                               source_id.substr(0, 128)));
+      }
+      ASSIGN_OR_RETURN(auto snapshot, context_.pool.GetSnapshot(source_id));
+      source_bytes = snapshot.size_bytes;
+      // The snapshot holds what its volume held; if the volume still exists
+      // its record says how that data was used.
+      auto volume = context_.pool.GetVolume(snapshot.source_volume_id);
+      if (volume.ok()) {
+        source_mode = volume->mode_hint;
+        source_fs = volume->fs_type;
+      }
+    } else {
+      return absl::InvalidArgumentError(
+          "volume_content_source names neither a volume nor a snapshot; set one or leave the "
+          "source out");
+    }
+    for (const auto& capability : capabilities) {
+      if (!ModeServes(source_mode, capability)) {
+        return absl::InvalidArgumentError(fmt::format(
+            "the source {} is a {} volume; a volume made from it must be used the same way, not "
+            "as {}",
+            source_id, source_mode, AccessTypeName(capability.block)));
+      }
+    }
+    if (!source_fs.empty() && !requested_fs.empty() && source_fs != requested_fs &&
+        mode_hint != kModeBlock) {
+      return absl::InvalidArgumentError(fmt::format(
+          "the source {} holds an {} filesystem; a volume made from it cannot be {} (ask for {} "
+          "or leave fs_type empty)",
+          source_id, source_fs, requested_fs, source_fs));
+    }
+  }
+  std::string fs_type;
+  if (mode_hint != kModeBlock) {
+    fs_type = !requested_fs.empty() ? requested_fs
+              : !source_fs.empty()  ? source_fs
+                                    : std::string(kDefaultFsType);
+  }
+
+  if (request.has_accessibility_requirements() &&
+      !TopologyAllows(request.accessibility_requirements(), context_.options.node_id)) {
+    return absl::ResourceExhaustedError(fmt::format(
+        "this driver instance can only make volumes on node {} ({}={}), which "
+        "accessibility_requirements.requisite excludes{}",
+        context_.options.node_id, kTopologyKey, context_.options.node_id,
+        source_kind == pool::SourceKind::kNone
+            ? ""
+            : "; a clone or restore must be scheduled on its source's node"));
+  }
+
+  const pb::CapacityRange* range =
+      request.has_capacity_range() ? &request.capacity_range() : nullptr;
+  ASSIGN_OR_RETURN(uint64_t capacity, ResolveCapacity(range, source_bytes));
+
+  std::vector<std::string> shared;
+  if (source_kind == pool::SourceKind::kVolume) shared.push_back("vol:" + source_id);
+  if (source_kind == pool::SourceKind::kSnapshot) shared.push_back("snap:" + source_id);
+  ASSIGN_OR_RETURN(auto hold, context_.locks.TryAcquire({"name:" + request.name()}, shared));
+
+  // Idempotency by name, with the CSI notion of "compatible": the existing
+  // volume satisfies the range, capabilities, parameters and source.
+  ASSIGN_OR_RETURN(auto existing, context_.pool.FindVolumeByName(request.name()));
+  if (existing && existing->state == catalog::State::kReady) {
+    std::string why;
+    uint64_t have = existing->capacity_bytes;
+    if (range != nullptr && (range->required_bytes() > 0 || range->limit_bytes() > 0)) {
+      if (have < static_cast<uint64_t>(range->required_bytes()) ||
+          (range->limit_bytes() > 0 && have > static_cast<uint64_t>(range->limit_bytes()))) {
+        why = fmt::format("its capacity {} is outside the requested capacity_range", have);
+      }
+    } else if (have != capacity) {
+      why = fmt::format("its capacity {} differs from the default {}", have, capacity);
+    }
+    std::string existing_kind = existing->source_kind;
+    std::string wanted_kind = source_kind == pool::SourceKind::kVolume     ? "volume"
+                              : source_kind == pool::SourceKind::kSnapshot ? "snapshot"
+                                                                           : "";
+    if (why.empty() && (existing_kind != wanted_kind || existing->source_id != source_id)) {
+      why = fmt::format("its content source ({} {}) differs", existing_kind.empty() ? "none" : existing_kind,
+                        existing->source_id);
+    }
+    for (const auto& capability : capabilities) {
+      if (why.empty() && !ModeServes(existing->mode_hint, capability)) {
+        why = fmt::format("it is a {} volume, not usable as {}", existing->mode_hint,
+                          AccessTypeName(capability.block));
+      }
+    }
+    if (why.empty() && !requested_fs.empty() && !existing->fs_type.empty() &&
+        existing->fs_type != requested_fs) {
+      why = fmt::format("its filesystem is {}, not {}", existing->fs_type, requested_fs);
+    }
+    if (why.empty() && existing->parameters != parameters.all) why = "its parameters differ";
+    if (!why.empty()) {
+      return absl::AlreadyExistsError(fmt::format(
+          "a volume named {} already exists ({}) but {}; repeat the original request or use "
+          "another name",
+          request.name(), existing->id, why));
+    }
+    FillVolume(*existing, response->mutable_volume());
+    return absl::OkStatus();
+  }
+
+  pool::CreateVolumeSpec spec;
+  spec.name = request.name();
+  spec.capacity_bytes = capacity;
+  spec.thick = parameters.thick;
+  spec.mode_hint = mode_hint;
+  spec.fs_type = fs_type;
+  spec.parameters = parameters.all;
+  spec.source_kind = source_kind;
+  spec.source_id = source_id;
+  ASSIGN_OR_RETURN(auto result, context_.pool.CreateVolume(spec));
+  FillVolume(result.volume, response->mutable_volume());
+  return absl::OkStatus();
+}
+
+Status ControllerService::DoDeleteVolume(const pb::DeleteVolumeRequest& request) {
+  const std::string& id = request.volume_id();
+  if (id.empty()) return absl::InvalidArgumentError("volume_id is required");
+  // A malformed ID names no volume: deleting it is already done.
+  if (!IsValidVolumeId(id)) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto hold, context_.locks.TryAcquire({"vol:" + id}));
+  // The pool refuses (FAILED_PRECONDITION) while the volume is staged.
+  return context_.pool.DeleteVolume(id);
+}
+
+Status ControllerService::DoValidateVolumeCapabilities(
+    const pb::ValidateVolumeCapabilitiesRequest& request,
+    pb::ValidateVolumeCapabilitiesResponse* response) {
+  if (request.volume_id().empty()) return absl::InvalidArgumentError("volume_id is required");
+  ASSIGN_OR_RETURN(auto capabilities,
+                   ParseCapabilities(request.volume_capabilities(), "volume_capabilities"));
+  ASSIGN_OR_RETURN(auto volume, FindVolume(request.volume_id(), "volume_id"));
+  ASSIGN_OR_RETURN(VolumeParameters parameters, ParseVolumeParameters(request.parameters()));
+  (void)parameters;
+
+  auto refuse = [&](std::string message) {
+    response->clear_confirmed();
+    response->set_message(std::move(message));
+    return absl::OkStatus();
+  };
+  if (!request.volume_context().empty()) {
+    return refuse("volume_context does not match the volume's (ditto volumes have an empty one)");
+  }
+  if (!request.mutable_parameters().empty()) {
+    return refuse("mutable_parameters are not supported (no MODIFY_VOLUME capability)");
+  }
+  for (const auto& capability : capabilities) {
+    if (!IsSupportedAccessMode(capability.mode)) {
+      return refuse(fmt::format("access mode {} is not supported; use {}",
+                                AccessModeName(capability.mode), SupportedModes()));
+    }
+    if (!ModeServes(volume.mode_hint, capability)) {
+      return refuse(fmt::format("the volume is a {} volume, not usable as {}", volume.mode_hint,
+                                AccessTypeName(capability.block)));
+    }
+    if (!capability.block && !capability.fs_type.empty() && !volume.fs_type.empty() &&
+        capability.fs_type != volume.fs_type) {
+      return refuse(fmt::format("the volume's filesystem is {}, not {}", volume.fs_type,
+                                capability.fs_type));
+    }
+  }
+  auto* confirmed = response->mutable_confirmed();
+  *confirmed->mutable_volume_capabilities() = request.volume_capabilities();
+  *confirmed->mutable_parameters() = request.parameters();
+  return absl::OkStatus();
+}
+
+Status ControllerService::DoListVolumes(const pb::ListVolumesRequest& request,
+                                        pb::ListVolumesResponse* response) {
+  if (request.max_entries() < 0) {
+    return absl::InvalidArgumentError(
+        fmt::format("max_entries must not be negative (got {})", request.max_entries()));
+  }
+  std::optional<PageToken> after;
+  if (!request.starting_token().empty()) {
+    ASSIGN_OR_RETURN(after, DecodePageToken(request.starting_token(), &IsValidVolumeId));
+  }
+  ASSIGN_OR_RETURN(auto volumes, context_.pool.ListVolumes());
+  SortForPaging(volumes);
+  size_t limit = request.max_entries() > 0 ? static_cast<size_t>(request.max_entries()) : SIZE_MAX;
+  const catalog::VolumeRecord* last = nullptr;
+  for (const auto& volume : volumes) {
+    if (after && !IsAfter(*after, volume.created_at_ns, volume.id)) continue;
+    if (static_cast<size_t>(response->entries_size()) == limit) {
+      response->set_next_token(EncodePageToken({last->created_at_ns, last->id}));
+      break;
+    }
+    auto* entry = response->add_entries();
+    FillVolume(volume, entry->mutable_volume());
+    *entry->mutable_status()->mutable_volume_condition() = Condition(volume);
+    last = &volume;
+  }
+  return absl::OkStatus();
+}
+
+Status ControllerService::DoGetCapacity(const pb::GetCapacityRequest& request,
+                                        pb::GetCapacityResponse* response) {
+  bool usable = true;
+  if (!request.volume_capabilities().empty()) {
+    ASSIGN_OR_RETURN(auto capabilities,
+                     ParseCapabilities(request.volume_capabilities(), "volume_capabilities"));
+    for (const auto& capability : capabilities) {
+      if (!IsSupportedAccessMode(capability.mode)) usable = false;
+    }
+  }
+  ASSIGN_OR_RETURN(VolumeParameters parameters, ParseVolumeParameters(request.parameters()));
+  (void)parameters;
+  if (request.has_accessible_topology() && !request.accessible_topology().segments().empty()) {
+    const auto& segments = request.accessible_topology().segments();
+    auto it = segments.find(kTopologyKey);
+    if (it == segments.end() || it->second != context_.options.node_id) usable = false;
+  }
+  if (!usable) {
+    // No storage here can make such volumes.
+    response->set_available_capacity(0);
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(auto status, context_.pool.GetStatus());
+  response->set_available_capacity(
+      static_cast<int64_t>(std::min<uint64_t>(status.free_bytes, INT64_MAX)));
+  return absl::OkStatus();
+}
+
+Status ControllerService::DoControllerExpandVolume(const pb::ControllerExpandVolumeRequest& request,
+                                                   pb::ControllerExpandVolumeResponse* response) {
+  if (request.volume_id().empty()) return absl::InvalidArgumentError("volume_id is required");
+  if (!request.has_capacity_range()) {
+    return absl::InvalidArgumentError("capacity_range is required");
+  }
+  const auto& range = request.capacity_range();
+  RETURN_IF_ERROR(ValidateCapacityRange(range, "capacity_range"));
+  if (range.required_bytes() == 0 && range.limit_bytes() == 0) {
+    return absl::InvalidArgumentError(
+        "capacity_range needs required_bytes or limit_bytes (the size to expand to)");
+  }
+  std::optional<Capability> capability;
+  if (request.has_volume_capability()) {
+    ASSIGN_OR_RETURN(capability, ParseCapability(request.volume_capability(), "volume_capability"));
+    if (!IsSupportedAccessMode(capability->mode)) {
+      return absl::InvalidArgumentError(fmt::format("access mode {} is not supported; use {}",
+                                                    AccessModeName(capability->mode),
+                                                    SupportedModes()));
+    }
+  }
+  ASSIGN_OR_RETURN(auto volume, FindVolume(request.volume_id(), "volume_id"));
+  if (capability && !ModeServes(volume.mode_hint, *capability)) {
+    return absl::InvalidArgumentError(fmt::format("volume {} is a {} volume, not usable as {}",
+                                                  volume.id, volume.mode_hint,
+                                                  AccessTypeName(capability->block)));
+  }
+  ASSIGN_OR_RETURN(auto hold, context_.locks.TryAcquire({"vol:" + volume.id}));
+  uint64_t have = volume.capacity_bytes;
+  uint64_t limit = range.limit_bytes();
+  uint64_t target = range.required_bytes() > 0 ? AlignCapacity(range.required_bytes()) : have;
+  if (limit > 0 && target > limit) {
+    if (have > limit) {
+      return absl::OutOfRangeError(fmt::format(
+          "volume {} is already {} bytes, more than limit_bytes {}; volumes never shrink",
+          volume.id, have, limit));
+    }
+    return absl::OutOfRangeError(fmt::format(
+        "required_bytes rounded up to whole {}-byte blocks ({}) exceeds limit_bytes {}",
+        kCapacityAlignment, target, limit));
+  }
+  if (target > have) {
+    ASSIGN_OR_RETURN(volume, context_.pool.ExpandVolume(volume.id, target));
+  }
+  response->set_capacity_bytes(volume.capacity_bytes);
+  // Mount volumes need their filesystem grown; block volumes need the loop
+  // device to pick up the new size. Both happen in NodeExpandVolume.
+  response->set_node_expansion_required(true);
+  return absl::OkStatus();
+}
+
+Status ControllerService::DoControllerGetVolume(const pb::ControllerGetVolumeRequest& request,
+                                                pb::ControllerGetVolumeResponse* response) {
+  ASSIGN_OR_RETURN(auto volume, FindVolume(request.volume_id(), "volume_id"));
+  FillVolume(volume, response->mutable_volume());
+  *response->mutable_status()->mutable_volume_condition() = Condition(volume);
+  return absl::OkStatus();
+}
+
+// ---- snapshots ----
+
+Status ControllerService::DoCreateSnapshot(const pb::CreateSnapshotRequest& request,
+                                           pb::CreateSnapshotResponse* response) {
+  if (request.source_volume_id().empty()) {
+    return absl::InvalidArgumentError("source_volume_id is required");
+  }
+  RETURN_IF_ERROR(ValidateName(request.name(), "name"));
+  RETURN_IF_ERROR(ValidateSnapshotParameters(request.parameters()));
+  ASSIGN_OR_RETURN(auto existing, context_.pool.FindSnapshotByName(request.name()));
+  if (existing && existing->source_volume_id != request.source_volume_id()) {
+    return absl::AlreadyExistsError(fmt::format(
+        "a snapshot named {} already exists of volume {}, not of {}; use another name",
+        request.name(), existing->source_volume_id, request.source_volume_id().substr(0, 128)));
+  }
+  if (existing && existing->state == catalog::State::kReady) {
+    // Repeats succeed even after the source volume was deleted.
+    FillSnapshot(*existing, response->mutable_snapshot());
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(auto volume, FindVolume(request.source_volume_id(), "source_volume_id"));
+  ASSIGN_OR_RETURN(auto hold, context_.locks.TryAcquire({"snapname:" + request.name()},
+                                                        {"vol:" + volume.id}));
+  ASSIGN_OR_RETURN(auto result, context_.pool.CreateSnapshot(request.name(), volume.id));
+  FillSnapshot(result.snapshot, response->mutable_snapshot());
+  return absl::OkStatus();
+}
+
+Status ControllerService::DoDeleteSnapshot(const pb::DeleteSnapshotRequest& request) {
+  const std::string& id = request.snapshot_id();
+  if (id.empty()) return absl::InvalidArgumentError("snapshot_id is required");
+  if (!IsValidSnapshotId(id)) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto hold, context_.locks.TryAcquire({"snap:" + id}));
+  return context_.pool.DeleteSnapshot(id);
+}
+
+Status ControllerService::DoListSnapshots(const pb::ListSnapshotsRequest& request,
+                                          pb::ListSnapshotsResponse* response) {
+  if (request.max_entries() < 0) {
+    return absl::InvalidArgumentError(
+        fmt::format("max_entries must not be negative (got {})", request.max_entries()));
+  }
+  std::optional<PageToken> after;
+  if (!request.starting_token().empty()) {
+    ASSIGN_OR_RETURN(after, DecodePageToken(request.starting_token(), &IsValidSnapshotId));
+  }
+  // Filters naming something that cannot exist match nothing (not an error).
+  if (!request.snapshot_id().empty() && !IsValidSnapshotId(request.snapshot_id())) {
+    return absl::OkStatus();
+  }
+  if (!request.source_volume_id().empty() && !IsValidVolumeId(request.source_volume_id())) {
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(auto snapshots, context_.pool.ListSnapshots());
+  SortForPaging(snapshots);
+  size_t limit = request.max_entries() > 0 ? static_cast<size_t>(request.max_entries()) : SIZE_MAX;
+  const catalog::SnapshotRecord* last = nullptr;
+  for (const auto& snapshot : snapshots) {
+    if (!request.snapshot_id().empty() && snapshot.id != request.snapshot_id()) continue;
+    if (!request.source_volume_id().empty() &&
+        snapshot.source_volume_id != request.source_volume_id()) {
+      continue;
+    }
+    if (after && !IsAfter(*after, snapshot.created_at_ns, snapshot.id)) continue;
+    if (static_cast<size_t>(response->entries_size()) == limit) {
+      response->set_next_token(EncodePageToken({last->created_at_ns, last->id}));
+      break;
+    }
+    FillSnapshot(snapshot, response->add_entries()->mutable_snapshot());
+    last = &snapshot;
+  }
+  return absl::OkStatus();
+}
+
+Status ControllerService::DoGetSnapshot(const pb::GetSnapshotRequest& request,
+                                        pb::GetSnapshotResponse* response) {
+  const std::string& id = request.snapshot_id();
+  if (id.empty()) return absl::InvalidArgumentError("snapshot_id is required");
+  if (!IsValidSnapshotId(id)) {
+    return absl::NotFoundError(
+        fmt::format("snapshot {} does not exist (not an ID this driver made)", id.substr(0, 128)));
+  }
+  ASSIGN_OR_RETURN(auto snapshot, context_.pool.GetSnapshot(id));
+  FillSnapshot(snapshot, response->mutable_snapshot());
+  return absl::OkStatus();
+}
+
+}  // namespace ditto::csi
