@@ -1,0 +1,184 @@
+// dittod: serves the CSI Identity, Controller and Node services of one pool on
+// a unix socket.
+//
+//   dittod --endpoint unix:///run/ditto/csi.sock --node-id NODE --pool DIR
+//          [--driver-name ditto.csi.dev] [--mode all|controller|node]
+//          [--pool-size SIZE] [--log-level info]
+//
+// Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the pool or
+// the socket cannot be used, 2 for a bad command line.
+#include <grpcpp/grpcpp.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "common/quantity.h"
+#include "csi/driver.h"
+#include "fmt/format.h"
+#include "host/linux_host.h"
+#include "spdlog/spdlog.h"
+
+#ifndef DITTO_VERSION
+#define DITTO_VERSION "0.0.0"
+#endif
+
+namespace ditto {
+namespace {
+
+constexpr char kUnixScheme[] = "unix://";
+// How long in-flight RPCs may run after a shutdown signal (a clone or mkfs
+// finishes well within it).
+constexpr auto kShutdownGrace = std::chrono::seconds(30);
+
+struct Flags {
+  std::string endpoint;
+  std::string node_id;
+  std::string pool_dir;
+  std::string driver_name = "ditto.csi.dev";
+  std::string mode = "all";
+  std::string pool_size;
+  std::string log_level = "info";
+};
+
+// "unix:///abs/path" -> "/abs/path".
+StatusOr<std::string> SocketPath(const std::string& endpoint) {
+  if (endpoint.rfind(kUnixScheme, 0) != 0 || endpoint.size() <= sizeof(kUnixScheme) ||
+      endpoint[sizeof(kUnixScheme) - 1] != '/') {
+    return absl::InvalidArgumentError(fmt::format(
+        "--endpoint {} is not a unix socket URL; use unix:///ABSOLUTE/PATH/csi.sock", endpoint));
+  }
+  return endpoint.substr(sizeof(kUnixScheme) - 1);
+}
+
+// Removes a socket left by a previous run; refuses to remove anything else.
+Status RemoveStaleSocket(host::Host& host, const std::string& path) {
+  auto info = host.Stat(path);
+  if (absl::IsNotFound(info.status())) return absl::OkStatus();
+  RETURN_IF_ERROR(info.status());
+  if (info->is_directory || info->is_regular || info->is_block_device) {
+    return absl::FailedPreconditionError(fmt::format(
+        "{} exists and is not a socket; remove it or choose another --endpoint", path));
+  }
+  spdlog::info("removing stale socket {}", path);
+  return host.Remove(path);
+}
+
+int Serve(const Flags& flags) {
+  csi::DriverOptions options;
+  options.driver_name = flags.driver_name;
+  options.node_id = flags.node_id;
+  options.pool_dir = flags.pool_dir;
+  options.mode = flags.mode == "controller" ? csi::DriverMode::kController
+                 : flags.mode == "node"     ? csi::DriverMode::kNode
+                                            : csi::DriverMode::kAll;
+  if (!flags.pool_size.empty()) {
+    auto size = ParseQuantity(flags.pool_size);
+    if (!size.ok() || *size <= 0) {
+      fmt::print(stderr, "dittod: --pool-size {}: {}\n", flags.pool_size,
+                 size.ok() ? std::string("must be positive") : std::string(size.status().message()));
+      return 2;
+    }
+    options.init_pool_if_missing = true;
+    options.pool_init.size_bytes = static_cast<uint64_t>(*size);
+  }
+  auto socket_path = SocketPath(flags.endpoint);
+  if (!socket_path.ok()) {
+    fmt::print(stderr, "dittod: {}\n", std::string(socket_path.status().message()));
+    return 2;
+  }
+
+  // Signals are taken by one thread with sigwait, so every other thread
+  // (gRPC's included, created later) inherits them blocked.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  host::LinuxHost host;
+  auto driver = csi::Driver::Open(host, options);
+  if (!driver.ok()) {
+    spdlog::critical("cannot start: {}", std::string(driver.status().message()));
+    return 1;
+  }
+  Status removed = RemoveStaleSocket(host, *socket_path);
+  if (!removed.ok()) {
+    spdlog::critical("cannot start: {}", std::string(removed.message()));
+    return 1;
+  }
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(flags.endpoint, grpc::InsecureServerCredentials(), &port);
+  (*driver)->RegisterServices(builder);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server) {
+    spdlog::critical("cannot listen on {} (is the directory missing or another dittod running?)",
+                     flags.endpoint);
+    return 1;
+  }
+  // Only root (the kubelet and the sidecars) may talk to the driver.
+  Status mode = host.SetMode(*socket_path, 0600);
+  if (!mode.ok()) {
+    spdlog::critical("cannot restrict {}: {}", *socket_path, std::string(mode.message()));
+    server->Shutdown();
+    return 1;
+  }
+  spdlog::info("dittod {} serving {} ({} mode) for node {} on {} with pool {}", DITTO_VERSION,
+               flags.driver_name, flags.mode, flags.node_id, flags.endpoint, flags.pool_dir);
+
+  std::thread waiter([&] {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    spdlog::info("received {}; finishing in-flight calls (at most {}s) and stopping",
+                 signal == SIGTERM ? "SIGTERM" : "SIGINT", kShutdownGrace.count());
+    server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
+  });
+  server->Wait();
+  waiter.join();
+  (void)host.Remove(*socket_path);
+  spdlog::info("dittod stopped");
+  spdlog::default_logger()->flush();
+  return 0;
+}
+
+}  // namespace
+}  // namespace ditto
+
+int main(int argc, char** argv) {
+  ditto::Flags flags;
+  CLI::App app{"dittod: the ditto CSI driver (Identity, Controller and Node services)"};
+  app.set_version_flag("--version", std::string("dittod ") + DITTO_VERSION);
+  app.add_option("--endpoint", flags.endpoint, "CSI endpoint, unix:///PATH/csi.sock")
+      ->required();
+  app.add_option("--node-id", flags.node_id, "name of this node (topology and NodeGetInfo)")
+      ->required();
+  app.add_option("--pool", flags.pool_dir, "pool directory (see dittoctl pool init)")->required();
+  app.add_option("--driver-name", flags.driver_name, "CSI driver name")
+      ->capture_default_str();
+  app.add_option("--mode", flags.mode, "services to serve")
+      ->check(CLI::IsMember({"all", "controller", "node"}))
+      ->capture_default_str();
+  app.add_option("--pool-size", flags.pool_size,
+                 "initialise the pool with a backing file of this size (e.g. 20Gi) if it does "
+                 "not exist yet");
+  app.add_option("--log-level", flags.log_level, "trace, debug, info, warn or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  spdlog::set_level(spdlog::level::from_str(flags.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  return ditto::Serve(flags);
+}
