@@ -55,25 +55,30 @@ struct Result {
 Result Measure(ditto::pool::Pool& pool, ditto::host::Host& host, const std::string& source_id,
                const std::string& scratch, int repeats, const std::string& label) {
   std::vector<double> ditto_ms, floor_ms;
-  for (int i = 0; i < repeats; ++i) {
+  for (int i = -1; i < repeats; ++i) {  // i == -1: warm-up, not counted
     auto start = Clock::now();
-    auto clone = pool.CreateVolume({.name = fmt::format("{}-clone-{}", label, i),
+    auto clone = pool.CreateVolume({.name = fmt::format("{}-clone-{}", label, i + 1),
                                     .source_kind = ditto::pool::SourceKind::kVolume,
                                     .source_id = source_id});
-    ditto_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    double ditto_elapsed = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     Check(clone.status(), "clone");
     Check(pool.DeleteVolume(clone->volume.id), "delete");
 
-    std::string copy = fmt::format("{}/{}-cp-{}.img", scratch, label, i);
+    std::string copy = fmt::format("{}/{}-cp-{}.img", scratch, label, i + 1);
     start = Clock::now();
     auto cp = host.Run({"cp", "--reflink=always", pool.VolumePath(source_id), copy});
-    floor_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    double floor_elapsed = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    if (i >= 0) {
+      ditto_ms.push_back(ditto_elapsed);
+      floor_ms.push_back(floor_elapsed);
+    }
     Check(cp.status(), "cp");
     if (cp->exit_code != 0) {
       std::cerr << "cp --reflink=always failed: " << cp->stderr_text;
       std::exit(1);
     }
     Check(host.Remove(copy), "remove copy");
+    Check(host.Run({"sync"}).status(), "sync");
   }
   return {Median(ditto_ms), Median(floor_ms)};
 }
@@ -112,6 +117,9 @@ int main(int argc, char** argv) {
     Check(source.status(), "create source");
     FillImage(host, (*pool)->VolumePath(source->volume.id), size.bytes);
     Check(host.SyncFile((*pool)->VolumePath(source->volume.id)), "sync");
+    // Flush everything, down to the loop device's backing file, so neither side
+    // of the comparison pays for writing back the data just written.
+    Check(host.Run({"sync"}).status(), "sync");
     auto space = (*pool)->VolumeSpace(source->volume.id);
     Check(space.status(), "space");
     results.push_back(Measure(**pool, host, source->volume.id, scratch, repeats, size.label));
