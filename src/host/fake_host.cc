@@ -64,7 +64,9 @@ int LoopIndex(const std::string& device) {
   return index;
 }
 
-uint64_t BlocksFor(uint64_t bytes) { return (bytes + FakeHost::kBlockSize - 1) / FakeHost::kBlockSize; }
+uint64_t BlocksFor(uint64_t bytes) {
+  return (bytes + FakeHost::kBlockSize - 1) / FakeHost::kBlockSize;
+}
 
 }  // namespace
 
@@ -233,8 +235,7 @@ Status FakeHost::Reserve(uint64_t extra_blocks, std::string_view op,
 uint64_t FakeHost::BlocksNeeded(const Node& node, uint64_t offset, uint64_t length) {
   if (length == 0) return 0;
   uint64_t needed = 0;
-  for (uint64_t index = offset / kBlockSize; index <= (offset + length - 1) / kBlockSize;
-       ++index) {
+  for (uint64_t index = offset / kBlockSize; index <= (offset + length - 1) / kBlockSize; ++index) {
     auto it = node.blocks.find(index);
     if (it == node.blocks.end() || it->second.use_count() > 1) ++needed;
   }
@@ -363,7 +364,8 @@ Status FakeHost::CreateSparseFile(const std::string& path, uint64_t size) {
   ASSIGN_OR_RETURN(std::string p, Normalize(path, "create"));
   std::lock_guard lock(mutex_);
   RETURN_IF_ERROR(CheckParent(p, "create"));
-  if (nodes_.count(p) > 0) return absl::AlreadyExistsError(fmt::format("create {}: File exists", p));
+  if (nodes_.count(p) > 0)
+    return absl::AlreadyExistsError(fmt::format("create {}: File exists", p));
   NewNode(p, Kind::kFile, 0600).size = size;
   return absl::OkStatus();
 }
@@ -442,8 +444,8 @@ Status FakeHost::Rename(const std::string& from, const std::string& to) {
     bool from_dir = node->kind == Kind::kDirectory;
     bool to_dir = existing->second.kind == Kind::kDirectory;
     if (from_dir != to_dir) {
-      return absl::FailedPreconditionError(fmt::format(
-          "{} {}: {}", op, target, to_dir ? "Is a directory" : "Not a directory"));
+      return absl::FailedPreconditionError(
+          fmt::format("{} {}: {}", op, target, to_dir ? "Is a directory" : "Not a directory"));
     }
     if (to_dir && HasChildren(target)) {
       return absl::FailedPreconditionError(fmt::format("{} {}: Directory not empty", op, target));
@@ -525,17 +527,38 @@ Status FakeHost::WriteAt(const std::string& path, uint64_t offset, const std::st
   ASSIGN_OR_RETURN(std::string p, Normalize(path, "write"));
   std::lock_guard lock(mutex_);
   ASSIGN_OR_RETURN(Node * node, FindFile(p, "write"));
+  if (node->kind == Kind::kBlockDevice) {
+    // Writes through a loop device land in its backing file, within its size.
+    auto loop = loops_.find(LoopIndex(p));
+    if (loop == loops_.end()) {
+      return absl::NotFoundError(fmt::format("write {}: No such device or address", p));
+    }
+    if (loop->second.read_only) {
+      return absl::PermissionDeniedError(fmt::format("write {}: Operation not permitted", p));
+    }
+    if (offset + data.size() > loop->second.size) {
+      return absl::ResourceExhaustedError(
+          fmt::format("write {} at offset {}: No space left on device", p, offset));
+    }
+    ASSIGN_OR_RETURN(node, FindFile(loop->second.backing_file, "write"));
+  }
   RETURN_IF_ERROR(Reserve(BlocksNeeded(*node, offset, data.size()), "write", p));
   WriteLocked(*node, offset, data);
   return absl::OkStatus();
 }
 
-StatusOr<std::string> FakeHost::ReadAt(const std::string& path, uint64_t offset,
-                                       uint64_t length) {
+StatusOr<std::string> FakeHost::ReadAt(const std::string& path, uint64_t offset, uint64_t length) {
   RETURN_IF_ERROR(Injected("ReadAt", {path}));
   ASSIGN_OR_RETURN(std::string p, Normalize(path, "read"));
   std::lock_guard lock(mutex_);
   ASSIGN_OR_RETURN(Node * node, FindFile(p, "read"));
+  if (node->kind == Kind::kBlockDevice) {
+    // Reads through a loop device come from its backing file, within its size.
+    auto loop = loops_.find(LoopIndex(p));
+    if (loop == loops_.end() || offset >= loop->second.size) return std::string();
+    length = std::min(length, loop->second.size - offset);
+    ASSIGN_OR_RETURN(node, FindFile(loop->second.backing_file, "read"));
+  }
   return ReadLocked(*node, offset, length);
 }
 
@@ -557,7 +580,8 @@ Status FakeHost::Reflink(const std::string& source, const std::string& destinati
   std::string op = fmt::format("reflink (FICLONE) {} to", from);
   ASSIGN_OR_RETURN(Node * node, FindFile(from, op));
   RETURN_IF_ERROR(CheckParent(to, op));
-  if (nodes_.count(to) > 0) return absl::AlreadyExistsError(fmt::format("{} {}: File exists", op, to));
+  if (nodes_.count(to) > 0)
+    return absl::AlreadyExistsError(fmt::format("{} {}: File exists", op, to));
   if (!reflink_supported_) {
     return absl::UnimplementedError(fmt::format(
         "{} {}: Operation not supported (errno {}); the filesystem cannot share extents between "
@@ -580,7 +604,8 @@ Status FakeHost::SparseCopy(const std::string& source, const std::string& destin
   std::string op = fmt::format("copy {} to", from);
   ASSIGN_OR_RETURN(Node * node, FindFile(from, op));
   RETURN_IF_ERROR(CheckParent(to, op));
-  if (nodes_.count(to) > 0) return absl::AlreadyExistsError(fmt::format("{} {}: File exists", op, to));
+  if (nodes_.count(to) > 0)
+    return absl::AlreadyExistsError(fmt::format("{} {}: File exists", op, to));
   RETURN_IF_ERROR(Reserve(node->blocks.size(), op, to));
   std::map<uint64_t, std::shared_ptr<Block>> copied;
   for (const auto& [index, block] : node->blocks) {
@@ -681,9 +706,10 @@ StatusOr<std::string> FakeHost::AttachLoop(const std::string& backing_file, bool
 
 Status FakeHost::DetachLoop(const std::string& device) {
   RETURN_IF_ERROR(Injected("DetachLoop", {device}));
+  ASSIGN_OR_RETURN(std::string p, Normalize(device, "open"));
   std::lock_guard lock(mutex_);
-  RETURN_IF_ERROR(Find(device, "open").status());
-  loops_.erase(LoopIndex(device));  // detaching a free device is OK, as on Linux
+  RETURN_IF_ERROR(Find(p, "open").status());
+  loops_.erase(LoopIndex(p));  // detaching a free device is OK, as on Linux
   return absl::OkStatus();
 }
 
@@ -699,12 +725,13 @@ StatusOr<std::vector<LoopDevice>> FakeHost::ListLoops() {
 
 Status FakeHost::RefreshLoopCapacity(const std::string& device) {
   RETURN_IF_ERROR(Injected("RefreshLoopCapacity", {device}));
+  ASSIGN_OR_RETURN(std::string p, Normalize(device, "open"));
   std::lock_guard lock(mutex_);
-  RETURN_IF_ERROR(Find(device, "open").status());
-  auto it = loops_.find(LoopIndex(device));
+  RETURN_IF_ERROR(Find(p, "open").status());
+  auto it = loops_.find(LoopIndex(p));
   if (it == loops_.end()) {
-    return absl::NotFoundError(fmt::format(
-        "refresh capacity of {} (LOOP_SET_CAPACITY): No such device or address", device));
+    return absl::NotFoundError(
+        fmt::format("refresh capacity of {} (LOOP_SET_CAPACITY): No such device or address", p));
   }
   auto backing = nodes_.find(it->second.backing_file);
   if (backing != nodes_.end()) it->second.size = backing->second.size;

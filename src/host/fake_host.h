@@ -11,7 +11,8 @@
 //
 // The namespace starts with "/" only. Paths must be absolute; "." and ".."
 // components and repeated slashes are normalised; there are no symlinks.
-// Attached loop devices appear as block-device nodes /dev/loopN. Thread-safe.
+// Attached loop devices appear as block-device nodes /dev/loopN; ReadAt and
+// WriteAt on them reach the backing file, within the device's size. Thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -89,8 +90,7 @@ class FakeHost : public Host {
   StatusOr<std::string> ReadFile(const std::string& path) override;
   Status WriteFileAtomically(const std::string& path, const std::string& contents) override;
   Status WriteAt(const std::string& path, uint64_t offset, const std::string& data) override;
-  StatusOr<std::string> ReadAt(const std::string& path, uint64_t offset,
-                               uint64_t length) override;
+  StatusOr<std::string> ReadAt(const std::string& path, uint64_t offset, uint64_t length) override;
   StatusOr<std::string> RealPath(const std::string& path) override;
 
   Status Reflink(const std::string& source, const std::string& destination) override;
@@ -138,7 +138,8 @@ class FakeHost : public Host {
 
   Status Injected(std::string_view method, std::initializer_list<std::string_view> paths)
       ABSL_LOCKS_EXCLUDED(mutex_);
-  StatusOr<Node*> Find(const std::string& path, std::string_view op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  StatusOr<Node*> Find(const std::string& path, std::string_view op)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   StatusOr<Node*> FindFile(const std::string& path, std::string_view op)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Checks that the parent of `path` is an existing directory.

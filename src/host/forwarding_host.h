@@ -57,8 +57,7 @@ class ForwardingHost : public Host {
   Status WriteAt(const std::string& path, uint64_t offset, const std::string& data) override {
     return target_.WriteAt(path, offset, data);
   }
-  StatusOr<std::string> ReadAt(const std::string& path, uint64_t offset,
-                               uint64_t length) override {
+  StatusOr<std::string> ReadAt(const std::string& path, uint64_t offset, uint64_t length) override {
     return target_.ReadAt(path, offset, length);
   }
   StatusOr<std::string> RealPath(const std::string& path) override {

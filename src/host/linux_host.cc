@@ -121,8 +121,8 @@ Status CopyRangeByReadWrite(int src, int dst, uint64_t offset, uint64_t length,
   std::string buffer(std::min<uint64_t>(kChunk, length), '\0');
   while (length > 0) {
     size_t want = static_cast<size_t>(std::min<uint64_t>(buffer.size(), length));
-    ssize_t n = RetryOnEintr(
-        [&] { return ::pread(src, buffer.data(), want, static_cast<off_t>(offset)); });
+    ssize_t n =
+        RetryOnEintr([&] { return ::pread(src, buffer.data(), want, static_cast<off_t>(offset)); });
     if (n < 0) return PosixError(fmt::format("read {} at offset {}", source, offset), errno);
     if (n == 0) break;  // the source shrank while copying: keep what exists
     RETURN_IF_ERROR(WriteAll(dst, offset, buffer.data(), static_cast<size_t>(n), destination));
@@ -177,13 +177,13 @@ std::string FilesystemName(uint64_t magic) {
 // Debian packages providing the tools ditto runs, for "install X" hints.
 std::string_view PackageFor(std::string_view tool) {
   static constexpr std::pair<std::string_view, std::string_view> kPackages[] = {
-      {"mkfs.xfs", "xfsprogs"},     {"xfs_growfs", "xfsprogs"},    {"xfs_repair", "xfsprogs"},
-      {"xfs_admin", "xfsprogs"},    {"xfs_info", "xfsprogs"},      {"mkfs.ext4", "e2fsprogs"},
-      {"mkfs.ext3", "e2fsprogs"},   {"resize2fs", "e2fsprogs"},    {"e2fsck", "e2fsprogs"},
-      {"tune2fs", "e2fsprogs"},     {"mkfs.btrfs", "btrfs-progs"}, {"btrfs", "btrfs-progs"},
-      {"blkid", "util-linux"},      {"losetup", "mount"},          {"wipefs", "util-linux"},
-      {"mount", "mount"},           {"umount", "mount"},           {"fsck", "util-linux"},
-      {"cp", "coreutils"},          {"sync", "coreutils"},
+      {"mkfs.xfs", "xfsprogs"},   {"xfs_growfs", "xfsprogs"},    {"xfs_repair", "xfsprogs"},
+      {"xfs_admin", "xfsprogs"},  {"xfs_info", "xfsprogs"},      {"mkfs.ext4", "e2fsprogs"},
+      {"mkfs.ext3", "e2fsprogs"}, {"resize2fs", "e2fsprogs"},    {"e2fsck", "e2fsprogs"},
+      {"tune2fs", "e2fsprogs"},   {"mkfs.btrfs", "btrfs-progs"}, {"btrfs", "btrfs-progs"},
+      {"blkid", "util-linux"},    {"losetup", "mount"},          {"wipefs", "util-linux"},
+      {"mount", "mount"},         {"umount", "mount"},           {"fsck", "util-linux"},
+      {"cp", "coreutils"},        {"sync", "coreutils"},
   };
   for (const auto& [name, package] : kPackages) {
     if (name == tool) return package;
@@ -207,10 +207,10 @@ StatusOr<std::string> ResolveTool(const std::string& tool) {
     dirs.remove_prefix(colon + 1);
   }
   std::string_view package = PackageFor(tool);
-  return absl::NotFoundError(fmt::format(
-      "cannot run '{}': not found in {}; {}", tool, LinuxHost::kToolPath,
-      package.empty() ? std::string("install the tool")
-                      : fmt::format("install the Debian package {}", package)));
+  return absl::NotFoundError(
+      fmt::format("cannot run '{}': not found in {}; {}", tool, LinuxHost::kToolPath,
+                  package.empty() ? std::string("install the tool")
+                                  : fmt::format("install the Debian package {}", package)));
 }
 
 // In the forked child: only async-signal-safe calls until execve.
@@ -277,8 +277,8 @@ std::string UnescapeMountField(std::string_view field) {
   std::string out;
   out.reserve(field.size());
   for (size_t i = 0; i < field.size(); ++i) {
-    if (field[i] == '\\' && i + 3 < field.size() && field[i + 1] >= '0' && field[i + 1] <= '3' && field[i + 2] >= '0' && field[i + 2] <= '7' &&
-        field[i + 3] >= '0' && field[i + 3] <= '7') {
+    if (field[i] == '\\' && i + 3 < field.size() && field[i + 1] >= '0' && field[i + 1] <= '3' &&
+        field[i + 2] >= '0' && field[i + 2] <= '7' && field[i + 3] >= '0' && field[i + 3] <= '7') {
       out.push_back(static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 +
                                       (field[i + 3] - '0')));
       i += 3;
@@ -504,8 +504,7 @@ Status LinuxHost::WriteAt(const std::string& path, uint64_t offset, const std::s
   return Fsync(fd.get(), path);
 }
 
-StatusOr<std::string> LinuxHost::ReadAt(const std::string& path, uint64_t offset,
-                                        uint64_t length) {
+StatusOr<std::string> LinuxHost::ReadAt(const std::string& path, uint64_t offset, uint64_t length) {
   ASSIGN_OR_RETURN(ScopedFd fd, Open(path, O_RDONLY));
   std::string data;
   constexpr uint64_t kChunk = 1 << 20;
@@ -581,7 +580,8 @@ Status LinuxHost::SparseCopy(const std::string& source, const std::string& desti
         hole = static_cast<off_t>(size);
       } else {
         hole = ::lseek(src.get(), data, SEEK_HOLE);
-        if (hole < 0) return PosixError(fmt::format("seek hole in {} from {}", source, data), errno);
+        if (hole < 0)
+          return PosixError(fmt::format("seek hole in {} from {}", source, data), errno);
       }
       uint64_t begin = static_cast<uint64_t>(data);
       uint64_t end = std::min<uint64_t>(static_cast<uint64_t>(hole), size);
@@ -690,14 +690,14 @@ StatusOr<std::string> LinuxHost::AttachLoop(const std::string& backing_file, boo
     struct loop_config config;
     memset(&config, 0, sizeof(config));
     config.fd = static_cast<uint32_t>(backing.get());
-    config.info.lo_flags = (direct_io ? LO_FLAGS_DIRECT_IO : 0) |
-                           (read_only ? LO_FLAGS_READ_ONLY : 0);
+    config.info.lo_flags =
+        (direct_io ? LO_FLAGS_DIRECT_IO : 0) | (read_only ? LO_FLAGS_READ_ONLY : 0);
     strncpy(reinterpret_cast<char*>(config.info.lo_file_name), backing_file.c_str(),
             LO_NAME_SIZE - 1);
     if (::ioctl(loop.get(), LOOP_CONFIGURE, &config) == 0) return device;
     int err = errno;
-    last_error = PosixError(fmt::format("attach {} to {} (LOOP_CONFIGURE)", backing_file, device),
-                            err);
+    last_error =
+        PosixError(fmt::format("attach {} to {} (LOOP_CONFIGURE)", backing_file, device), err);
     if (err == EBUSY) continue;  // another process took this device first
     if (err == EINVAL && direct_io) {
       direct_io = false;  // the backing filesystem refuses O_DIRECT: use buffered I/O
@@ -789,9 +789,8 @@ Status LinuxHost::Mount(const std::string& source, const std::string& target,
     }
     // The kernel ignores MS_RDONLY on the initial bind: a second, remounting
     // call makes the new mount read-only.
-    if (options.read_only &&
-        ::mount(source.c_str(), target.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY,
-                nullptr) != 0) {
+    if (options.read_only && ::mount(source.c_str(), target.c_str(), nullptr,
+                                     MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) {
       Status status = PosixError(describe("make read-only the bind mount of"), errno);
       ::umount2(target.c_str(), 0);
       return status;
@@ -884,17 +883,17 @@ StatusOr<CommandResult> LinuxHost::Run(const std::vector<std::string>& argv) {
     Status status = PosixError(fmt::format("execute {}", path), exec_errno);
     if (exec_errno == ENOENT) {
       std::string_view package = PackageFor(argv[0]);
-      return absl::NotFoundError(fmt::format(
-          "{}{}", std::string(status.message()),
-          package.empty() ? std::string()
-                          : fmt::format("; install the Debian package {}", package)));
+      return absl::NotFoundError(
+          fmt::format("{}{}", std::string(status.message()),
+                      package.empty() ? std::string()
+                                      : fmt::format("; install the Debian package {}", package)));
     }
     return status;
   }
 
   CommandResult result;
-  Status drained = DrainPipes(out_read.get(), err_read.get(), result.stdout_text,
-                              result.stderr_text);
+  Status drained =
+      DrainPipes(out_read.get(), err_read.get(), result.stdout_text, result.stderr_text);
   out_read.Reset();  // a child still writing gets SIGPIPE instead of blocking us
   err_read.Reset();
   ASSIGN_OR_RETURN(result.exit_code, reap());

@@ -32,8 +32,7 @@ class LinuxHost : public Host {
   StatusOr<std::string> ReadFile(const std::string& path) override;
   Status WriteFileAtomically(const std::string& path, const std::string& contents) override;
   Status WriteAt(const std::string& path, uint64_t offset, const std::string& data) override;
-  StatusOr<std::string> ReadAt(const std::string& path, uint64_t offset,
-                               uint64_t length) override;
+  StatusOr<std::string> ReadAt(const std::string& path, uint64_t offset, uint64_t length) override;
   StatusOr<std::string> RealPath(const std::string& path) override;
 
   Status Reflink(const std::string& source, const std::string& destination) override;

@@ -106,7 +106,8 @@ TEST_F(FakeHostTest, SparseFilesReadZerosInHoles) {
   // A write straddling two blocks allocates exactly those two.
   ASSERT_TRUE(host_.WriteAt(path, kBlock - 2, "abcd").ok());
   EXPECT_EQ(Allocated(path), 2 * kBlock);
-  EXPECT_EQ(*host_.ReadAt(path, kBlock - 4, 8), std::string("\0\0ab", 4) + std::string("cd\0\0", 4));
+  EXPECT_EQ(*host_.ReadAt(path, kBlock - 4, 8),
+            std::string("\0\0ab", 4) + std::string("cd\0\0", 4));
   EXPECT_EQ(*host_.ReadAt(path, 100 * kBlock, 4), Bytes('\0', 4));
   // Reads stop at the end of the file.
   EXPECT_EQ(host_.ReadAt(path, (1 << 20) - 2, 100)->size(), 2u);
@@ -303,10 +304,28 @@ TEST_F(FakeHostTest, LoopDevicesAreAssignedLowestFirst) {
   EXPECT_EQ(host_.DetachLoop("/dev/loop9").code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(FakeHostTest, LoopDeviceIoReachesTheBackingFile) {
+  ASSERT_TRUE(host_.CreateSparseFile("/pool/a.img", 4 * kBlock).ok());
+  StatusOr<std::string> device = host_.AttachLoop("/pool/a.img", false, false);
+  ASSERT_TRUE(device.ok());
+  ASSERT_TRUE(host_.WriteAt(*device, kBlock, "through").ok());
+  EXPECT_EQ(*host_.ReadAt("/pool/a.img", kBlock, 7), "through");
+  EXPECT_EQ(*host_.ReadAt(*device, kBlock, 7), "through");
+  EXPECT_EQ(host_.ReadAt(*device, 3 * kBlock, 2 * kBlock)->size(), kBlock);
+  EXPECT_EQ(host_.WriteAt(*device, 4 * kBlock, "x").code(), absl::StatusCode::kResourceExhausted);
+  ASSERT_TRUE(host_.DetachLoop(*device).ok());
+  EXPECT_EQ(host_.WriteAt(*device, 0, "x").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(*host_.ReadAt(*device, 0, 10), "");
+  StatusOr<std::string> read_only = host_.AttachLoop("/pool/a.img", false, true);
+  ASSERT_TRUE(read_only.ok());
+  EXPECT_EQ(host_.WriteAt(*read_only, 0, "x").code(), absl::StatusCode::kPermissionDenied);
+}
+
 TEST_F(FakeHostTest, MountsAreRecorded) {
   ASSERT_TRUE(host_.MakeDirectories("/mnt/data", 0755).ok());
   ASSERT_TRUE(host_.MakeDirectories("/mnt/bind", 0755).ok());
-  ASSERT_TRUE(host_.Mount("/dev/loop3", "/mnt/data", "xfs", Options(false, false, false, "nouuid")).ok());
+  ASSERT_TRUE(
+      host_.Mount("/dev/loop3", "/mnt/data", "xfs", Options(false, false, false, "nouuid")).ok());
   ASSERT_TRUE(host_.Mount("/mnt/data", "/mnt/bind", "", Options(true, true)).ok());
   StatusOr<std::vector<MountEntry>> mounts = host_.ListMounts();
   ASSERT_TRUE(mounts.ok());
@@ -363,9 +382,9 @@ TEST_F(FakeHostTest, RunUsesTheHandlerAndLogsCommands) {
   EXPECT_TRUE(host_.Stat("/pool/formatted").ok());
   EXPECT_EQ(host_.Run({}).status().code(), absl::StatusCode::kInvalidArgument);
   using Argv = std::vector<std::string>;
-  EXPECT_THAT(host_.commands(), ElementsAre(Argv{"blkid", "/dev/loop0"},
-                                            Argv{"mkfs.xfs", "-f", "/dev/loop0"},
-                                            Argv{"resize2fs"}));
+  EXPECT_THAT(host_.commands(),
+              ElementsAre(Argv{"blkid", "/dev/loop0"}, Argv{"mkfs.xfs", "-f", "/dev/loop0"},
+                          Argv{"resize2fs"}));
 }
 
 TEST_F(FakeHostTest, InjectedErrorsMatchMethodAndPath) {

@@ -19,9 +19,9 @@
 namespace ditto::host {
 namespace {
 
+using test::LoopFilesystem;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-using test::LoopFilesystem;
 
 constexpr uint64_t kMiB = 1 << 20;
 
@@ -64,8 +64,8 @@ class LinuxHostTest : public ::testing::Test {
       }
       fs = *std::move(made);
     }
-    std::string dir = fs->mount_point() + "/" +
-                      ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::string dir =
+        fs->mount_point() + "/" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
     Status status = host_.MakeDirectories(dir, 0755);
     if (!status.ok()) {
       ADD_FAILURE() << status;
@@ -309,9 +309,8 @@ TEST_F(LinuxHostTest, MountsBindReadOnlyAndUnmount) {
   ASSERT_NE(entry, mounts->end());
   EXPECT_EQ(entry->fs_type, "xfs");
   EXPECT_EQ(entry->source, xfs_->device());
-  EXPECT_EQ(entry->root, "/" + std::string(::testing::UnitTest::GetInstance()
-                                               ->current_test_info()
-                                               ->name()));
+  EXPECT_EQ(entry->root,
+            "/" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
   EXPECT_THAT(entry->options, StartsWith("rw"));
   ASSERT_TRUE(host_.Touch(target + "/through-bind").ok());
   EXPECT_TRUE(host_.Stat(dir + "/through-bind").ok());
@@ -326,8 +325,7 @@ TEST_F(LinuxHostTest, MountsBindReadOnlyAndUnmount) {
   EXPECT_TRUE(host_.Stat(read_only + "/through-bind").ok());
   EXPECT_EQ(host_.Touch(read_only + "/refused").code(), absl::StatusCode::kFailedPrecondition);
   // Remount the read-only bind read-write.
-  ASSERT_TRUE(
-      host_.Mount("", read_only, "", Options(true, false, true)).ok());
+  ASSERT_TRUE(host_.Mount("", read_only, "", Options(true, false, true)).ok());
   EXPECT_TRUE(host_.Touch(read_only + "/allowed").ok());
 
   ASSERT_TRUE(host_.Unmount(target).ok());
@@ -381,7 +379,8 @@ TEST_F(LinuxHostTest, TempDirCleansUpMountsAndLoopsLeftBehind) {
     ASSERT_TRUE(host_.Mount(temp.path(), temp.Join("a/b"), "", Options(true, false)).ok());
   }
   EXPECT_EQ(host_.Stat(path).status().code(), absl::StatusCode::kNotFound);
-  for (const MountEntry& m : OkValue(host_.ListMounts())) EXPECT_THAT(m.target, ::testing::Not(StartsWith(path)));
+  for (const MountEntry& m : OkValue(host_.ListMounts()))
+    EXPECT_THAT(m.target, ::testing::Not(StartsWith(path)));
   for (const LoopDevice& loop : OkValue(host_.ListLoops())) {
     EXPECT_THAT(loop.backing_file, ::testing::Not(StartsWith(path)));
   }

@@ -2,10 +2,9 @@
 // running tools, mountinfo parsing and errno mapping.
 #include <errno.h>
 #include <fcntl.h>
-#include <unistd.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <string>
 #include <vector>

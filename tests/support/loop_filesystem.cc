@@ -11,7 +11,8 @@ namespace {
 
 StatusOr<std::vector<std::string>> MkfsCommand(const std::string& fs_type,
                                                const std::string& image) {
-  if (fs_type == "xfs") return std::vector<std::string>{"mkfs.xfs", "-q", "-f", "-m", "reflink=1", image};
+  if (fs_type == "xfs")
+    return std::vector<std::string>{"mkfs.xfs", "-q", "-f", "-m", "reflink=1", image};
   if (fs_type == "ext4") return std::vector<std::string>{"mkfs.ext4", "-q", "-F", image};
   if (fs_type == "btrfs") return std::vector<std::string>{"mkfs.btrfs", "-q", "-f", image};
   return absl::InvalidArgumentError(
@@ -36,8 +37,8 @@ StatusOr<std::unique_ptr<LoopFilesystem>> LoopFilesystem::Create(std::string fs_
   RETURN_IF_ERROR(host.CreateSparseFile(fs->image_, size_bytes));
   ASSIGN_OR_RETURN(host::CommandResult made, host.Run(mkfs));
   if (made.exit_code != 0) {
-    return absl::InternalError(fmt::format("{} failed with exit code {}: {}", mkfs[0],
-                                           made.exit_code, made.stderr_text));
+    return absl::InternalError(
+        fmt::format("{} failed with exit code {}: {}", mkfs[0], made.exit_code, made.stderr_text));
   }
   ASSIGN_OR_RETURN(fs->device_, host.AttachLoop(fs->image_, /*direct_io=*/false,
                                                 /*read_only=*/false));

@@ -27,7 +27,7 @@ class LoopFilesystem {
 
   // `fs_type`: "xfs" (made with -m reflink=1), "ext4" or "btrfs".
   static StatusOr<std::unique_ptr<LoopFilesystem>> Create(std::string fs_type,
-                                                         uint64_t size_bytes = kDefaultSize);
+                                                          uint64_t size_bytes = kDefaultSize);
   ~LoopFilesystem();
   LoopFilesystem(const LoopFilesystem&) = delete;
   LoopFilesystem& operator=(const LoopFilesystem&) = delete;

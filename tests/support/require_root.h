@@ -14,13 +14,13 @@ bool InCi();
 
 }  // namespace ditto::test
 
-#define DITTO_REQUIRE_ROOT()                                                                    \
-  do {                                                                                          \
-    if (!::ditto::test::IsRoot()) {                                                             \
-      if (::ditto::test::InCi()) {                                                              \
+#define DITTO_REQUIRE_ROOT()                                                                   \
+  do {                                                                                         \
+    if (!::ditto::test::IsRoot()) {                                                            \
+      if (::ditto::test::InCi()) {                                                             \
         FAIL() << "this test needs root (loop devices, mounts) and CI=true forbids skipping; " \
-                  "run the tests as root";                                                      \
-      }                                                                                         \
+                  "run the tests as root";                                                     \
+      }                                                                                        \
       GTEST_SKIP() << "needs root (loop devices, mounts); run as root to include it";          \
-    }                                                                                           \
+    }                                                                                          \
   } while (0)

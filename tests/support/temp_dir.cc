@@ -15,8 +15,8 @@ namespace ditto::test {
 namespace {
 
 bool AtOrBelow(std::string_view path, std::string_view dir) {
-  return path == dir || (path.size() > dir.size() && path.substr(0, dir.size()) == dir &&
-                         path[dir.size()] == '/');
+  return path == dir ||
+         (path.size() > dir.size() && path.substr(0, dir.size()) == dir && path[dir.size()] == '/');
 }
 
 void Report(std::string_view what, const Status& status) {
@@ -83,9 +83,7 @@ TempDir::TempDir(std::string_view prefix) {
 
 TempDir::~TempDir() { Cleanup(); }
 
-std::string TempDir::Join(std::string_view name) const {
-  return fmt::format("{}/{}", path_, name);
-}
+std::string TempDir::Join(std::string_view name) const { return fmt::format("{}/{}", path_, name); }
 
 void TempDir::Cleanup() {
   if (removed_) return;
