@@ -565,12 +565,12 @@ Status ControllerService::DoControllerExpandVolume(const pb::ControllerExpandVol
   uint64_t have = volume.capacity_bytes;
   uint64_t limit = range.limit_bytes();
   uint64_t target = range.required_bytes() > 0 ? AlignCapacity(range.required_bytes()) : have;
+  if (limit > 0 && have > limit) {
+    return absl::OutOfRangeError(fmt::format(
+        "volume {} is already {} bytes, more than limit_bytes {}; volumes never shrink",
+        volume.id, have, limit));
+  }
   if (limit > 0 && target > limit) {
-    if (have > limit) {
-      return absl::OutOfRangeError(fmt::format(
-          "volume {} is already {} bytes, more than limit_bytes {}; volumes never shrink",
-          volume.id, have, limit));
-    }
     return absl::OutOfRangeError(fmt::format(
         "required_bytes rounded up to whole {}-byte blocks ({}) exceeds limit_bytes {}",
         kCapacityAlignment, target, limit));
