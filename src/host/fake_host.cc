@@ -685,6 +685,34 @@ Status FakeHost::Thaw(const std::string& mount_point) {
   return absl::OkStatus();
 }
 
+namespace {
+
+class FakeLock : public FileLock {
+ public:
+  FakeLock(std::function<void()> release) : release_(std::move(release)) {}
+  ~FakeLock() override { release_(); }
+
+ private:
+  std::function<void()> release_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<FileLock>> FakeHost::LockFile(const std::string& path, int timeout_ms) {
+  RETURN_IF_ERROR(Injected("LockFile", {path}));
+  ASSIGN_OR_RETURN(std::string p, Normalize(path, "lock"));
+  std::shared_ptr<LockTable> table = locks_;
+  std::lock_guard lock(table->mutex);
+  if (!table->held.insert(p).second) {
+    return absl::UnavailableError(fmt::format(
+        "{} is locked by another process; wait for it to finish or stop it", p));
+  }
+  return std::unique_ptr<FileLock>(new FakeLock([table, p] {
+    std::lock_guard lock(table->mutex);
+    table->held.erase(p);
+  }));
+}
+
 // ---- block devices ----
 
 StatusOr<std::string> FakeHost::AttachLoop(const std::string& backing_file, bool direct_io,

@@ -99,6 +99,7 @@ class FakeHost : public Host {
   StatusOr<FilesystemInfo> StatFilesystem(const std::string& path) override;
   Status Freeze(const std::string& mount_point) override;
   Status Thaw(const std::string& mount_point) override;
+  StatusOr<std::unique_ptr<FileLock>> LockFile(const std::string& path, int timeout_ms) override;
 
   StatusOr<std::string> AttachLoop(const std::string& backing_file, bool direct_io,
                                    bool read_only) override;
@@ -173,6 +174,12 @@ class FakeHost : public Host {
   std::vector<std::vector<std::string>> commands_ ABSL_GUARDED_BY(mutex_);
   std::vector<InjectedError> injected_ ABSL_GUARDED_BY(mutex_);
   std::set<std::string> frozen_ ABSL_GUARDED_BY(mutex_);
+  struct LockTable {
+    std::mutex mutex;
+    std::set<std::string> held;  // guarded by mutex
+  };
+  // Shared with the locks handed out, which may outlive this host.
+  std::shared_ptr<LockTable> locks_ = std::make_shared<LockTable>();
   int freeze_count_ ABSL_GUARDED_BY(mutex_) = 0;
   int thaw_count_ ABSL_GUARDED_BY(mutex_) = 0;
   std::map<int, LoopInfo> loops_ ABSL_GUARDED_BY(mutex_);  // by N of /dev/loopN

@@ -77,6 +77,9 @@ class ForwardingHost : public Host {
     return target_.StatFilesystem(path);
   }
   Status Freeze(const std::string& mount_point) override { return target_.Freeze(mount_point); }
+  StatusOr<std::unique_ptr<FileLock>> LockFile(const std::string& path, int timeout_ms) override {
+    return target_.LockFile(path, timeout_ms);
+  }
   Status Thaw(const std::string& mount_point) override { return target_.Thaw(mount_point); }
 
   StatusOr<std::string> AttachLoop(const std::string& backing_file, bool direct_io,

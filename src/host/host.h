@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,12 @@ struct MountOptions {
   std::string data;  // fs-specific options, passed to mount(2) as data
 };
 
+// An advisory lock, released when destroyed or when the process dies.
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
+};
+
 class Host {
  public:
   virtual ~Host() = default;
@@ -110,6 +117,10 @@ class Host {
   virtual StatusOr<std::string> ReadAt(const std::string& path, uint64_t offset, uint64_t length) = 0;
   // Resolves symlinks and "..": realpath(3). NotFound when missing.
   virtual StatusOr<std::string> RealPath(const std::string& path) = 0;
+  // Takes an exclusive flock(2) on `path` (created 0600 if missing), waiting up
+  // to `timeout_ms`; Unavailable while another holder keeps it past that.
+  virtual StatusOr<std::unique_ptr<FileLock>> LockFile(const std::string& path,
+                                                       int timeout_ms) = 0;
 
   // ---- copy-on-write ----
   // Creates `destination` (must not exist) sharing all of `source`'s extents

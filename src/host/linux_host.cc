@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -662,6 +663,36 @@ Status LinuxHost::Thaw(const std::string& mount_point) {
     return PosixError(fmt::format("thaw (FITHAW) {}", mount_point), errno);
   }
   return absl::OkStatus();
+}
+
+namespace {
+
+class FlockLock : public FileLock {
+ public:
+  explicit FlockLock(ScopedFd fd) : fd_(std::move(fd)) {}
+
+ private:
+  ScopedFd fd_;  // closing it releases the lock
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<FileLock>> LinuxHost::LockFile(const std::string& path, int timeout_ms) {
+  int raw = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (raw < 0) return PosixError(fmt::format("open lock file {}", path), errno);
+  ScopedFd fd(raw);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) {
+      return PosixError(fmt::format("lock (flock) {}", path), errno);
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return absl::UnavailableError(fmt::format(
+          "{} is locked by another process; wait for it to finish or stop it", path));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return std::unique_ptr<FileLock>(new FlockLock(std::move(fd)));
 }
 
 // ---- block devices ----

@@ -41,6 +41,7 @@ class LinuxHost : public Host {
   StatusOr<FilesystemInfo> StatFilesystem(const std::string& path) override;
   Status Freeze(const std::string& mount_point) override;
   Status Thaw(const std::string& mount_point) override;
+  StatusOr<std::unique_ptr<FileLock>> LockFile(const std::string& path, int timeout_ms) override;
 
   StatusOr<std::string> AttachLoop(const std::string& backing_file, bool direct_io,
                                    bool read_only) override;

@@ -102,10 +102,12 @@ class Pool {
   // `dir` already holds a pool.
   static StatusOr<std::unique_ptr<Pool>> Init(host::Host& host, const std::string& dir,
                                               const InitOptions& options);
-  // Opens an existing pool: re-mounts its backing file if needed, opens the
-  // catalog, recovers interrupted operations. FailedPrecondition when `dir`
-  // is not a pool.
-  static StatusOr<std::unique_ptr<Pool>> Open(host::Host& host, const std::string& dir);
+  // Opens an existing pool: takes DIR/pool.lock (waiting up to
+  // `lock_timeout_ms`; Unavailable when another process keeps the pool open),
+  // re-mounts its backing file if needed, opens the catalog, recovers
+  // interrupted operations. FailedPrecondition when `dir` is not a pool.
+  static StatusOr<std::unique_ptr<Pool>> Open(host::Host& host, const std::string& dir,
+                                              int lock_timeout_ms = 30000);
   // Opens `dir` if it is a pool, else initialises it.
   static StatusOr<std::unique_ptr<Pool>> OpenOrInit(host::Host& host, const std::string& dir,
                                                     const InitOptions& options);
@@ -160,6 +162,9 @@ class Pool {
   std::string TempPath(const std::string& id) const;
 
   host::Host& host_;
+  // One process at a time opens a pool: recovery must not roll back the
+  // intents of another process's operations in flight.
+  std::unique_ptr<host::FileLock> process_lock_;
   PoolLayout layout_;
   std::unique_ptr<catalog::Catalog> catalog_;
   bool reflink_ = false;

@@ -136,18 +136,28 @@ StatusOr<std::unique_ptr<Pool>> Pool::Init(host::Host& host, const std::string& 
   return Open(host, dir);
 }
 
-StatusOr<std::unique_ptr<Pool>> Pool::Open(host::Host& host, const std::string& dir) {
+StatusOr<std::unique_ptr<Pool>> Pool::Open(host::Host& host, const std::string& dir,
+                                           int lock_timeout_ms) {
   if (!IsCleanAbsolutePath(dir)) {
     return absl::InvalidArgumentError(fmt::format(
         "pool directory \"{}\" must be an absolute path without \".\" or \"..\"", dir));
   }
   ASSIGN_OR_RETURN(PoolLayout layout, ReadLayout(host, dir));
+  auto process_lock = host.LockFile(JoinPath(dir, "pool.lock"), lock_timeout_ms);
+  if (absl::IsUnavailable(process_lock.status())) {
+    return absl::UnavailableError(fmt::format(
+        "pool {} is in use by another process (a running dittod or dittoctl); talk to that "
+        "dittod with --endpoint, or stop it first",
+        dir));
+  }
+  if (!process_lock.ok()) return process_lock.status();
   if (layout.backing_file) RETURN_IF_ERROR(MountBacking(host, layout));
   for (const char* sub : {"volumes", "snapshots", "tmp"}) {
     RETURN_IF_ERROR(host.MakeDirectories(JoinPath(layout.data_dir, sub), 0700));
   }
   ASSIGN_OR_RETURN(auto catalog, catalog::Catalog::Open(JoinPath(layout.data_dir, "catalog.db")));
   std::unique_ptr<Pool> pool(new Pool(host, std::move(layout), std::move(catalog)));
+  pool->process_lock_ = std::move(*process_lock);
   pool->reflink_ = CanReflink(host, JoinPath(pool->layout_.data_dir, "tmp"));
   RETURN_IF_ERROR(pool->Recover());
   return pool;

@@ -59,6 +59,10 @@ TEST_F(PoolTest, InitOpenAndRefuseASecondInit) {
   EXPECT_TRUE(pool_->reflink());
   EXPECT_FALSE(pool_->layout().backing_file);
   EXPECT_EQ(Pool::Init(host_, dir_, {}).status().code(), absl::StatusCode::kAlreadyExists);
+  // One process at a time: a second opener waits, then gives up.
+  auto second = Pool::Open(host_, dir_, /*lock_timeout_ms=*/0);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(second.status().message().find("in use by another process"), std::string::npos);
   Reopen();
   EXPECT_EQ(Pool::Open(host_, "/elsewhere").status().code(),
             absl::StatusCode::kFailedPrecondition);
