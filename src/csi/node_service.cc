@@ -203,10 +203,15 @@ StatusOr<std::string> NodeService::ProbeFilesystem(const std::string& device) {
 Status NodeService::Format(const std::string& device, const std::string& fs_type) {
   // Only ever called when blkid found nothing on the device, so no -F/-f:
   // the tools' own checks stay a second guard against formatting data.
+  // 4 KiB sectors/blocks whatever the loop device reports now: its logical
+  // block size follows the image's direct-I/O alignment, which becomes 4 KiB
+  // once the image shares extents (after a clone or snapshot), and a
+  // filesystem with smaller sectors would not mount there any more.
   if (fs_type == "xfs") {
-    RETURN_IF_ERROR(RunTool({"mkfs.xfs", "-q", "-K", device}).status());
+    RETURN_IF_ERROR(RunTool({"mkfs.xfs", "-q", "-K", "-s", "size=4096", device}).status());
   } else {
-    RETURN_IF_ERROR(RunTool({"mkfs.ext4", "-q", "-E", "nodiscard", device}).status());
+    RETURN_IF_ERROR(
+        RunTool({"mkfs.ext4", "-q", "-b", "4096", "-E", "nodiscard", device}).status());
   }
   spdlog::info("formatted {} as {}", device, fs_type);
   return absl::OkStatus();
@@ -215,11 +220,51 @@ Status NodeService::Format(const std::string& device, const std::string& fs_type
 Status NodeService::GrowFilesystem(const std::string& device, const std::string& mount_point,
                                    const std::string& fs_type) {
   // Both tools grow a mounted filesystem to the device's size and succeed
-  // without change when it already fills the device.
+  // without change when it already fills the device. Online ext4 growth needs
+  // CAP_SYS_RESOURCE; xfs_growfs needs CAP_SYS_ADMIN.
   if (fs_type == "xfs") return RunTool({"xfs_growfs", mount_point}).status();
   if (fs_type == "ext4") return RunTool({"resize2fs", device}).status();
   return absl::FailedPreconditionError(
       fmt::format("cannot grow a {} filesystem; ditto grows ext4 and xfs", fs_type));
+}
+
+StatusOr<bool> NodeService::GrowExt4Offline(const std::string& device) {
+  ASSIGN_OR_RETURN(uint64_t device_bytes, context_.host.BlockDeviceSize(device));
+  ASSIGN_OR_RETURN(auto super, RunTool({"dumpe2fs", "-h", device}));
+  uint64_t blocks = 0;
+  uint64_t block_size = 0;
+  size_t start = 0;
+  const std::string& text = super.stdout_text;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    start = end + 1;
+    size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string key = line.substr(0, colon);
+    uint64_t value = std::strtoull(line.c_str() + colon + 1, nullptr, 10);
+    if (key == "Block count") blocks = value;
+    if (key == "Block size") block_size = value;
+  }
+  if (blocks == 0 || block_size == 0) {
+    return absl::InternalError(
+        fmt::format("`dumpe2fs -h {}` did not report the block count and size", device));
+  }
+  if (device_bytes < (blocks + 1) * block_size) return false;  // fills the device already
+  // resize2fs wants a freshly checked filesystem; -p repairs only what is
+  // safe (and replays the journal of a clone taken from a frozen mount).
+  ASSIGN_OR_RETURN(auto check, context_.host.Run({"e2fsck", "-f", "-p", device}));
+  if (check.exit_code > 2) {
+    return absl::FailedPreconditionError(fmt::format(
+        "`e2fsck -f -p {}` found problems it cannot fix safely (exit code {}); repair the "
+        "volume by hand before growing it: {}",
+        device, check.exit_code, Trim(check.stdout_text + check.stderr_text)));
+  }
+  RETURN_IF_ERROR(RunTool({"resize2fs", device}).status());
+  spdlog::info("grew the ext4 filesystem on {} from {} to {} bytes", device, blocks * block_size,
+               device_bytes);
+  return true;
 }
 
 Status NodeService::MountFilesystem(const std::string& device, const std::string& target,
@@ -227,6 +272,11 @@ Status NodeService::MountFilesystem(const std::string& device, const std::string
                                     const std::vector<std::string>& flags, bool read_only) {
   MountFlags split = SplitMountFlags(flags);
   read_only = read_only || split.read_only;
+  if (fs_type == "xfs") {
+    // A clone carries its source's filesystem UUID; XFS refuses a second
+    // mount of one UUID without this.
+    split.data += split.data.empty() ? "nouuid" : ",nouuid";
+  }
   if (split.vfs.empty()) {
     host::MountOptions options;
     options.read_only = read_only;
@@ -357,15 +407,22 @@ Status NodeService::DoStage(const pb::NodeStageVolumeRequest& request) {
           "{} is already a mount point of {}; volume {} cannot be staged there", staging,
           (*current)->source, volume.id)));
     }
-    bool read_only = IsReadOnlyMode(capability.mode);
+    bool read_only =
+        IsReadOnlyMode(capability.mode) || SplitMountFlags(capability.mount_flags).read_only;
+    // A volume made larger than its source (or expanded while unstaged) has a
+    // device larger than its filesystem: ext4 grows before it is mounted
+    // (offline growth needs no CAP_SYS_RESOURCE), xfs after (it can only
+    // grow mounted).
+    if (!*current && !formatted && !read_only && fs_type == "ext4") {
+      auto grown = GrowExt4Offline(device);
+      if (!grown.ok()) return undo(grown.status());
+    }
     if (!*current) {
       Status mounted = MountFilesystem(device, staging, fs_type, capability.mount_flags, read_only);
       if (!mounted.ok()) return undo(mounted);
       mounted_now = true;
     }
-    // A volume made larger than its source (or expanded while unstaged) has a
-    // device larger than its filesystem.
-    if (!formatted && !read_only && !SplitMountFlags(capability.mount_flags).read_only) {
+    if (!formatted && !read_only && fs_type == "xfs") {
       Status grown = GrowFilesystem(device, staging, fs_type);
       if (!grown.ok()) return undo(grown);
     }
@@ -672,7 +729,33 @@ Status NodeService::DoExpand(const pb::NodeExpandVolumeRequest& request,
           "volume {} is not mounted at its staging path {}; stage it again", volume.id,
           stage->staging_path));
     }
-    RETURN_IF_ERROR(GrowFilesystem(stage->device, stage->staging_path, stage->fs_type));
+    bool published = false;
+    ASSIGN_OR_RETURN(auto publishes, context_.pool.catalog().ListPublishes(volume.id));
+    for (const auto& publish : publishes) {
+      ASSIGN_OR_RETURN(auto target, MountAt(publish.target_path));
+      published = published || target.has_value();
+    }
+    if (stage->fs_type == "ext4" && !published) {
+      // Nothing uses the filesystem but the staging mount: grow it offline,
+      // which needs no CAP_SYS_RESOURCE (online ext4 growth does).
+      RETURN_IF_ERROR(context_.host.Unmount(stage->staging_path));
+      auto grown = GrowExt4Offline(stage->device);
+      AccessMode mode = pb::VolumeCapability::AccessMode::UNKNOWN;
+      pb::VolumeCapability::AccessMode::Mode_Parse(stage->access_mode, &mode);
+      std::vector<std::string> flags;
+      for (size_t start = 0; start < stage->mount_flags.size();) {
+        size_t comma = stage->mount_flags.find(',', start);
+        if (comma == std::string::npos) comma = stage->mount_flags.size();
+        flags.push_back(stage->mount_flags.substr(start, comma - start));
+        start = comma + 1;
+      }
+      Status mounted = MountFilesystem(stage->device, stage->staging_path, stage->fs_type, flags,
+                                       IsReadOnlyMode(mode));
+      RETURN_IF_ERROR(grown.status());
+      RETURN_IF_ERROR(mounted);
+    } else {
+      RETURN_IF_ERROR(GrowFilesystem(stage->device, stage->staging_path, stage->fs_type));
+    }
   }
   ASSIGN_OR_RETURN(uint64_t size, context_.host.BlockDeviceSize(stage->device));
   response->set_capacity_bytes(static_cast<int64_t>(size));

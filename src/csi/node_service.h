@@ -70,6 +70,9 @@ class NodeService final : public ::csi::v1::Node::Service {
   Status Format(const std::string& device, const std::string& fs_type);
   Status GrowFilesystem(const std::string& device, const std::string& mount_point,
                         const std::string& fs_type);
+  // Grows the (unmounted) ext4 filesystem on `device` to fill it when the
+  // device is larger: e2fsck -f -p, then resize2fs. Returns whether it grew.
+  StatusOr<bool> GrowExt4Offline(const std::string& device);
   Status MountFilesystem(const std::string& device, const std::string& target,
                          const std::string& fs_type, const std::vector<std::string>& flags,
                          bool read_only);
