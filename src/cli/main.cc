@@ -1,0 +1,49 @@
+// dittoctl: kubectl-style commands on an embedded Kubernetes control plane
+// (PVCs, PVs, StorageClasses, VolumeSnapshots, ...) driving the ditto CSI
+// driver — in-process by default, or a running dittod via --endpoint — plus
+// operator commands on pools (pool, volume, snapshot).
+//
+// Exit codes: 0 success, 1 an error (printed on stderr), 2 a bad command line.
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "cli/kube_commands.h"
+#include "cli/pool_commands.h"
+#include "cli/session.h"
+#include "spdlog/spdlog.h"
+
+#ifndef DITTO_VERSION
+#define DITTO_VERSION "0.0.0"
+#endif
+
+int main(int argc, char** argv) {
+  CLI::App app{"dittoctl: Kubernetes-style volume cloning on one machine, and ditto pool tools"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("dittoctl ") + DITTO_VERSION);
+  ditto::cli::GlobalFlags flags;
+  app.add_option("--state", flags.state_dir, "State directory (objects, embedded pool)")
+      ->capture_default_str();
+  app.add_option("--endpoint", flags.endpoint,
+                 "CSI endpoint of a running dittod (unix:///path/csi.sock); default: in-process");
+  app.add_option("--node-id", flags.node_id, "Node id for the in-process driver (default: hostname)");
+  app.add_option("--driver-name", flags.driver_name, "Driver name of the in-process driver")
+      ->capture_default_str();
+  app.add_option("--pool-size", flags.pool_size, "Size of the embedded pool when it is created")
+      ->capture_default_str();
+  app.add_flag("-v,--verbose", flags.verbose, "Log every CSI call of the in-process driver");
+  app.fallthrough();
+
+  int exit_code = 0;
+  ditto::cli::RegisterKubeCommands(app, &flags, &exit_code);
+  ditto::cli::RegisterPoolCommands(app, &exit_code);
+  app.parse_complete_callback([&] {
+    spdlog::set_level(flags.verbose ? spdlog::level::info : spdlog::level::warn);
+  });
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    int code = app.exit(error);
+    return code == 0 ? 0 : 2;
+  }
+  return exit_code;
+}

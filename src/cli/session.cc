@@ -1,0 +1,80 @@
+#include "cli/session.h"
+
+#include "common/quantity.h"
+#include "fmt/format.h"
+
+namespace ditto::cli {
+
+StatusOr<std::string> NodeId(host::Host& host, const GlobalFlags& flags) {
+  if (!flags.node_id.empty()) return flags.node_id;
+  ASSIGN_OR_RETURN(std::string name, host.ReadFile("/proc/sys/kernel/hostname"));
+  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  if (name.empty()) {
+    return absl::FailedPreconditionError("this machine has no hostname; pass --node-id NAME");
+  }
+  return name;
+}
+
+StatusOr<std::string> AbsolutePath(host::Host& host, const std::string& path) {
+  if (path.empty()) return absl::InvalidArgumentError("empty path");
+  std::string absolute = path;
+  if (path[0] != '/') {
+    ASSIGN_OR_RETURN(std::string cwd, host.RealPath("."));
+    absolute = cwd == "/" ? "/" + path : cwd + "/" + path;
+  }
+  // Normalise "//", "/./" and a trailing "/" so records match however typed.
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= absolute.size()) {
+    size_t end = absolute.find('/', start);
+    if (end == std::string::npos) end = absolute.size();
+    std::string part = absolute.substr(start, end - start);
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    start = end + 1;
+  }
+  std::string out;
+  for (const std::string& part : parts) out += "/" + part;
+  return out.empty() ? "/" : out;
+}
+
+StatusOr<std::unique_ptr<Session>> Session::Open(const GlobalFlags& flags) {
+  std::unique_ptr<Session> session(new Session());
+  std::unique_ptr<control::CsiClient> client;
+  if (!flags.endpoint.empty()) {
+    ASSIGN_OR_RETURN(client, control::CsiClient::Connect(flags.endpoint));
+  } else {
+    csi::DriverOptions options;
+    options.driver_name = flags.driver_name;
+    ASSIGN_OR_RETURN(options.node_id, NodeId(session->host_, flags));
+    options.pool_dir = flags.state_dir + "/pool";
+    options.init_pool_if_missing = true;
+    ASSIGN_OR_RETURN(int64_t size, ParseQuantity(flags.pool_size));
+    options.pool_init.size_bytes = static_cast<uint64_t>(size);
+    RETURN_IF_ERROR(session->host_.MakeDirectories(flags.state_dir, 0700));
+    ASSIGN_OR_RETURN(session->driver_, csi::Driver::Open(session->host_, options));
+    grpc::ServerBuilder builder;
+    session->driver_->RegisterServices(builder);
+    session->server_ = builder.BuildAndStart();
+    if (session->server_ == nullptr) {
+      return absl::InternalError("could not start the in-process CSI server");
+    }
+    client = std::make_unique<control::CsiClient>(
+        session->server_->InProcessChannel(grpc::ChannelArguments()));
+  }
+  ASSIGN_OR_RETURN(session->plane_,
+                   control::ControlPlane::Open(flags.state_dir, std::move(client), session->host_));
+  return session;
+}
+
+Session::~Session() {
+  plane_.reset();
+  if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  server_.reset();
+  driver_.reset();
+}
+
+}  // namespace ditto::cli

@@ -1,0 +1,23 @@
+// The claim side of the persistentvolume-controller, the pvc-protection and
+// cloning-protection controllers and the external-resizer: for every PVC,
+// choose its class, provision it (provisioner.h), expand it, and let it go
+// once nothing protects it any more.
+#pragma once
+
+#include "common/status.h"
+#include "control/context.h"
+
+namespace ditto::control {
+
+// One pass over all claims; returns whether any object changed.
+StatusOr<bool> ReconcileClaims(ControllerContext& ctx, const DriverInfo& info);
+
+// Why a claim being deleted is still here ("" when nothing holds it):
+// "mounted at /mnt/x" or "PVC ns/clone is Pending with it as data source".
+StatusOr<std::string> ClaimHeldBy(StoreTxn& txn, const Json& claim);
+
+// The default StorageClass (annotation storageclass.kubernetes.io/
+// is-default-class: "true"; the newest when several), or nullopt.
+StatusOr<std::optional<Json>> DefaultStorageClass(StoreTxn& txn);
+
+}  // namespace ditto::control

@@ -1,0 +1,101 @@
+#include "control/control_plane.h"
+
+#include "control/admission.h"
+#include "control/claims.h"
+#include "control/kinds.h"
+#include "control/reconcile.h"
+#include "fmt/format.h"
+
+namespace ditto::control {
+
+StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const std::string& state_dir,
+                                                           std::unique_ptr<CsiClient> csi,
+                                                           host::Host& host) {
+  RETURN_IF_ERROR(host.MakeDirectories(state_dir, 0700));
+  ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(state_dir + "/objects.db"));
+  std::unique_ptr<ControlPlane> plane(
+      new ControlPlane(std::move(store), std::move(csi), host, state_dir));
+  RETURN_IF_ERROR(plane->Initialize());
+  return plane;
+}
+
+Status ControlPlane::Initialize() {
+  std::optional<std::string> initialized;
+  RETURN_IF_ERROR(store_->Transact([&](StoreTxn& txn) -> Status {
+    ASSIGN_OR_RETURN(initialized, txn.GetSetting("initialized"));
+    return absl::OkStatus();
+  }));
+  if (initialized.has_value()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(DriverInfo info, csi_->Info());
+  Json defaults = Json::array(
+      {{{"apiVersion", "v1"}, {"kind", kNamespace}, {"metadata", {{"name", "default"}}}},
+       {{"apiVersion", "storage.k8s.io/v1"},
+        {"kind", kStorageClass},
+        {"metadata",
+         {{"name", kDefaultStorageClassName},
+          {"annotations", {{kDefaultClassAnnotation, "true"}}}}},
+        {"provisioner", info.name},
+        {"reclaimPolicy", "Delete"},
+        {"volumeBindingMode", "Immediate"},
+        {"allowVolumeExpansion", true}},
+       {{"apiVersion", "snapshot.storage.k8s.io/v1"},
+        {"kind", kVolumeSnapshotClass},
+        {"metadata",
+         {{"name", kDefaultSnapshotClassName},
+          {"annotations", {{kDefaultSnapshotClassAnnotation, "true"}}}}},
+        {"driver", info.name},
+        {"deletionPolicy", "Delete"}}});
+  return store_->Transact([&](StoreTxn& txn) -> Status {
+    ASSIGN_OR_RETURN(auto again, txn.GetSetting("initialized"));
+    if (again.has_value()) return absl::OkStatus();  // another dittoctl was first
+    for (const Json& object : defaults) {
+      ASSIGN_OR_RETURN(std::optional<Json> existing,
+                       txn.Get(Kind(object), Namespace(object), Name(object)));
+      if (existing.has_value()) continue;
+      ASSIGN_OR_RETURN(Json stored, PrepareCreate(txn, object));
+      RETURN_IF_ERROR(txn.Create(stored));
+    }
+    return txn.PutSetting("initialized", NowTimestamp());
+  });
+}
+
+Status ControlPlane::Reconcile() { return control::Reconcile(context_); }
+
+StatusOr<std::vector<ApplyResult>> ControlPlane::Apply(const std::vector<Document>& documents,
+                                                       const ApplyOptions& options) {
+  ASSIGN_OR_RETURN(std::vector<ApplyResult> results, control::Apply(*store_, documents, options));
+  RETURN_IF_ERROR(Reconcile());
+  return results;
+}
+
+StatusOr<std::string> ControlPlane::Delete(const std::string& kind, const std::string& ns,
+                                           const std::string& name) {
+  const KindInfo* info = FindKind(kind);
+  RETURN_IF_ERROR(store_->Transact([&](StoreTxn& txn) -> Status {
+    ASSIGN_OR_RETURN(std::optional<Json> object, txn.Get(kind, ns, name));
+    if (!object.has_value()) {
+      return absl::NotFoundError(fmt::format("{} \"{}\" not found", info->Resource(), name));
+    }
+    return MarkDeleted(txn, *object).status();
+  }));
+  RETURN_IF_ERROR(Reconcile());
+  std::string held;
+  RETURN_IF_ERROR(store_->Transact([&](StoreTxn& txn) -> Status {
+    ASSIGN_OR_RETURN(std::optional<Json> object, txn.Get(kind, ns, name));
+    if (!object.has_value()) return absl::OkStatus();
+    if (kind == kPersistentVolumeClaim) {
+      ASSIGN_OR_RETURN(held, ClaimHeldBy(txn, *object));
+    }
+    if (held.empty()) {
+      std::string finalizers;
+      for (const Json& f : object->at("metadata").value("finalizers", Json::array())) {
+        finalizers += (finalizers.empty() ? "" : ", ") + f.get<std::string>();
+      }
+      held = fmt::format("waiting for finalizers: {}", finalizers);
+    }
+    return absl::OkStatus();
+  }));
+  return held;
+}
+
+}  // namespace ditto::control

@@ -1,0 +1,58 @@
+// The embedded control plane as dittoctl uses it: the object store in the
+// state directory, a CSI client (in-process driver or dittod's socket) and
+// the controllers. Opening it the first time creates the `default`
+// namespace, the default StorageClass `ditto` and VolumeSnapshotClass
+// `ditto-snapclass` for the driver it talks to.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "control/apply.h"
+#include "control/context.h"
+#include "control/csi_client.h"
+#include "control/store.h"
+#include "host/host.h"
+
+namespace ditto::control {
+
+inline constexpr char kDefaultStorageClassName[] = "ditto";
+inline constexpr char kDefaultSnapshotClassName[] = "ditto-snapclass";
+
+class ControlPlane {
+ public:
+  // Opens STATE_DIR/objects.db (creating the directory and the defaults).
+  static StatusOr<std::unique_ptr<ControlPlane>> Open(const std::string& state_dir,
+                                                      std::unique_ptr<CsiClient> csi,
+                                                      host::Host& host);
+
+  Store& store() { return *store_; }
+  CsiClient& csi() { return *csi_; }
+  ControllerContext& context() { return context_; }
+
+  // Runs the controllers until nothing changes.
+  Status Reconcile();
+  // Apply (all-or-nothing), then reconcile.
+  StatusOr<std::vector<ApplyResult>> Apply(const std::vector<Document>& documents,
+                                           const ApplyOptions& options);
+  // Deletes one object (Terminating while finalizers hold it), then
+  // reconciles. Returns "" when it is gone, else why it is still there.
+  StatusOr<std::string> Delete(const std::string& kind, const std::string& ns,
+                               const std::string& name);
+
+ private:
+  ControlPlane(std::unique_ptr<Store> store, std::unique_ptr<CsiClient> csi, host::Host& host,
+               const std::string& state_dir)
+      : store_(std::move(store)),
+        csi_(std::move(csi)),
+        context_{*store_, *csi_, host, state_dir} {}
+  Status Initialize();
+
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<CsiClient> csi_;
+  ControllerContext context_;
+};
+
+}  // namespace ditto::control

@@ -1,0 +1,261 @@
+#include "control/yaml_io.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <regex>
+#include <set>
+
+#include "fmt/format.h"
+#include "yaml-cpp/yaml.h"
+
+namespace ditto::control {
+namespace {
+
+using nlohmann::json;
+
+SourcePosition PositionFromMark(std::string_view file, const YAML::Mark& mark) {
+  SourcePosition position;
+  position.file = std::string(file);
+  if (mark.line >= 0) {
+    position.line = mark.line + 1;
+    position.column = mark.column + 1;
+  }
+  return position;
+}
+
+const std::regex& IntegerPattern() {
+  static const std::regex pattern("[-+]?[0-9]+");
+  return pattern;
+}
+const std::regex& FloatPattern() {
+  static const std::regex pattern(
+      "[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
+  return pattern;
+}
+
+// YAML 1.2 core schema resolution of a plain scalar.
+json ResolvePlain(const std::string& text) {
+  if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL") {
+    return nullptr;
+  }
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
+  if (std::regex_match(text, IntegerPattern())) {
+    errno = 0;
+    char* end = nullptr;
+    long long value = std::strtoll(text.c_str(), &end, 10);
+    if (errno == 0 && *end == '\0') return value;
+    return text;  // too large for int64: keep the digits as written
+  }
+  if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'o')) {
+    char* end = nullptr;
+    long long value = std::strtoll(text.c_str() + 2, &end, text[1] == 'x' ? 16 : 8);
+    if (*end == '\0') return value;
+  }
+  if (std::regex_match(text, FloatPattern())) return std::strtod(text.c_str(), nullptr);
+  if (text == ".inf" || text == ".Inf" || text == ".INF" || text == "+.inf") return HUGE_VAL;
+  if (text == "-.inf" || text == "-.Inf" || text == "-.INF") return -HUGE_VAL;
+  return text;
+}
+
+class Converter {
+ public:
+  explicit Converter(Document* document) : document_(document) {}
+
+  Status Convert(const YAML::Node& node, const std::string& pointer, json* out) {
+    document_->positions[pointer] = PositionFromMark(document_->file, node.Mark());
+    switch (node.Type()) {
+      case YAML::NodeType::Undefined:
+      case YAML::NodeType::Null:
+        *out = nullptr;
+        return absl::OkStatus();
+      case YAML::NodeType::Scalar: {
+        const std::string& tag = node.Tag();
+        if (tag == "!" || tag == "tag:yaml.org,2002:str") {
+          *out = node.Scalar();
+        } else {
+          *out = ResolvePlain(node.Scalar());
+        }
+        return absl::OkStatus();
+      }
+      case YAML::NodeType::Sequence: {
+        *out = json::array();
+        size_t index = 0;
+        for (const YAML::Node& item : node) {
+          json value;
+          RETURN_IF_ERROR(Convert(item, fmt::format("{}/{}", pointer, index++), &value));
+          out->push_back(std::move(value));
+        }
+        return absl::OkStatus();
+      }
+      case YAML::NodeType::Map: {
+        *out = json::object();
+        for (auto it = node.begin(); it != node.end(); ++it) {
+          SourcePosition key_position = PositionFromMark(document_->file, it->first.Mark());
+          if (!it->first.IsScalar()) {
+            return absl::InvalidArgumentError(
+                fmt::format("{}: yaml: mapping keys must be strings", key_position.ToString()));
+          }
+          const std::string& key = it->first.Scalar();
+          if (out->contains(key)) {
+            return absl::InvalidArgumentError(fmt::format(
+                "{}: yaml: duplicate key \"{}\"; remove one of them", key_position.ToString(), key));
+          }
+          std::string child = pointer + "/" + PointerToken(key);
+          document_->positions[child + "#key"] = key_position;
+          json value;
+          RETURN_IF_ERROR(Convert(it->second, child, &value));
+          // Keep the key's position for the value when the value is null
+          // (yaml-cpp gives null nodes no useful mark).
+          if (value.is_null()) document_->positions[child] = key_position;
+          (*out)[key] = std::move(value);
+        }
+        return absl::OkStatus();
+      }
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  Document* document_;
+};
+
+bool NeedsQuotes(const std::string& text) {
+  if (text.empty()) return true;
+  json resolved = ResolvePlain(text);
+  if (!resolved.is_string()) return true;
+  // Leading/trailing spaces and YAML 1.1 booleans other readers may take.
+  static const std::set<std::string> kAmbiguous = {"y", "Y", "yes", "Yes", "YES", "n", "N",
+                                                   "no", "No", "NO", "on", "On", "ON",
+                                                   "off", "Off", "OFF"};
+  return kAmbiguous.count(text) > 0 || text.front() == ' ' || text.back() == ' ';
+}
+
+void Emit(YAML::Emitter& out, const json& value) {
+  switch (value.type()) {
+    case json::value_t::object:
+      if (value.empty()) {
+        out << YAML::Flow << YAML::BeginMap << YAML::EndMap;
+        return;
+      }
+      out << YAML::BeginMap;
+      for (const auto& [key, item] : value.items()) {
+        out << YAML::Key;
+        if (NeedsQuotes(key)) out << YAML::DoubleQuoted;
+        out << key << YAML::Value;
+        Emit(out, item);
+      }
+      out << YAML::EndMap;
+      return;
+    case json::value_t::array:
+      if (value.empty()) {
+        out << YAML::Flow << YAML::BeginSeq << YAML::EndSeq;
+        return;
+      }
+      out << YAML::BeginSeq;
+      for (const json& item : value) Emit(out, item);
+      out << YAML::EndSeq;
+      return;
+    case json::value_t::string: {
+      const std::string& text = value.get_ref<const std::string&>();
+      if (NeedsQuotes(text)) out << YAML::DoubleQuoted;
+      out << text;
+      return;
+    }
+    case json::value_t::boolean:
+      out << (value.get<bool>() ? "true" : "false");
+      return;
+    case json::value_t::number_integer:
+      out << value.get<int64_t>();
+      return;
+    case json::value_t::number_unsigned:
+      out << value.get<uint64_t>();
+      return;
+    case json::value_t::number_float:
+      out << value.dump();
+      return;
+    case json::value_t::null:
+    default:
+      out << YAML::Null;
+      return;
+  }
+}
+
+}  // namespace
+
+std::string SourcePosition::ToString() const {
+  if (line <= 0) return file;
+  return fmt::format("{}:{}:{}", file, line, column);
+}
+
+SourcePosition Document::PositionOf(const std::string& pointer) const {
+  std::string current = pointer;
+  while (true) {
+    auto it = positions.find(current);
+    if (it != positions.end()) return it->second;
+    if (current.empty()) break;
+    size_t slash = current.rfind('/');
+    current = slash == std::string::npos ? std::string() : current.substr(0, slash);
+  }
+  SourcePosition position;
+  position.file = file;
+  return position;
+}
+
+std::string PointerToken(std::string_view token) {
+  std::string out;
+  for (char c : token) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+StatusOr<std::vector<Document>> ParseYaml(std::string_view text, std::string_view file) {
+  std::vector<YAML::Node> nodes;
+  try {
+    nodes = YAML::LoadAll(std::string(text));
+  } catch (const YAML::Exception& error) {
+    return absl::InvalidArgumentError(fmt::format(
+        "{}: yaml: {}", PositionFromMark(file, error.mark).ToString(), error.msg));
+  }
+  std::vector<Document> documents;
+  int index = 0;
+  for (const YAML::Node& node : nodes) {
+    Document document;
+    document.file = std::string(file);
+    document.index = index++;
+    if (node.IsNull() || !node.IsDefined()) continue;
+    if (!node.IsMap()) {
+      return absl::InvalidArgumentError(
+          fmt::format("{}: document {} is not a mapping; every document must be one object "
+                      "with apiVersion, kind and metadata",
+                      PositionFromMark(file, node.Mark()).ToString(), document.index + 1));
+    }
+    Converter converter(&document);
+    try {
+      RETURN_IF_ERROR(converter.Convert(node, "", &document.object));
+    } catch (const YAML::Exception& error) {
+      return absl::InvalidArgumentError(fmt::format(
+          "{}: yaml: {}", PositionFromMark(file, error.mark).ToString(), error.msg));
+    }
+    documents.push_back(std::move(document));
+  }
+  return documents;
+}
+
+std::string ToYaml(const nlohmann::json& value) {
+  YAML::Emitter out;
+  out.SetIndent(2);
+  Emit(out, value);
+  std::string text = out.c_str();
+  if (!text.empty() && text.back() != '\n') text += '\n';
+  return text;
+}
+
+}  // namespace ditto::control
