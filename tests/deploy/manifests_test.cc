@@ -1,6 +1,8 @@
 // The manifests under deploy/kubernetes must agree with each other, with the
 // Dockerfile and with the code: driver name, socket paths, topology key, the
 // RBAC each sidecar needs, dittod's flags, pinned images. Any drift fails here.
+#include "deploy/manifests.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -15,7 +17,6 @@
 
 #include "csi/driver.h"
 #include "csi/validation.h"
-#include "deploy/manifests.h"
 #include "host/linux_host.h"
 
 namespace ditto::deploy {
@@ -116,8 +117,7 @@ TEST_F(ManifestsTest, CsiDriverDescribesNodeLocalVolumes) {
 TEST_F(ManifestsTest, StorageClassesWaitForTheirFirstConsumerAndExpand) {
   auto storage_class = Find(manifests_, "StorageClass");
   ASSERT_TRUE(storage_class);
-  EXPECT_EQ(storage_class->object["volumeBindingMode"].as<std::string>(""),
-            "WaitForFirstConsumer");
+  EXPECT_EQ(storage_class->object["volumeBindingMode"].as<std::string>(""), "WaitForFirstConsumer");
   EXPECT_TRUE(storage_class->object["allowVolumeExpansion"].as<bool>(false));
   for (const auto& kv : storage_class->object["parameters"]) {
     std::string key = kv.first.as<std::string>();
@@ -184,9 +184,9 @@ TEST_F(ManifestsTest, DittodIsPrivilegedWithKubeletDevAndPool) {
                 .as<std::string>(""),
             "/var/lib/kubelet");
   ASSERT_TRUE(mounts.count("/dev"));
-  EXPECT_EQ(Volume(mounts["/dev"]["name"].as<std::string>())["hostPath"]["path"].as<std::string>(
-                ""),
-            "/dev");
+  EXPECT_EQ(
+      Volume(mounts["/dev"]["name"].as<std::string>())["hostPath"]["path"].as<std::string>(""),
+      "/dev");
 
   // The pool lives on the host (it survives the pod), under a mounted directory.
   std::string pool = Arg(dittod_, "--pool").value_or("");
@@ -325,8 +325,8 @@ TEST_F(ManifestsTest, ServiceAccountGrantsWhatEachSidecarNeeds) {
           for (const YAML::Node& v : rule["verbs"]) {
             EXPECT_NE(v.as<std::string>(), "*") << role_name << ": no wildcard verbs";
             EXPECT_NE(r.as<std::string>(), "*") << role_name << ": no wildcard resources";
-            granted.insert({g.as<std::string>(), r.as<std::string>(), v.as<std::string>(),
-                            namespaced});
+            granted.insert(
+                {g.as<std::string>(), r.as<std::string>(), v.as<std::string>(), namespaced});
           }
         }
       }
@@ -342,8 +342,7 @@ TEST_F(ManifestsTest, ServiceAccountGrantsWhatEachSidecarNeeds) {
       }
       if (!ours) continue;
       std::string role_kind = binding.object["roleRef"]["kind"].as<std::string>();
-      grant(role_kind, binding.object["roleRef"]["name"].as<std::string>(),
-            role_kind == "Role");
+      grant(role_kind, binding.object["roleRef"]["name"].as<std::string>(), role_kind == "Role");
     }
   }
 
@@ -360,8 +359,8 @@ TEST_F(ManifestsTest, ServiceAccountGrantsWhatEachSidecarNeeds) {
 
 TEST_F(ManifestsTest, ImagesArePinnedToSidecarsThatSpeakCsi112) {
   const std::map<std::string, std::vector<int>> minimum = {
-      {"csi-provisioner", {5, 0, 0}},  {"csi-snapshotter", {8, 0, 0}},
-      {"csi-resizer", {1, 12, 0}},     {"csi-node-driver-registrar", {2, 12, 0}},
+      {"csi-provisioner", {5, 0, 0}}, {"csi-snapshotter", {8, 0, 0}},
+      {"csi-resizer", {1, 12, 0}},    {"csi-node-driver-registrar", {2, 12, 0}},
       {"livenessprobe", {2, 14, 0}},
   };
   for (const YAML::Node& c : pod_["containers"]) {
@@ -388,7 +387,9 @@ TEST_F(ManifestsTest, PortsAreDistinctAndProbesPointAtThem) {
       named[p["name"].as<std::string>("")] = p["containerPort"].as<int>();
     }
   }
-  auto port_of = [](const std::string& address) { return std::stoi(address.substr(address.rfind(':') + 1)); };
+  auto port_of = [](const std::string& address) {
+    return std::stoi(address.substr(address.rfind(':') + 1));
+  };
   std::optional<std::string> metrics = Arg(dittod_, "--metrics-address");
   ASSERT_TRUE(metrics) << "dittod should serve metrics (--metrics-address)";
   numbers.insert(port_of(*metrics));
@@ -459,7 +460,8 @@ TEST_F(ManifestsTest, ExamplesUseTheClassesAndTheirOwnSources) {
   std::set<std::string> snapshots;
   for (const Manifest& m : FindAll(examples, "VolumeSnapshot")) {
     EXPECT_EQ(m.object["spec"]["volumeSnapshotClassName"].as<std::string>(""), snapshot_class);
-    std::string source = m.object["spec"]["source"]["persistentVolumeClaimName"].as<std::string>("");
+    std::string source =
+        m.object["spec"]["source"]["persistentVolumeClaimName"].as<std::string>("");
     EXPECT_TRUE(claims.count(m.ns() + "/" + source)) << m.name() << " snapshots unknown " << source;
     snapshots.insert(m.ns() + "/" + m.name());
   }
@@ -513,10 +515,10 @@ TEST(DockerfileTest, BuildsWithSetupsPackagesAndShipsTheTools) {
   ASSERT_FALSE(dockerfile.empty());
   size_t runtime_stage = dockerfile.find("FROM debian:12-slim");
   ASSERT_NE(runtime_stage, std::string::npos) << "the runtime stage is debian:12-slim";
-  std::set<std::string> build = PackagesAfter(dockerfile.substr(0, runtime_stage),
-                                              "--no-install-recommends");
-  std::set<std::string> runtime = PackagesAfter(dockerfile.substr(runtime_stage),
-                                                "--no-install-recommends");
+  std::set<std::string> build =
+      PackagesAfter(dockerfile.substr(0, runtime_stage), "--no-install-recommends");
+  std::set<std::string> runtime =
+      PackagesAfter(dockerfile.substr(runtime_stage), "--no-install-recommends");
 
   // The build stage installs only packages of scripts/setup, and all of its
   // libraries and build tools.
@@ -526,12 +528,12 @@ TEST(DockerfileTest, BuildsWithSetupsPackagesAndShipsTheTools) {
   std::set<std::string> setup_packages;
   std::istringstream words(setup.substr(open + 10, close - open - 10));
   for (std::string w; words >> w;) setup_packages.insert(w);
-  const std::set<std::string> build_tools = {"build-essential", "cmake", "ninja-build",
-                                             "pkg-config", "protobuf-compiler",
-                                             "protobuf-compiler-grpc"};
+  const std::set<std::string> build_tools = {"build-essential",   "cmake",
+                                             "ninja-build",       "pkg-config",
+                                             "protobuf-compiler", "protobuf-compiler-grpc"};
   for (const std::string& p : build) {
-    EXPECT_TRUE(setup_packages.count(p)) << "the Dockerfile installs " << p
-                                         << ", which scripts/setup does not";
+    EXPECT_TRUE(setup_packages.count(p))
+        << "the Dockerfile installs " << p << ", which scripts/setup does not";
   }
   for (const std::string& p : setup_packages) {
     bool needed = build_tools.count(p) || (p.size() > 4 && p.substr(p.size() - 4) == "-dev");
