@@ -152,6 +152,16 @@ class ConformanceTest : public testing::Test {
     posix_spawn_file_actions_destroy(&actions);
     ASSERT_EQ(rc, 0) << "cannot start " << DITTOD_PATH;
 
+    // Connect only once the socket exists: a refused first connection would
+    // put the channel into reconnect backoff.
+    for (int i = 0; i < 400 && !fs::exists(socket_); ++i) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        FAIL() << "dittod exited during start-up; log:\n" << Log();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
     grpc::ChannelArguments arguments;
     arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
     arguments.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
@@ -695,6 +705,12 @@ TEST_F(ConformanceTest, StagedVolumesSurviveARestart) {
   std::string target = StageAndPublish(id, Mount("ext4"), "restart");
   WriteFile(target + "/kept", "still here");
   auto before = Tree(target);
+  // Close the client first: gRPC holds a shutdown for a few seconds while a
+  // client connection stays open.
+  identity_.reset();
+  controller_.reset();
+  node_.reset();
+  channel_.reset();
   StopDaemon(SIGTERM);
   ASSERT_NO_FATAL_FAILURE(StartDaemon());
   EXPECT_EQ(Tree(target), before);
