@@ -3,7 +3,7 @@
 //
 //   dittod --endpoint unix:///run/ditto/csi.sock --node-id NODE --pool DIR
 //          [--driver-name ditto.csi.dev] [--mode all|controller|node]
-//          [--pool-size SIZE] [--log-level info]
+//          [--pool-size SIZE] [--metrics-address HOST:PORT] [--log-level info]
 //
 // Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the pool or
 // the socket cannot be used, 2 for a bad command line.
@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -23,6 +24,8 @@
 #include "csi/driver.h"
 #include "fmt/format.h"
 #include "host/linux_host.h"
+#include "metrics/http_server.h"
+#include "metrics/metrics.h"
 #include "spdlog/spdlog.h"
 
 #ifndef DITTO_VERSION
@@ -44,8 +47,38 @@ struct Flags {
   std::string driver_name = "ditto.csi.dev";
   std::string mode = "all";
   std::string pool_size;
+  std::string metrics_address;  // empty: no metrics endpoint
   std::string log_level = "info";
 };
+
+// Feeds every served RPC into the Prometheus metrics.
+class MetricsRpcObserver : public csi::RpcObserver {
+ public:
+  explicit MetricsRpcObserver(std::shared_ptr<metrics::Metrics> metrics)
+      : metrics_(std::move(metrics)) {}
+  void OnRpc(const csi::RpcEvent& event) override {
+    metrics_->OnRpc(event.method, event.code, event.duration);
+  }
+
+ private:
+  std::shared_ptr<metrics::Metrics> metrics_;
+};
+
+// The pool gauges, read at each scrape.
+metrics::PoolStatsSource PoolStatsOf(pool::Pool& pool) {
+  return [&pool]() -> StatusOr<metrics::PoolStats> {
+    ASSIGN_OR_RETURN(pool::PoolStatus status, pool.GetStatus());
+    metrics::PoolStats stats;
+    stats.capacity_bytes = status.capacity_bytes;
+    stats.used_bytes = status.used_bytes;
+    stats.free_bytes = status.free_bytes;
+    stats.provisioned_bytes = status.provisioned_bytes;
+    stats.shared_bytes = status.shared_bytes;
+    stats.volume_count = status.volume_count;
+    stats.snapshot_count = status.snapshot_count;
+    return stats;
+  };
+}
 
 // "unix:///abs/path" -> "/abs/path".
 StatusOr<std::string> SocketPath(const std::string& endpoint) {
@@ -63,8 +96,8 @@ Status RemoveStaleSocket(host::Host& host, const std::string& path) {
   if (absl::IsNotFound(info.status())) return absl::OkStatus();
   RETURN_IF_ERROR(info.status());
   if (info->is_directory || info->is_regular || info->is_block_device) {
-    return absl::FailedPreconditionError(fmt::format(
-        "{} exists and is not a socket; remove it or choose another --endpoint", path));
+    return absl::FailedPreconditionError(
+        fmt::format("{} exists and is not a socket; remove it or choose another --endpoint", path));
   }
   spdlog::info("removing stale socket {}", path);
   return host.Remove(path);
@@ -81,8 +114,9 @@ int Serve(const Flags& flags) {
   if (!flags.pool_size.empty()) {
     auto size = ParseQuantity(flags.pool_size);
     if (!size.ok() || *size <= 0) {
-      fmt::print(stderr, "dittod: --pool-size {}: {}\n", flags.pool_size,
-                 size.ok() ? std::string("must be positive") : std::string(size.status().message()));
+      fmt::print(
+          stderr, "dittod: --pool-size {}: {}\n", flags.pool_size,
+          size.ok() ? std::string("must be positive") : std::string(size.status().message()));
       return 2;
     }
     options.init_pool_if_missing = true;
@@ -92,6 +126,15 @@ int Serve(const Flags& flags) {
   if (!socket_path.ok()) {
     fmt::print(stderr, "dittod: {}\n", std::string(socket_path.status().message()));
     return 2;
+  }
+  std::optional<metrics::ListenAddress> metrics_address;
+  if (!flags.metrics_address.empty()) {
+    auto parsed = metrics::ParseListenAddress(flags.metrics_address);
+    if (!parsed.ok()) {
+      fmt::print(stderr, "dittod: --metrics-address: {}\n", std::string(parsed.status().message()));
+      return 2;
+    }
+    metrics_address = *parsed;
   }
 
   // Signals are taken by one thread with sigwait, so every other thread
@@ -112,6 +155,25 @@ int Serve(const Flags& flags) {
   if (!removed.ok()) {
     spdlog::critical("cannot start: {}", std::string(removed.message()));
     return 1;
+  }
+
+  // Metrics first, so that the observer sees every RPC and /healthz answers
+  // while the socket comes up.
+  // Declared before the server, which renders it, so it is destroyed after.
+  std::shared_ptr<metrics::Metrics> collected;
+  std::unique_ptr<metrics::MetricsServer> metrics_server;
+  if (metrics_address) {
+    collected = std::make_shared<metrics::Metrics>(PoolStatsOf((*driver)->pool()));
+    (*driver)->AddObserver(std::make_shared<MetricsRpcObserver>(collected));
+    csi::Driver* ready = driver->get();
+    auto started = metrics::MetricsServer::Start(*metrics_address, *collected,
+                                                 [ready] { return ready->Ready(); });
+    if (!started.ok()) {
+      spdlog::critical("cannot start: {}", std::string(started.status().message()));
+      return 1;
+    }
+    metrics_server = std::move(*started);
+    spdlog::info("metrics on http://{}:{}/metrics", metrics_address->host, metrics_server->port());
   }
 
   grpc::ServerBuilder builder;
@@ -143,6 +205,7 @@ int Serve(const Flags& flags) {
   });
   server->Wait();
   waiter.join();
+  if (metrics_server) metrics_server->Stop();
   (void)host.Remove(*socket_path);
   spdlog::info("dittod stopped");
   spdlog::default_logger()->flush();
@@ -156,19 +219,20 @@ int main(int argc, char** argv) {
   ditto::Flags flags;
   CLI::App app{"dittod: the ditto CSI driver (Identity, Controller and Node services)"};
   app.set_version_flag("--version", std::string("dittod ") + DITTO_VERSION);
-  app.add_option("--endpoint", flags.endpoint, "CSI endpoint, unix:///PATH/csi.sock")
-      ->required();
+  app.add_option("--endpoint", flags.endpoint, "CSI endpoint, unix:///PATH/csi.sock")->required();
   app.add_option("--node-id", flags.node_id, "name of this node (topology and NodeGetInfo)")
       ->required();
   app.add_option("--pool", flags.pool_dir, "pool directory (see dittoctl pool init)")->required();
-  app.add_option("--driver-name", flags.driver_name, "CSI driver name")
-      ->capture_default_str();
+  app.add_option("--driver-name", flags.driver_name, "CSI driver name")->capture_default_str();
   app.add_option("--mode", flags.mode, "services to serve")
       ->check(CLI::IsMember({"all", "controller", "node"}))
       ->capture_default_str();
   app.add_option("--pool-size", flags.pool_size,
                  "initialise the pool with a backing file of this size (e.g. 20Gi) if it does "
                  "not exist yet");
+  app.add_option("--metrics-address", flags.metrics_address,
+                 "serve Prometheus /metrics and /healthz (readiness) on HOST:PORT, e.g. "
+                 "0.0.0.0:9810; off when not given");
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
