@@ -57,7 +57,11 @@ std::vector<Column> ColumnsFor(const KindInfo& kind, int64_t now_ns) {
   auto age = [now_ns](const Json& o) { return Age(o, now_ns); };
   std::string k(kind.kind);
   if (k == kPersistentVolumeClaim) {
-    return {{"STATUS", [](const Json& o) { return GetString(o, {"status", "phase"}, "Pending"); }},
+    return {{"STATUS",
+             [](const Json& o) {
+               return IsBeingDeleted(o) ? std::string("Terminating")
+                                        : GetString(o, {"status", "phase"}, "Pending");
+             }},
             {"VOLUME", [](const Json& o) { return GetString(o, {"spec", "volumeName"}); }},
             {"CAPACITY", [](const Json& o) { return GetString(o, {"status", "capacity", "storage"}); }},
             {"ACCESS MODES",
@@ -99,7 +103,11 @@ std::vector<Column> ColumnsFor(const KindInfo& kind, int64_t now_ns) {
             {"AGE", age}};
   }
   if (k == kNamespace) {
-    return {{"STATUS", [](const Json& o) { return GetString(o, {"status", "phase"}, "Active"); }},
+    return {{"STATUS",
+             [](const Json& o) {
+               return IsBeingDeleted(o) ? std::string("Terminating")
+                                        : GetString(o, {"status", "phase"}, "Active");
+             }},
             {"AGE", age}};
   }
   if (k == kVolumeSnapshotClass) {
