@@ -186,6 +186,16 @@ void RawCloneSync(const std::string& source, const std::string& destination) {
   Fsync(out.get(), destination);
 }
 
+void RawClonePublish(const std::string& source, const std::string& temp,
+                     const std::string& destination) {
+  RawCloneSync(source, temp);
+  if (::rename(temp.c_str(), destination.c_str()) != 0) {
+    Die(fmt::format("rename {} -> {}: {}", temp, destination, std::strerror(errno)));
+  }
+  Fd dir(destination.substr(0, destination.rfind('/')), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  Fsync(dir.get(), destination);
+}
+
 void FullCopy(const std::string& source, const std::string& destination) {
   constexpr size_t kChunk = 8 * kMiB;
   std::unique_ptr<char[]> buffer(new char[kChunk]);

@@ -81,6 +81,10 @@ void RawClone(const std::string& source, const std::string& destination);
 // RawClone followed by fsync of the destination: the least a crash-safe
 // cloner must do.
 void RawCloneSync(const std::string& source, const std::string& destination);
+// The crash-safe file protocol without any bookkeeping: RawCloneSync into
+// `temp`, rename(temp, destination), fsync the destination's directory.
+void RawClonePublish(const std::string& source, const std::string& temp,
+                     const std::string& destination);
 // What a copying driver does: creates `destination` with the same size and
 // copies every SEEK_DATA range with pread/pwrite through a user buffer
 // (copy_file_range would reflink on XFS, which is not a copy), keeping holes,

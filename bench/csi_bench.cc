@@ -175,7 +175,7 @@ int CopyRepeats(const Options& options, uint64_t size) {
 struct SizeResult {
   uint64_t size = 0;
   uint64_t extents = 0;
-  Summary ditto, floor, floor_sync, copy, snapshot, restore;
+  Summary ditto, floor, floor_sync, protocol, copy, snapshot, restore;
 };
 
 SizeResult MeasureSize(Bench& b, uint64_t size, bool clone, bool snapshot) {
@@ -185,7 +185,7 @@ SizeResult MeasureSize(Bench& b, uint64_t size, bool clone, bool snapshot) {
   std::string source = b.WrittenVolume("source-" + label, size);
   std::string source_image = b.ImagePath(source);
   result.extents = ExtentCount(source_image);
-  std::vector<double> ditto, floor, floor_sync, copy, snap, restore;
+  std::vector<double> ditto, floor, floor_sync, protocol, copy, snap, restore;
   int repeats = b.options.repeats;
   if (clone) {
     Progress(fmt::format("{}: {} ditto clones, raw FICLONE and FICLONE+fsync each (+1 warm-up)",
@@ -209,10 +209,18 @@ SizeResult MeasureSize(Bench& b, uint64_t size, bool clone, bool snapshot) {
       double floor_sync_ms = MillisSince(start);
       RemoveFile(raw);
       SyncAll();
+
+      std::string published = b.ScratchFile("published");
+      start = Clock::now();
+      RawClonePublish(source_image, raw, published);
+      double protocol_ms = MillisSince(start);
+      RemoveFile(published);
+      SyncAll();
       if (i >= 0) {
         ditto.push_back(ditto_ms);
         floor.push_back(floor_ms);
         floor_sync.push_back(floor_sync_ms);
+        protocol.push_back(protocol_ms);
       }
     }
     int copies = CopyRepeats(b.options, size);
@@ -260,6 +268,7 @@ SizeResult MeasureSize(Bench& b, uint64_t size, bool clone, bool snapshot) {
   result.ditto = Summarize(ditto);
   result.floor = Summarize(floor);
   result.floor_sync = Summarize(floor_sync);
+  result.protocol = Summarize(protocol);
   result.copy = Summarize(copy);
   result.snapshot = Summarize(snap);
   result.restore = Summarize(restore);
@@ -278,16 +287,20 @@ void CloneAndSnapshot(Bench& b) {
                  "full sparse-aware copy (pread/pwrite of every data range + fsync). Milliseconds; "
               << b.options.repeats << " samples per size after one warm-up (copies: 5/5/3/2).\n\n"
               << "| source | extents | ditto p50 | ditto p90 | FICLONE p50 | FICLONE p90 | "
-                 "FICLONE+fsync p50 | full copy p50 | full copy p90 | ditto/floor p50 | "
-                 "ditto/floor p90 | copy/ditto p50 |\n"
-              << "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+                 "FICLONE+fsync p50 | crash-safe file protocol p50 | full copy p50 | full copy "
+                 "p90 | ditto/floor p50 | ditto/floor p90 | copy/ditto p50 |\n"
+              << "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (const auto& r : results) {
-      std::cout << fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-                               SizeLabel(r.size), r.extents, Ms(r.ditto.p50), Ms(r.ditto.p90),
-                               Ms(r.floor.p50), Ms(r.floor.p90), Ms(r.floor_sync.p50),
-                               Ms(r.copy.p50), Ms(r.copy.p90), Ratio(r.ditto.p50, r.floor.p50),
-                               Ratio(r.ditto.p90, r.floor.p90), Ratio(r.copy.p50, r.ditto.p50));
+      std::cout << fmt::format(
+          "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", SizeLabel(r.size),
+          r.extents, Ms(r.ditto.p50), Ms(r.ditto.p90), Ms(r.floor.p50), Ms(r.floor.p90),
+          Ms(r.floor_sync.p50), Ms(r.protocol.p50), Ms(r.copy.p50), Ms(r.copy.p90),
+          Ratio(r.ditto.p50, r.floor.p50), Ratio(r.ditto.p90, r.floor.p90),
+          Ratio(r.copy.p50, r.ditto.p50));
     }
+    std::cout << "\nThe crash-safe file protocol is what the pool does to the file system "
+                 "without its catalog: FICLONE into a temporary name, fsync, rename, fsync the "
+                 "directory.\n";
     if (results.size() >= 2) {
       const auto& small = results.front();
       const auto& large = results.back();
@@ -300,11 +313,12 @@ void CloneAndSnapshot(Bench& b) {
     }
     std::ofstream dat(b.options.out + "/clone_latency.dat");
     dat << "# size_mib ditto_p50 ditto_p90 floor_p50 floor_p90 floor_sync_p50 copy_p50 copy_p90 "
-           "label\n";
+           "protocol_p50 label\n";
     for (const auto& r : results) {
-      dat << fmt::format("{} {:.4f} {:.4f} {:.4f} {:.4f} {:.4f} {:.4f} {:.4f} {}\n",
+      dat << fmt::format("{} {:.4f} {:.4f} {:.4f} {:.4f} {:.4f} {:.4f} {:.4f} {:.4f} {}\n",
                          r.size / kMiB, r.ditto.p50, r.ditto.p90, r.floor.p50, r.floor.p90,
-                         r.floor_sync.p50, r.copy.p50, r.copy.p90, SizeLabel(r.size));
+                         r.floor_sync.p50, r.copy.p50, r.copy.p90, r.protocol.p50,
+                         SizeLabel(r.size));
     }
   }
   if (snapshot) {
@@ -500,17 +514,127 @@ void Io(Bench& b) {
 
 // ---- 6: end to end ----
 
+// Runs dittoctl against the benchmark's dittod; returns stdout or dies.
+std::string Dittoctl(Bench& b, const std::string& state, std::vector<std::string> args) {
+  std::vector<std::string> argv = {b.options.dittoctl, "--state", state, "--endpoint",
+                                   "unix://" + b.daemon->options().socket};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunTool(argv);
+}
+
+void WriteText(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  if (!out) Die("cannot write " + path);
+}
+
 void EndToEnd(Bench& b) {
-  std::cout << "\n## 6. End to end: `dittoctl apply` of a clone PVC\n\n";
+  std::cout << "\n## 6. End to end: `dittoctl apply` of the seed's clone PVC\n\n";
   if (b.options.dittoctl.empty() || !FileExists(b.options.dittoctl)) {
-    std::cout << "Pending: no dittoctl binary with `apply` was available to this run "
-                 "(pass --dittoctl PATH).\n"
+    std::cout << "Pending: no dittoctl binary was available to this run (pass --dittoctl PATH).\n"
               << std::flush;
     return;
   }
-  std::cout << "Not measured: the dittoctl found does not yet provide the workflow this "
-               "section needs.\n"
+  const Options& o = b.options;
+  std::string state = b.root + "/dittoctl-state";
+  std::string size = fmt::format("{}Mi", o.e2e_source / kMiB);
+  std::string source_yaml = b.scratch + "/source.yaml";
+  WriteText(source_yaml, fmt::format(R"(apiVersion: v1
+kind: Namespace
+metadata:
+  name: myns
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: cloning
+provisioner: ditto.csi.dev
+volumeBindingMode: Immediate
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: pvc-1
+  namespace: myns
+spec:
+  accessModes:
+  - ReadWriteOnce
+  storageClassName: cloning
+  resources:
+    requests:
+      storage: {}
+)", size));
+  Progress(fmt::format("e2e: dittoctl apply of a {} source PVC", SizeLabel(o.e2e_source)));
+  Dittoctl(b, state, {"apply", "-f", source_yaml});
+  Dittoctl(b, state, {"wait", "pvc/pvc-1", "-n", "myns", "--for=bound", "--timeout=120s"});
+  auto pvs = nlohmann::json::parse(Dittoctl(b, state, {"get", "pv", "-o", "json"}));
+  std::string handle;
+  for (const auto& pv : pvs["items"]) {
+    if (pv["spec"]["claimRef"]["name"] == "pvc-1") {
+      handle = pv["spec"]["csi"]["volumeHandle"].get<std::string>();
+    }
+  }
+  if (handle.empty()) Die("e2e: no PV bound to pvc-1 in `dittoctl get pv -o json`");
+  Progress(fmt::format("e2e: filling pvc-1's volume {} with random data", handle));
+  FillFile(b.ImagePath(handle), o.e2e_source, 0xe2e);
+
+  // The seed's clone PVC, verbatim but for the size.
+  std::string clone_yaml = b.scratch + "/clone.yaml";
+  WriteText(clone_yaml, fmt::format(R"(apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+    name: clone-of-pvc-1
+    namespace: myns
+spec:
+  accessModes:
+  - ReadWriteOnce
+  storageClassName: cloning
+  resources:
+    requests:
+      storage: {}
+  dataSource:
+    kind: PersistentVolumeClaim
+    name: pvc-1
+)", size));
+  int repeats = std::max(3, o.frag_repeats);
+  std::vector<double> e2e, noop, csi;
+  Progress(fmt::format("e2e: {} x (apply clone PVC, wait Bound, delete it)", repeats));
+  for (int i = -1; i < repeats; ++i) {
+    auto start = Clock::now();
+    Dittoctl(b, state, {"apply", "-f", clone_yaml});
+    Dittoctl(b, state, {"wait", "pvc/clone-of-pvc-1", "-n", "myns", "--for=bound", "--timeout=120s"});
+    double ms = MillisSince(start);
+    Dittoctl(b, state, {"delete", "pvc", "clone-of-pvc-1", "-n", "myns"});
+    Dittoctl(b, state, {"wait", "pvc/clone-of-pvc-1", "-n", "myns", "--for=deleted", "--timeout=120s"});
+    SyncAll();
+    // Two dittoctl processes doing nothing: the fixed cost of the CLI.
+    start = Clock::now();
+    Dittoctl(b, state, {"get", "pvc", "-n", "myns"});
+    Dittoctl(b, state, {"get", "pvc", "-n", "myns"});
+    double noop_ms = MillisSince(start);
+    start = Clock::now();
+    std::string id = b.client->CreateVolume(b.Name("e2e-csi-clone"), 0, Source::kVolume, handle);
+    double csi_ms = MillisSince(start);
+    b.client->DeleteVolume(id);
+    SyncAll();
+    if (i >= 0) {
+      e2e.push_back(ms);
+      noop.push_back(noop_ms);
+      csi.push_back(csi_ms);
+    }
+  }
+  Summary e = Summarize(e2e), n = Summarize(noop), c = Summarize(csi);
+  std::cout << fmt::format(
+                   "A {} PVC `pvc-1` (StorageClass `cloning`, Immediate) filled with random data, "
+                   "then the seed's `clone-of-pvc-1` applied with `dittoctl apply -f` and waited "
+                   "for with `dittoctl wait --for=bound` (two processes), {} times; dittoctl "
+                   "drives the benchmark's dittod with `--endpoint`. Milliseconds.\n\n"
+                   "| apply + wait until Bound p50 | p90 | two no-op `dittoctl get pvc` p50 | "
+                   "CSI CreateVolume clone of the same volume p50 |\n|---|---|---|---|\n"
+                   "| {} | {} | {} | {} |\n",
+                   SizeLabel(o.e2e_source), repeats, Ms(e.p50), Ms(e.p90), Ms(n.p50), Ms(c.p50))
             << std::flush;
+  Dittoctl(b, state, {"delete", "pvc", "pvc-1", "-n", "myns"});
 }
 
 // ---- 7: fragmentation ----
