@@ -81,8 +81,7 @@ grpc::Status ControllerService::DeleteVolume(Ctx*, const pb::DeleteVolumeRequest
 }
 
 grpc::Status ControllerService::ControllerPublishVolume(
-    Ctx*, const pb::ControllerPublishVolumeRequest* request,
-    pb::ControllerPublishVolumeResponse*) {
+    Ctx*, const pb::ControllerPublishVolumeRequest* request, pb::ControllerPublishVolumeResponse*) {
   return Serve(context_.observer, kService, "ControllerPublishVolume",
                Subject({{"volume_id", request->volume_id()}}), [] {
                  return absl::UnimplementedError(
@@ -137,9 +136,9 @@ grpc::Status ControllerService::ControllerGetCapabilities(
   return Serve(context_.observer, kService, "ControllerGetCapabilities", "", [&]() -> Status {
     using Rpc = pb::ControllerServiceCapability::RPC;
     for (auto type : {Rpc::CREATE_DELETE_VOLUME, Rpc::CLONE_VOLUME, Rpc::CREATE_DELETE_SNAPSHOT,
-                      Rpc::LIST_SNAPSHOTS, Rpc::LIST_VOLUMES, Rpc::GET_CAPACITY,
-                      Rpc::EXPAND_VOLUME, Rpc::GET_VOLUME, Rpc::VOLUME_CONDITION,
-                      Rpc::GET_SNAPSHOT, Rpc::SINGLE_NODE_MULTI_WRITER}) {
+                      Rpc::LIST_SNAPSHOTS, Rpc::LIST_VOLUMES, Rpc::GET_CAPACITY, Rpc::EXPAND_VOLUME,
+                      Rpc::GET_VOLUME, Rpc::VOLUME_CONDITION, Rpc::GET_SNAPSHOT,
+                      Rpc::SINGLE_NODE_MULTI_WRITER}) {
       response->add_capabilities()->mutable_rpc()->set_type(type);
     }
     return absl::OkStatus();
@@ -148,9 +147,10 @@ grpc::Status ControllerService::ControllerGetCapabilities(
 
 grpc::Status ControllerService::CreateSnapshot(Ctx*, const pb::CreateSnapshotRequest* request,
                                                pb::CreateSnapshotResponse* response) {
-  return Serve(context_.observer, kService, "CreateSnapshot",
-               Subject({{"name", request->name()}, {"source_volume_id", request->source_volume_id()}}),
-               [&] { return DoCreateSnapshot(*request, response); });
+  return Serve(
+      context_.observer, kService, "CreateSnapshot",
+      Subject({{"name", request->name()}, {"source_volume_id", request->source_volume_id()}}),
+      [&] { return DoCreateSnapshot(*request, response); });
 }
 
 grpc::Status ControllerService::DeleteSnapshot(Ctx*, const pb::DeleteSnapshotRequest* request,
@@ -197,9 +197,8 @@ StatusOr<catalog::VolumeRecord> ControllerService::FindVolume(const std::string&
                                                               std::string_view field) {
   if (id.empty()) return absl::InvalidArgumentError(fmt::format("{} is required", field));
   if (!IsValidVolumeId(id)) {
-    return absl::NotFoundError(
-        fmt::format("volume {} does not exist ({} is not an ID this driver made)",
-                    id.substr(0, 128), field));
+    return absl::NotFoundError(fmt::format(
+        "volume {} does not exist ({} is not an ID this driver made)", id.substr(0, 128), field));
   }
   return context_.pool.GetVolume(id);
 }
@@ -212,8 +211,7 @@ void ControllerService::FillVolume(const catalog::VolumeRecord& record, pb::Volu
   } else if (record.source_kind == "snapshot") {
     volume->mutable_content_source()->mutable_snapshot()->set_snapshot_id(record.source_id);
   }
-  (*volume->add_accessible_topology()->mutable_segments())[kTopologyKey] =
-      context_.options.node_id;
+  (*volume->add_accessible_topology()->mutable_segments())[kTopologyKey] = context_.options.node_id;
 }
 
 pb::VolumeCondition ControllerService::Condition(const catalog::VolumeRecord& record) {
@@ -233,15 +231,16 @@ pb::VolumeCondition ControllerService::Condition(const catalog::VolumeRecord& re
   }
   if (info->size < static_cast<uint64_t>(record.capacity_bytes)) {
     condition.set_abnormal(true);
-    condition.set_message(fmt::format("the volume's image {} is {} bytes, less than its capacity {}",
-                                      path, info->size, record.capacity_bytes));
+    condition.set_message(
+        fmt::format("the volume's image {} is {} bytes, less than its capacity {}", path,
+                    info->size, record.capacity_bytes));
     return condition;
   }
   auto read = context_.host.ReadAt(path, 0, 4096);
   if (!read.ok()) {
     condition.set_abnormal(true);
-    condition.set_message(
-        fmt::format("the volume's image {} cannot be read: {}", path, std::string(read.status().message())));
+    condition.set_message(fmt::format("the volume's image {} cannot be read: {}", path,
+                                      std::string(read.status().message())));
     return condition;
   }
   condition.set_abnormal(false);
@@ -259,15 +258,15 @@ Status ControllerService::DoCreateVolume(const pb::CreateVolumeRequest& request,
   std::string requested_fs;
   for (const auto& capability : capabilities) {
     if (!IsSupportedAccessMode(capability.mode)) {
-      return absl::InvalidArgumentError(fmt::format(
-          "access mode {} is not supported: a ditto volume lives on one node; use {}",
-          AccessModeName(capability.mode), SupportedModes()));
+      return absl::InvalidArgumentError(
+          fmt::format("access mode {} is not supported: a ditto volume lives on one node; use {}",
+                      AccessModeName(capability.mode), SupportedModes()));
     }
     if (!capability.fs_type.empty()) {
       if (!requested_fs.empty() && requested_fs != capability.fs_type) {
-        return absl::InvalidArgumentError(fmt::format(
-            "volume_capabilities ask for two filesystems ({} and {}); a volume has one",
-            requested_fs, capability.fs_type));
+        return absl::InvalidArgumentError(
+            fmt::format("volume_capabilities ask for two filesystems ({} and {}); a volume has one",
+                        requested_fs, capability.fs_type));
       }
       requested_fs = capability.fs_type;
     }
@@ -298,7 +297,8 @@ Status ControllerService::DoCreateVolume(const pb::CreateVolumeRequest& request,
     if (source.has_volume()) {
       source_kind = pool::SourceKind::kVolume;
       source_id = source.volume().volume_id();
-      ASSIGN_OR_RETURN(auto volume, FindVolume(source_id, "volume_content_source.volume.volume_id"));
+      ASSIGN_OR_RETURN(auto volume,
+                       FindVolume(source_id, "volume_content_source.volume.volume_id"));
       source_bytes = volume.capacity_bytes;
       source_mode = volume.mode_hint;
       source_fs = volume.fs_type;
@@ -309,8 +309,8 @@ Status ControllerService::DoCreateVolume(const pb::CreateVolumeRequest& request,
         return absl::InvalidArgumentError("volume_content_source.snapshot.snapshot_id is required");
       }
       if (!IsValidSnapshotId(source_id)) {
-        return absl::NotFoundError(fmt::format("snapshot {} does not exist (not an ID this driver made)",
-                                               source_id.substr(0, 128)));
+        return absl::NotFoundError(fmt::format(
+            "snapshot {} does not exist (not an ID this driver made)", source_id.substr(0, 128)));
       }
       ASSIGN_OR_RETURN(auto snapshot, context_.pool.GetSnapshot(source_id));
       source_bytes = snapshot.size_bytes;
@@ -351,13 +351,13 @@ Status ControllerService::DoCreateVolume(const pb::CreateVolumeRequest& request,
 
   if (request.has_accessibility_requirements() &&
       !TopologyAllows(request.accessibility_requirements(), context_.options.node_id)) {
-    return absl::ResourceExhaustedError(fmt::format(
-        "this driver instance can only make volumes on node {} ({}={}), which "
-        "accessibility_requirements.requisite excludes{}",
-        context_.options.node_id, kTopologyKey, context_.options.node_id,
-        source_kind == pool::SourceKind::kNone
-            ? ""
-            : "; a clone or restore must be scheduled on its source's node"));
+    return absl::ResourceExhaustedError(
+        fmt::format("this driver instance can only make volumes on node {} ({}={}), which "
+                    "accessibility_requirements.requisite excludes{}",
+                    context_.options.node_id, kTopologyKey, context_.options.node_id,
+                    source_kind == pool::SourceKind::kNone
+                        ? ""
+                        : "; a clone or restore must be scheduled on its source's node"));
   }
 
   const pb::CapacityRange* range =
@@ -388,8 +388,8 @@ Status ControllerService::DoCreateVolume(const pb::CreateVolumeRequest& request,
                               : source_kind == pool::SourceKind::kSnapshot ? "snapshot"
                                                                            : "";
     if (why.empty() && (existing_kind != wanted_kind || existing->source_id != source_id)) {
-      why = fmt::format("its content source ({} {}) differs", existing_kind.empty() ? "none" : existing_kind,
-                        existing->source_id);
+      why = fmt::format("its content source ({} {}) differs",
+                        existing_kind.empty() ? "none" : existing_kind, existing->source_id);
     }
     for (const auto& capability : capabilities) {
       if (why.empty() && !ModeServes(existing->mode_hint, capability)) {
@@ -468,8 +468,8 @@ Status ControllerService::DoValidateVolumeCapabilities(
     }
     if (!capability.block && !capability.fs_type.empty() && !volume.fs_type.empty() &&
         capability.fs_type != volume.fs_type) {
-      return refuse(fmt::format("the volume's filesystem is {}, not {}", volume.fs_type,
-                                capability.fs_type));
+      return refuse(
+          fmt::format("the volume's filesystem is {}, not {}", volume.fs_type, capability.fs_type));
     }
   }
   auto* confirmed = response->mutable_confirmed();
@@ -566,14 +566,14 @@ Status ControllerService::DoControllerExpandVolume(const pb::ControllerExpandVol
   uint64_t limit = range.limit_bytes();
   uint64_t target = range.required_bytes() > 0 ? AlignCapacity(range.required_bytes()) : have;
   if (limit > 0 && have > limit) {
-    return absl::OutOfRangeError(fmt::format(
-        "volume {} is already {} bytes, more than limit_bytes {}; volumes never shrink",
-        volume.id, have, limit));
+    return absl::OutOfRangeError(
+        fmt::format("volume {} is already {} bytes, more than limit_bytes {}; volumes never shrink",
+                    volume.id, have, limit));
   }
   if (limit > 0 && target > limit) {
-    return absl::OutOfRangeError(fmt::format(
-        "required_bytes rounded up to whole {}-byte blocks ({}) exceeds limit_bytes {}",
-        kCapacityAlignment, target, limit));
+    return absl::OutOfRangeError(
+        fmt::format("required_bytes rounded up to whole {}-byte blocks ({}) exceeds limit_bytes {}",
+                    kCapacityAlignment, target, limit));
   }
   if (target > have) {
     ASSIGN_OR_RETURN(volume, context_.pool.ExpandVolume(volume.id, target));
@@ -614,8 +614,8 @@ Status ControllerService::DoCreateSnapshot(const pb::CreateSnapshotRequest& requ
     return absl::OkStatus();
   }
   ASSIGN_OR_RETURN(auto volume, FindVolume(request.source_volume_id(), "source_volume_id"));
-  ASSIGN_OR_RETURN(auto hold, context_.locks.TryAcquire({"snapname:" + request.name()},
-                                                        {"vol:" + volume.id}));
+  ASSIGN_OR_RETURN(auto hold,
+                   context_.locks.TryAcquire({"snapname:" + request.name()}, {"vol:" + volume.id}));
   ASSIGN_OR_RETURN(auto result, context_.pool.CreateSnapshot(request.name(), volume.id));
   FillSnapshot(result.snapshot, response->mutable_snapshot());
   return absl::OkStatus();

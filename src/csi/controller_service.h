@@ -46,14 +46,12 @@ class ControllerService final : public ::csi::v1::Controller::Service {
                              ::csi::v1::ListSnapshotsResponse* response) override;
   grpc::Status GetSnapshot(Ctx*, const ::csi::v1::GetSnapshotRequest* request,
                            ::csi::v1::GetSnapshotResponse* response) override;
-  grpc::Status ControllerExpandVolume(
-      Ctx*, const ::csi::v1::ControllerExpandVolumeRequest* request,
-      ::csi::v1::ControllerExpandVolumeResponse* response) override;
+  grpc::Status ControllerExpandVolume(Ctx*, const ::csi::v1::ControllerExpandVolumeRequest* request,
+                                      ::csi::v1::ControllerExpandVolumeResponse* response) override;
   grpc::Status ControllerGetVolume(Ctx*, const ::csi::v1::ControllerGetVolumeRequest* request,
                                    ::csi::v1::ControllerGetVolumeResponse* response) override;
-  grpc::Status ControllerModifyVolume(
-      Ctx*, const ::csi::v1::ControllerModifyVolumeRequest* request,
-      ::csi::v1::ControllerModifyVolumeResponse* response) override;
+  grpc::Status ControllerModifyVolume(Ctx*, const ::csi::v1::ControllerModifyVolumeRequest* request,
+                                      ::csi::v1::ControllerModifyVolumeResponse* response) override;
 
  private:
   Status DoCreateVolume(const ::csi::v1::CreateVolumeRequest& request,

@@ -38,13 +38,13 @@ class DriverImpl final : public Driver {
   bool Ready() override {
     auto setting = pool_->catalog().GetSetting("overcommit_ratio");
     if (!setting.ok()) {
-      spdlog::error("not ready: the catalog cannot be read: {}", std::string(setting.status().message()));
+      spdlog::error("not ready: the catalog cannot be read: {}",
+                    std::string(setting.status().message()));
       return false;
     }
     auto data = host_.Stat(pool_->layout().data_dir);
     if (!data.ok() || !data->is_directory) {
-      spdlog::error("not ready: the pool directory {} is not usable: {}",
-                    pool_->layout().data_dir,
+      spdlog::error("not ready: the pool directory {} is not usable: {}", pool_->layout().data_dir,
                     data.ok() ? "not a directory" : std::string(data.status().message()));
       return false;
     }

@@ -19,8 +19,8 @@ enum class DriverMode { kAll, kController, kNode };
 
 struct DriverOptions {
   std::string driver_name = "ditto.csi.dev";
-  std::string node_id;         // required
-  std::string pool_dir;        // required
+  std::string node_id;   // required
+  std::string pool_dir;  // required
   DriverMode mode = DriverMode::kAll;
   // When the pool does not exist yet: initialise it with these options.
   bool init_pool_if_missing = false;

@@ -12,8 +12,7 @@ namespace pb = ::csi::v1;
 constexpr char kService[] = "Identity";
 }  // namespace
 
-grpc::Status IdentityService::GetPluginInfo(grpc::ServerContext*,
-                                            const pb::GetPluginInfoRequest*,
+grpc::Status IdentityService::GetPluginInfo(grpc::ServerContext*, const pb::GetPluginInfoRequest*,
                                             pb::GetPluginInfoResponse* response) {
   return Serve(context_.observer, kService, "GetPluginInfo", "", [&]() -> Status {
     response->set_name(context_.options.driver_name);

@@ -35,15 +35,15 @@ std::string Trim(std::string text) {
 // volume cannot serve it ("exceeds capabilities").
 Status CheckNodeCapability(const Capability& capability, const catalog::VolumeRecord& volume) {
   if (!IsSupportedAccessMode(capability.mode)) {
-    return absl::FailedPreconditionError(fmt::format(
-        "access mode {} is not supported: a ditto volume lives on one node",
-        AccessModeName(capability.mode)));
+    return absl::FailedPreconditionError(
+        fmt::format("access mode {} is not supported: a ditto volume lives on one node",
+                    AccessModeName(capability.mode)));
   }
   if (!volume.mode_hint.empty() &&
       (capability.block ? volume.mode_hint != kModeBlock : volume.mode_hint != kModeMount)) {
-    return absl::FailedPreconditionError(fmt::format(
-        "volume {} was created as a {} volume and cannot be used as {}", volume.id,
-        volume.mode_hint, capability.block ? "block" : "mount"));
+    return absl::FailedPreconditionError(
+        fmt::format("volume {} was created as a {} volume and cannot be used as {}", volume.id,
+                    volume.mode_hint, capability.block ? "block" : "mount"));
   }
   if (!capability.block && !capability.fs_type.empty() && !volume.fs_type.empty() &&
       capability.fs_type != volume.fs_type) {
@@ -75,30 +75,34 @@ grpc::Status NodeService::NodeUnstageVolume(Ctx*, const pb::NodeUnstageVolumeReq
 
 grpc::Status NodeService::NodePublishVolume(Ctx*, const pb::NodePublishVolumeRequest* request,
                                             pb::NodePublishVolumeResponse*) {
-  return Serve(context_.observer, kService, "NodePublishVolume",
-               Subject({{"volume_id", request->volume_id()}, {"target_path", request->target_path()}}),
-               [&] { return DoPublish(*request); });
+  return Serve(
+      context_.observer, kService, "NodePublishVolume",
+      Subject({{"volume_id", request->volume_id()}, {"target_path", request->target_path()}}),
+      [&] { return DoPublish(*request); });
 }
 
 grpc::Status NodeService::NodeUnpublishVolume(Ctx*, const pb::NodeUnpublishVolumeRequest* request,
                                               pb::NodeUnpublishVolumeResponse*) {
-  return Serve(context_.observer, kService, "NodeUnpublishVolume",
-               Subject({{"volume_id", request->volume_id()}, {"target_path", request->target_path()}}),
-               [&] { return DoUnpublish(*request); });
+  return Serve(
+      context_.observer, kService, "NodeUnpublishVolume",
+      Subject({{"volume_id", request->volume_id()}, {"target_path", request->target_path()}}),
+      [&] { return DoUnpublish(*request); });
 }
 
 grpc::Status NodeService::NodeGetVolumeStats(Ctx*, const pb::NodeGetVolumeStatsRequest* request,
                                              pb::NodeGetVolumeStatsResponse* response) {
-  return Serve(context_.observer, kService, "NodeGetVolumeStats",
-               Subject({{"volume_id", request->volume_id()}, {"volume_path", request->volume_path()}}),
-               [&] { return DoGetVolumeStats(*request, response); });
+  return Serve(
+      context_.observer, kService, "NodeGetVolumeStats",
+      Subject({{"volume_id", request->volume_id()}, {"volume_path", request->volume_path()}}),
+      [&] { return DoGetVolumeStats(*request, response); });
 }
 
 grpc::Status NodeService::NodeExpandVolume(Ctx*, const pb::NodeExpandVolumeRequest* request,
                                            pb::NodeExpandVolumeResponse* response) {
-  return Serve(context_.observer, kService, "NodeExpandVolume",
-               Subject({{"volume_id", request->volume_id()}, {"volume_path", request->volume_path()}}),
-               [&] { return DoExpand(*request, response); });
+  return Serve(
+      context_.observer, kService, "NodeExpandVolume",
+      Subject({{"volume_id", request->volume_id()}, {"volume_path", request->volume_path()}}),
+      [&] { return DoExpand(*request, response); });
 }
 
 grpc::Status NodeService::NodeGetCapabilities(Ctx*, const pb::NodeGetCapabilitiesRequest*,
@@ -128,8 +132,8 @@ grpc::Status NodeService::NodeGetInfo(Ctx*, const pb::NodeGetInfoRequest*,
 StatusOr<catalog::VolumeRecord> NodeService::FindVolume(const std::string& id) {
   if (id.empty()) return absl::InvalidArgumentError("volume_id is required");
   if (!IsValidVolumeId(id)) {
-    return absl::NotFoundError(fmt::format("volume {} does not exist (not an ID this driver made)",
-                                           id.substr(0, 128)));
+    return absl::NotFoundError(
+        fmt::format("volume {} does not exist (not an ID this driver made)", id.substr(0, 128)));
   }
   return context_.pool.GetVolume(id);
 }
@@ -175,10 +179,10 @@ StatusOr<std::string> NodeService::ProbeFilesystem(const std::string& device) {
   ASSIGN_OR_RETURN(auto result, context_.host.Run({"blkid", "-p", "-o", "export", device}));
   if (result.exit_code == 2) return std::string();
   if (result.exit_code != 0) {
-    return absl::InternalError(fmt::format(
-        "`blkid -p {}` failed with exit code {} (ambivalent or unreadable content; not "
-        "formatting it): {}",
-        device, result.exit_code, Trim(result.stderr_text)));
+    return absl::InternalError(
+        fmt::format("`blkid -p {}` failed with exit code {} (ambivalent or unreadable content; not "
+                    "formatting it): {}",
+                    device, result.exit_code, Trim(result.stderr_text)));
   }
   std::string type;
   std::string other;
@@ -193,9 +197,9 @@ StatusOr<std::string> NodeService::ProbeFilesystem(const std::string& device) {
     if (line.rfind("PTTYPE=", 0) == 0) other = line;
   }
   if (type.empty()) {
-    return absl::FailedPreconditionError(fmt::format(
-        "{} holds data that is not a filesystem ({}); refusing to format it",
-        device, other.empty() ? Trim(text) : other));
+    return absl::FailedPreconditionError(
+        fmt::format("{} holds data that is not a filesystem ({}); refusing to format it", device,
+                    other.empty() ? Trim(text) : other));
   }
   return type;
 }
@@ -210,8 +214,7 @@ Status NodeService::Format(const std::string& device, const std::string& fs_type
   if (fs_type == "xfs") {
     RETURN_IF_ERROR(RunTool({"mkfs.xfs", "-q", "-K", "-s", "size=4096", device}).status());
   } else {
-    RETURN_IF_ERROR(
-        RunTool({"mkfs.ext4", "-q", "-b", "4096", "-E", "nodiscard", device}).status());
+    RETURN_IF_ERROR(RunTool({"mkfs.ext4", "-q", "-b", "4096", "-E", "nodiscard", device}).status());
   }
   spdlog::info("formatted {} as {}", device, fs_type);
   return absl::OkStatus();
@@ -306,9 +309,10 @@ Status NodeService::Reconcile() {
   for (auto& stage : stages) {
     ASSIGN_OR_RETURN(auto loops, LoopsOf(stage.volume_id));
     if (loops.empty()) {
-      spdlog::warn("volume {} is recorded as staged at {} but no loop device backs it now; the "
-                   "next NodeStageVolume attaches it again",
-                   stage.volume_id, stage.staging_path);
+      spdlog::warn(
+          "volume {} is recorded as staged at {} but no loop device backs it now; the "
+          "next NodeStageVolume attaches it again",
+          stage.volume_id, stage.staging_path);
       continue;
     }
     if (std::find(loops.begin(), loops.end(), stage.device) == loops.end()) {
@@ -403,9 +407,9 @@ Status NodeService::DoStage(const pb::NodeStageVolumeRequest& request) {
     auto current = MountAt(staging);
     if (!current.ok()) return undo(current.status());
     if (*current && (*current)->source != device) {
-      return undo(absl::FailedPreconditionError(fmt::format(
-          "{} is already a mount point of {}; volume {} cannot be staged there", staging,
-          (*current)->source, volume.id)));
+      return undo(absl::FailedPreconditionError(
+          fmt::format("{} is already a mount point of {}; volume {} cannot be staged there",
+                      staging, (*current)->source, volume.id)));
     }
     bool read_only =
         IsReadOnlyMode(capability.mode) || SplitMountFlags(capability.mount_flags).read_only;
@@ -468,9 +472,9 @@ Status NodeService::DoUnstage(const pb::NodeUnstageVolumeRequest& request) {
   for (const auto& publish : publishes) {
     ASSIGN_OR_RETURN(auto mount, MountAt(publish.target_path));
     if (mount) {
-      return absl::FailedPreconditionError(fmt::format(
-          "volume {} is still published at {}; NodeUnpublishVolume it first", id,
-          publish.target_path));
+      return absl::FailedPreconditionError(
+          fmt::format("volume {} is still published at {}; NodeUnpublishVolume it first", id,
+                      publish.target_path));
     }
   }
   ASSIGN_OR_RETURN(auto loops, LoopsOf(id));
@@ -523,14 +527,14 @@ Status NodeService::DoPublish(const pb::NodePublishVolumeRequest& request) {
 
   ASSIGN_OR_RETURN(auto stage, catalog.FindStage(volume.id));
   if (!stage || stage->staging_path != staging) {
-    return absl::FailedPreconditionError(fmt::format(
-        "volume {} is not staged at {}; call NodeStageVolume with that path first", volume.id,
-        staging));
+    return absl::FailedPreconditionError(
+        fmt::format("volume {} is not staged at {}; call NodeStageVolume with that path first",
+                    volume.id, staging));
   }
   if (stage->block != capability.block) {
-    return absl::FailedPreconditionError(fmt::format(
-        "volume {} is staged as a {} volume; publish it the same way", volume.id,
-        stage->block ? "block" : "mount"));
+    return absl::FailedPreconditionError(
+        fmt::format("volume {} is staged as a {} volume; publish it the same way", volume.id,
+                    stage->block ? "block" : "mount"));
   }
   bool read_only = request.readonly() || IsReadOnlyMode(capability.mode);
 
@@ -629,8 +633,8 @@ Status NodeService::DoGetVolumeStats(const pb::NodeGetVolumeStatsRequest& reques
   ASSIGN_OR_RETURN(bool ours, IsVolumePath(volume.id, path));
   ASSIGN_OR_RETURN(auto stage, context_.pool.catalog().FindStage(volume.id));
   if (!ours || !stage) {
-    return absl::NotFoundError(fmt::format(
-        "volume {} is not staged or published at {}", volume.id, path));
+    return absl::NotFoundError(
+        fmt::format("volume {} is not staged or published at {}", volume.id, path));
   }
 
   pb::VolumeCondition* condition = response->mutable_volume_condition();
@@ -640,12 +644,13 @@ Status NodeService::DoGetVolumeStats(const pb::NodeGetVolumeStatsRequest& reques
   auto image = context_.host.Stat(context_.pool.VolumePath(volume.id));
   if (!image.ok()) {
     condition->set_abnormal(true);
-    condition->set_message(fmt::format("the volume's image is missing: {}", std::string(image.status().message())));
+    condition->set_message(
+        fmt::format("the volume's image is missing: {}", std::string(image.status().message())));
   } else if (std::find(loops.begin(), loops.end(), stage->device) == loops.end()) {
     condition->set_abnormal(true);
-    condition->set_message(fmt::format(
-        "loop device {} no longer backs the volume's image; unstage and stage it again",
-        stage->device));
+    condition->set_message(
+        fmt::format("loop device {} no longer backs the volume's image; unstage and stage it again",
+                    stage->device));
   }
 
   if (stage->block) {
@@ -664,8 +669,8 @@ Status NodeService::DoGetVolumeStats(const pb::NodeGetVolumeStatsRequest& reques
   ASSIGN_OR_RETURN(auto mount, MountAt(path));
   if (!mount) {
     condition->set_abnormal(true);
-    condition->set_message(fmt::format("nothing is mounted at {}; the volume is not available there",
-                                       path));
+    condition->set_message(
+        fmt::format("nothing is mounted at {}; the volume is not available there", path));
     return absl::OkStatus();
   }
   ASSIGN_OR_RETURN(auto fs, context_.host.StatFilesystem(path));
@@ -673,12 +678,14 @@ Status NodeService::DoGetVolumeStats(const pb::NodeGetVolumeStatsRequest& reques
   bytes->set_unit(pb::VolumeUsage::BYTES);
   bytes->set_total(static_cast<int64_t>(fs.capacity_bytes));
   bytes->set_available(static_cast<int64_t>(fs.available_bytes));
-  bytes->set_used(static_cast<int64_t>(fs.capacity_bytes - std::min(fs.capacity_bytes, fs.free_bytes)));
+  bytes->set_used(
+      static_cast<int64_t>(fs.capacity_bytes - std::min(fs.capacity_bytes, fs.free_bytes)));
   auto* inodes = response->add_usage();
   inodes->set_unit(pb::VolumeUsage::INODES);
   inodes->set_total(static_cast<int64_t>(fs.total_inodes));
   inodes->set_available(static_cast<int64_t>(fs.free_inodes));
-  inodes->set_used(static_cast<int64_t>(fs.total_inodes - std::min(fs.total_inodes, fs.free_inodes)));
+  inodes->set_used(
+      static_cast<int64_t>(fs.total_inodes - std::min(fs.total_inodes, fs.free_inodes)));
   return absl::OkStatus();
 }
 
@@ -714,8 +721,9 @@ Status NodeService::DoExpand(const pb::NodeExpandVolumeRequest& request,
     return absl::InvalidArgumentError(fmt::format("volume {} is staged as a {} volume", volume.id,
                                                   stage->block ? "block" : "mount"));
   }
-  uint64_t required =
-      request.has_capacity_range() ? static_cast<uint64_t>(request.capacity_range().required_bytes()) : 0;
+  uint64_t required = request.has_capacity_range()
+                          ? static_cast<uint64_t>(request.capacity_range().required_bytes())
+                          : 0;
   if (required > static_cast<uint64_t>(volume.capacity_bytes)) {
     return absl::OutOfRangeError(fmt::format(
         "volume {} is {} bytes, less than the {} asked for; ControllerExpandVolume it first",
@@ -725,9 +733,9 @@ Status NodeService::DoExpand(const pb::NodeExpandVolumeRequest& request,
   if (!stage->block) {
     ASSIGN_OR_RETURN(auto mount, MountAt(stage->staging_path));
     if (!mount) {
-      return absl::FailedPreconditionError(fmt::format(
-          "volume {} is not mounted at its staging path {}; stage it again", volume.id,
-          stage->staging_path));
+      return absl::FailedPreconditionError(
+          fmt::format("volume {} is not mounted at its staging path {}; stage it again", volume.id,
+                      stage->staging_path));
     }
     bool published = false;
     ASSIGN_OR_RETURN(auto publishes, context_.pool.catalog().ListPublishes(volume.id));

@@ -15,9 +15,9 @@ using Mode = pb::VolumeCapability::AccessMode;
 // Flags mount(8) turns into MS_* bits, plus filesystem words without values.
 const std::set<std::string, std::less<>>& AllowedFlagWords() {
   static const std::set<std::string, std::less<>> kWords = {
-      "ro",        "rw",     "noatime", "nodiratime", "relatime", "strictatime", "lazytime",
-      "nodev",     "nosuid", "noexec",  "sync",       "dirsync",  "discard",     "nodiscard",
-      "nobarrier", "barrier", "inode64", "noquota",   "defaults",
+      "ro",        "rw",      "noatime", "nodiratime", "relatime", "strictatime", "lazytime",
+      "nodev",     "nosuid",  "noexec",  "sync",       "dirsync",  "discard",     "nodiscard",
+      "nobarrier", "barrier", "inode64", "noquota",    "defaults",
   };
   return kWords;
 }
@@ -46,8 +46,9 @@ bool AllowedKeyValue(std::string_view key, std::string_view value) {
 std::string KnownFlagList() {
   std::string out;
   for (const auto& word : AllowedFlagWords()) out += (out.empty() ? "" : ", ") + word;
-  return out + ", commit=N, errors=remount-ro|continue|panic, data=ordered|writeback|journal, "
-               "logbufs=N, logbsize=SIZE, allocsize=SIZE";
+  return out +
+         ", commit=N, errors=remount-ro|continue|panic, data=ordered|writeback|journal, "
+         "logbufs=N, logbsize=SIZE, allocsize=SIZE";
 }
 
 bool HasPrefix(std::string_view text, std::string_view prefix) {
@@ -55,7 +56,8 @@ bool HasPrefix(std::string_view text, std::string_view prefix) {
 }
 
 bool IsUnder(std::string_view path, std::string_view dir) {
-  return path == dir || (HasPrefix(path, dir) && path.size() > dir.size() && path[dir.size()] == '/');
+  return path == dir ||
+         (HasPrefix(path, dir) && path.size() > dir.size() && path[dir.size()] == '/');
 }
 
 }  // namespace
@@ -96,8 +98,8 @@ StatusOr<Capability> ParseCapability(const pb::VolumeCapability& capability,
   }
   out.mode = capability.access_mode().mode();
   if (!pb::VolumeCapability::AccessMode::Mode_IsValid(out.mode)) {
-    return absl::InvalidArgumentError(
-        fmt::format("{}: access_mode {} is not a CSI access mode", field, static_cast<int>(out.mode)));
+    return absl::InvalidArgumentError(fmt::format("{}: access_mode {} is not a CSI access mode",
+                                                  field, static_cast<int>(out.mode)));
   }
   return out;
 }
@@ -158,9 +160,9 @@ Status ValidateMountFlags(const std::vector<std::string>& flags) {
       size_t equals = flag.find('=');
       if (equals == std::string::npos) {
         if (AllowedFlagWords().count(flag) > 0) continue;
-        return absl::InvalidArgumentError(fmt::format(
-            "flag {} (\"{}\") is not supported; supported: {}", i, flag.substr(0, 32),
-            KnownFlagList()));
+        return absl::InvalidArgumentError(
+            fmt::format("flag {} (\"{}\") is not supported; supported: {}", i, flag.substr(0, 32),
+                        KnownFlagList()));
       }
       std::string_view key = std::string_view(flag).substr(0, equals);
       if (AllowedKeyValue(key, std::string_view(flag).substr(equals + 1))) continue;
@@ -220,8 +222,8 @@ Status ValidateNodePath(std::string_view path, std::string_view field) {
     return absl::InvalidArgumentError(fmt::format("{} must not be the root directory", field));
   }
   if (path.back() == '/') {
-    return absl::InvalidArgumentError(fmt::format(
-        "{} \"{}\" must be normalised (no trailing '/')", field, path.substr(0, 256)));
+    return absl::InvalidArgumentError(
+        fmt::format("{} \"{}\" must be normalised (no trailing '/')", field, path.substr(0, 256)));
   }
   size_t start = 1;
   while (start <= path.size()) {
@@ -229,17 +231,17 @@ Status ValidateNodePath(std::string_view path, std::string_view field) {
     if (end == std::string_view::npos) end = path.size();
     std::string_view part = path.substr(start, end - start);
     if (part.empty() || part == "." || part == "..") {
-      return absl::InvalidArgumentError(fmt::format(
-          "{} \"{}\" must be normalised (no empty, '.' or '..' components)", field,
-          path.substr(0, 256)));
+      return absl::InvalidArgumentError(
+          fmt::format("{} \"{}\" must be normalised (no empty, '.' or '..' components)", field,
+                      path.substr(0, 256)));
     }
     start = end + 1;
   }
   for (std::string_view system : {"/proc", "/sys", "/dev"}) {
     if (IsUnder(path, system)) {
-      return absl::InvalidArgumentError(fmt::format(
-          "{} \"{}\" is under {}; volumes are never staged or published there", field,
-          path.substr(0, 256), system));
+      return absl::InvalidArgumentError(
+          fmt::format("{} \"{}\" is under {}; volumes are never staged or published there", field,
+                      path.substr(0, 256), system));
     }
   }
   return absl::OkStatus();
@@ -247,15 +249,15 @@ Status ValidateNodePath(std::string_view path, std::string_view field) {
 
 Status ValidateCapacityRange(const pb::CapacityRange& range, std::string_view field) {
   if (range.required_bytes() < 0 || range.limit_bytes() < 0) {
-    return absl::InvalidArgumentError(fmt::format(
-        "{}: required_bytes ({}) and limit_bytes ({}) must not be negative", field,
-        range.required_bytes(), range.limit_bytes()));
+    return absl::InvalidArgumentError(
+        fmt::format("{}: required_bytes ({}) and limit_bytes ({}) must not be negative", field,
+                    range.required_bytes(), range.limit_bytes()));
   }
   if (range.limit_bytes() > 0 && range.limit_bytes() < range.required_bytes()) {
-    return absl::InvalidArgumentError(fmt::format(
-        "{}: limit_bytes ({}) is less than required_bytes ({}); set limit_bytes >= "
-        "required_bytes or leave it 0",
-        field, range.limit_bytes(), range.required_bytes()));
+    return absl::InvalidArgumentError(
+        fmt::format("{}: limit_bytes ({}) is less than required_bytes ({}); set limit_bytes >= "
+                    "required_bytes or leave it 0",
+                    field, range.limit_bytes(), range.required_bytes()));
   }
   return absl::OkStatus();
 }
@@ -294,9 +296,9 @@ StatusOr<uint64_t> ResolveCapacity(const pb::CapacityRange* range,
     uint64_t size = kDefaultCapacityBytes;
     if (limit > 0 && limit < size) size = limit / kCapacityAlignment * kCapacityAlignment;
     if (size == 0) {
-      return absl::OutOfRangeError(fmt::format(
-          "capacity_range.limit_bytes ({}) is less than one {}-byte block", limit,
-          kCapacityAlignment));
+      return absl::OutOfRangeError(
+          fmt::format("capacity_range.limit_bytes ({}) is less than one {}-byte block", limit,
+                      kCapacityAlignment));
     }
     return size;
   }
@@ -317,9 +319,9 @@ StatusOr<VolumeParameters> ParseVolumeParameters(const ProtoMap& parameters) {
     if (HasPrefix(key, kKubernetesParamPrefix)) continue;
     if (key == kParamThick) {
       if (value != "true" && value != "false") {
-        return absl::InvalidArgumentError(fmt::format(
-            "parameters.{} must be \"true\" or \"false\", not \"{}\"", kParamThick,
-            value.substr(0, 32)));
+        return absl::InvalidArgumentError(
+            fmt::format("parameters.{} must be \"true\" or \"false\", not \"{}\"", kParamThick,
+                        value.substr(0, 32)));
       }
       out.thick = value == "true";
     } else if (key == kParamFsType) {
@@ -338,9 +340,9 @@ StatusOr<VolumeParameters> ParseVolumeParameters(const ProtoMap& parameters) {
 Status ValidateSnapshotParameters(const ProtoMap& parameters) {
   for (const auto& [key, value] : parameters) {
     if (HasPrefix(key, kKubernetesParamPrefix)) continue;
-    return absl::InvalidArgumentError(fmt::format(
-        "parameters: unknown key \"{}\"; snapshots take no parameters besides {}*",
-        key.substr(0, 64), kKubernetesParamPrefix));
+    return absl::InvalidArgumentError(
+        fmt::format("parameters: unknown key \"{}\"; snapshots take no parameters besides {}*",
+                    key.substr(0, 64), kKubernetesParamPrefix));
   }
   return absl::OkStatus();
 }

@@ -136,10 +136,8 @@ class ConformanceTest : public testing::Test {
 
   void StartDaemon() {
     std::string log = dir_->Join("dittod.log");
-    std::vector<std::string> args = {DITTOD_PATH,
-                                     "--endpoint=unix://" + socket_,
-                                     std::string("--node-id=") + kNode,
-                                     "--pool=" + pool_,
+    std::vector<std::string> args = {DITTOD_PATH, "--endpoint=unix://" + socket_,
+                                     std::string("--node-id=") + kNode, "--pool=" + pool_,
                                      "--pool-size=3Gi"};
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
@@ -239,7 +237,8 @@ class ConformanceTest : public testing::Test {
   }
 
   std::string Create(const std::string& name, int64_t bytes, pb::VolumeCapability capability,
-                     const std::string& source_volume = "", const std::string& source_snapshot = "") {
+                     const std::string& source_volume = "",
+                     const std::string& source_snapshot = "") {
     pb::CreateVolumeRequest request;
     request.set_name(name);
     request.mutable_capacity_range()->set_required_bytes(bytes);
@@ -348,18 +347,20 @@ TEST_F(ConformanceTest, IdentityAndSocket) {
             C::OK);
   EXPECT_EQ(controller.capabilities_size(), 11);
   for (const auto& capability : controller.capabilities()) {
-    EXPECT_NE(capability.rpc().type(), pb::ControllerServiceCapability::RPC::PUBLISH_UNPUBLISH_VOLUME);
+    EXPECT_NE(capability.rpc().type(),
+              pb::ControllerServiceCapability::RPC::PUBLISH_UNPUBLISH_VOLUME);
   }
   pb::NodeGetCapabilitiesResponse node;
-  ASSERT_EQ(Nd(&pb::Node::Stub::NodeGetCapabilities, pb::NodeGetCapabilitiesRequest(), &node), C::OK);
+  ASSERT_EQ(Nd(&pb::Node::Stub::NodeGetCapabilities, pb::NodeGetCapabilitiesRequest(), &node),
+            C::OK);
   EXPECT_EQ(node.capabilities_size(), 5);
   pb::NodeGetInfoResponse info_response;
   ASSERT_EQ(Nd(&pb::Node::Stub::NodeGetInfo, pb::NodeGetInfoRequest(), &info_response), C::OK);
   EXPECT_EQ(info_response.node_id(), kNode);
   EXPECT_EQ(info_response.accessible_topology().segments().at(kTopologyKey), kNode);
-  EXPECT_EQ(Ctl(&pb::Controller::Stub::ControllerPublishVolume,
-                pb::ControllerPublishVolumeRequest()),
-            C::UNIMPLEMENTED);
+  EXPECT_EQ(
+      Ctl(&pb::Controller::Stub::ControllerPublishVolume, pb::ControllerPublishVolumeRequest()),
+      C::UNIMPLEMENTED);
 }
 
 TEST_F(ConformanceTest, ControllerErrorTablesAndIdempotency) {
@@ -380,8 +381,9 @@ TEST_F(ConformanceTest, ControllerErrorTablesAndIdempotency) {
   *request.mutable_volume_capabilities(0) = Block();
   EXPECT_EQ(Ctl(&pb::Controller::Stub::CreateVolume, request), C::INVALID_ARGUMENT);
   *request.mutable_volume_capabilities(0) = Mount();
-  (*request.mutable_accessibility_requirements()->add_requisite()->mutable_segments())[kTopologyKey] =
-      "another-node";
+  (*request.mutable_accessibility_requirements()
+        ->add_requisite()
+        ->mutable_segments())[kTopologyKey] = "another-node";
   EXPECT_EQ(Ctl(&pb::Controller::Stub::CreateVolume, request), C::RESOURCE_EXHAUSTED);
   request.clear_accessibility_requirements();
   pb::CreateVolumeResponse clone, again;
@@ -394,7 +396,8 @@ TEST_F(ConformanceTest, ControllerErrorTablesAndIdempotency) {
   EXPECT_EQ(Ctl(&pb::Controller::Stub::CreateVolume, request), C::ALREADY_EXISTS);
 
   // DeleteVolume: missing ID, repeat.
-  EXPECT_EQ(Ctl(&pb::Controller::Stub::DeleteVolume, pb::DeleteVolumeRequest()), C::INVALID_ARGUMENT);
+  EXPECT_EQ(Ctl(&pb::Controller::Stub::DeleteVolume, pb::DeleteVolumeRequest()),
+            C::INVALID_ARGUMENT);
   Delete(clone.volume().volume_id());
   Delete(clone.volume().volume_id());
 
@@ -472,7 +475,8 @@ TEST_F(ConformanceTest, ControllerErrorTablesAndIdempotency) {
 
 TEST_F(ConformanceTest, Pagination) {
   std::set<std::string> created;
-  for (int i = 0; i < 5; ++i) created.insert(Create(fmt::format("pvc-page-{}", i), 16 * kMiB, Mount()));
+  for (int i = 0; i < 5; ++i)
+    created.insert(Create(fmt::format("pvc-page-{}", i), 16 * kMiB, Mount()));
   std::set<std::string> seen;
   pb::ListVolumesRequest request;
   request.set_max_entries(2);
@@ -498,7 +502,8 @@ TEST_F(ConformanceTest, Pagination) {
     pb::ListSnapshotsResponse response;
     ASSERT_EQ(Ctl(&pb::Controller::Stub::ListSnapshots, list, &response), C::OK);
     EXPECT_LE(response.entries_size(), 3);
-    for (const auto& entry : response.entries()) snapshots.insert(entry.snapshot().source_volume_id());
+    for (const auto& entry : response.entries())
+      snapshots.insert(entry.snapshot().source_volume_id());
     if (response.next_token().empty()) break;
     list.set_starting_token(response.next_token());
   }
@@ -509,11 +514,13 @@ TEST_F(ConformanceTest, NodeErrorTables) {
   std::string id = Create("pvc-node-errors", 64 * kMiB, Mount());
   fs::create_directories(StagingPath(id));
   // NodeStageVolume: NOT_FOUND, FAILED_PRECONDITION, ALREADY_EXISTS.
-  EXPECT_EQ(Nd(&pb::Node::Stub::NodeStageVolume, StageRequest(NewVolumeId(), Mount())), C::NOT_FOUND);
+  EXPECT_EQ(Nd(&pb::Node::Stub::NodeStageVolume, StageRequest(NewVolumeId(), Mount())),
+            C::NOT_FOUND);
   EXPECT_EQ(Nd(&pb::Node::Stub::NodeStageVolume,
                StageRequest(id, Mount("", Mode::MULTI_NODE_MULTI_WRITER))),
             C::FAILED_PRECONDITION);
-  EXPECT_EQ(Nd(&pb::Node::Stub::NodeStageVolume, StageRequest(id, Block())), C::FAILED_PRECONDITION);
+  EXPECT_EQ(Nd(&pb::Node::Stub::NodeStageVolume, StageRequest(id, Block())),
+            C::FAILED_PRECONDITION);
   ASSERT_EQ(Nd(&pb::Node::Stub::NodeStageVolume, StageRequest(id, Mount())), C::OK);
   ASSERT_EQ(Nd(&pb::Node::Stub::NodeStageVolume, StageRequest(id, Mount())), C::OK);
   EXPECT_EQ(Nd(&pb::Node::Stub::NodeStageVolume,
@@ -681,8 +688,8 @@ TEST_F(ConformanceTest, BlockVolumeCloneAndSnapshotRestore) {
   std::string clone_target = StageAndPublish(clone, Block(), "block-2");
   EXPECT_EQ(ReadDevice(clone_target, 0, head.size()), head);
   EXPECT_EQ(ReadDevice(clone_target, 60 * kMiB, tail.size()), tail);
-  std::string restored = Create("pvc-block-restored", 64 * kMiB, Block(), "",
-                                cut.snapshot().snapshot_id());
+  std::string restored =
+      Create("pvc-block-restored", 64 * kMiB, Block(), "", cut.snapshot().snapshot_id());
   std::string restored_target = StageAndPublish(restored, Block(), "block-3");
   EXPECT_EQ(ReadDevice(restored_target, 0, head.size()), head);
   EXPECT_NE(ReadDevice(source_target, 0, head.size()), head);
@@ -716,7 +723,8 @@ TEST_F(ConformanceTest, StagedVolumesSurviveARestart) {
   EXPECT_EQ(Tree(target), before);
   EXPECT_GT(TotalBytes(id, target), 0);
   EXPECT_EQ(Nd(&pb::Node::Stub::NodeStageVolume, StageRequest(id, Mount("ext4"))), C::OK);
-  EXPECT_EQ(Nd(&pb::Node::Stub::NodePublishVolume, PublishRequest(id, target, Mount("ext4"))), C::OK);
+  EXPECT_EQ(Nd(&pb::Node::Stub::NodePublishVolume, PublishRequest(id, target, Mount("ext4"))),
+            C::OK);
   UnpublishAndUnstage(id, target);
   auto loops = host_.ListLoops();
   ASSERT_TRUE(loops.ok());

@@ -1,6 +1,8 @@
 // The CSI services end to end through gRPC (an in-process channel), over a
 // pool on FakeHost: no root, no real mounts. External tools are simulated by
 // a Run handler that remembers which image holds which filesystem.
+#include "csi/driver.h"
+
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -14,7 +16,6 @@
 
 #include "common/ids.h"
 #include "csi.grpc.pb.h"
-#include "csi/driver.h"
 #include "fmt/format.h"
 #include "host/fake_host.h"
 
@@ -30,8 +31,8 @@ class RecordingObserver : public RpcObserver {
  public:
   void OnRpc(const RpcEvent& event) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    lines.push_back(fmt::format("{} {} {}", event.method, event.subject,
-                                static_cast<int>(event.code)));
+    lines.push_back(
+        fmt::format("{} {} {}", event.method, event.subject, static_cast<int>(event.code)));
   }
   std::vector<std::string> Lines() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -110,7 +111,9 @@ class DriverTest : public testing::Test {
       // The filesystem fills the device.
       uint64_t size = host_.loop_info(argv.back())->size;
       return host::CommandResult{
-          0, fmt::format("Block count:              {}\nBlock size:               4096\n", size / 4096),
+          0,
+          fmt::format("Block count:              {}\nBlock size:               4096\n",
+                      size / 4096),
           ""};
     }
     if (argv[0] == "mkfs.ext4" || argv[0] == "mkfs.xfs") {
@@ -137,7 +140,8 @@ class DriverTest : public testing::Test {
     request.mutable_capacity_range()->set_required_bytes(bytes);
     *request.add_volume_capabilities() = capability;
     pb::CreateVolumeResponse response;
-    grpc::Status status = Call(&pb::Controller::Stub::CreateVolume, controller_, request, &response);
+    grpc::Status status =
+        Call(&pb::Controller::Stub::CreateVolume, controller_, request, &response);
     EXPECT_TRUE(status.ok()) << status.error_message();
     return response;
   }
@@ -220,8 +224,9 @@ TEST_F(DriverTest, Identity) {
     if (capability.has_service()) services.insert(capability.service().type());
     if (capability.has_volume_expansion()) expansion.insert(capability.volume_expansion().type());
   }
-  EXPECT_EQ(services, (std::set<int>{pb::PluginCapability::Service::CONTROLLER_SERVICE,
-                                     pb::PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS}));
+  EXPECT_EQ(services,
+            (std::set<int>{pb::PluginCapability::Service::CONTROLLER_SERVICE,
+                           pb::PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS}));
   EXPECT_EQ(expansion.size(), 2u);
   pb::ProbeResponse probe;
   ASSERT_TRUE(identity_->Probe(&c3, {}, &probe).ok());
@@ -266,8 +271,9 @@ TEST_F(DriverTest, CreateVolumeErrors) {
   request.mutable_capacity_range()->set_limit_bytes(kMiB);
   EXPECT_EQ(Code(&pb::Controller::Stub::CreateVolume, request), C::INVALID_ARGUMENT);
   request = base();
-  (*request.mutable_accessibility_requirements()->add_requisite()->mutable_segments())[kTopologyKey] =
-      "node-b";
+  (*request.mutable_accessibility_requirements()
+        ->add_requisite()
+        ->mutable_segments())[kTopologyKey] = "node-b";
   EXPECT_EQ(Code(&pb::Controller::Stub::CreateVolume, request), C::RESOURCE_EXHAUSTED);
   request = base();
   request.mutable_volume_content_source()->mutable_volume()->set_volume_id(NewVolumeId());
@@ -349,7 +355,8 @@ TEST_F(DriverTest, DeleteVolume) {
 
 TEST_F(DriverTest, ListVolumesPaginates) {
   std::set<std::string> created;
-  for (int i = 0; i < 5; ++i) created.insert(CreateOk(fmt::format("pvc-{}", i)).volume().volume_id());
+  for (int i = 0; i < 5; ++i)
+    created.insert(CreateOk(fmt::format("pvc-{}", i)).volume().volume_id());
   std::set<std::string> seen;
   pb::ListVolumesRequest request;
   request.set_max_entries(2);

@@ -63,11 +63,12 @@ TEST(ValidationTest, AccessModes) {
 }
 
 TEST(ValidationTest, MountFlagsAllowlist) {
-  EXPECT_TRUE(ValidateMountFlags({"ro", "noatime", "nodev", "commit=30", "errors=remount-ro"}).ok());
+  EXPECT_TRUE(
+      ValidateMountFlags({"ro", "noatime", "nodev", "commit=30", "errors=remount-ro"}).ok());
   EXPECT_TRUE(ValidateMountFlags({}).ok());
-  for (std::string bad : {"noatime,nodev", "a b", "$(reboot)", "x;y", "", "commit=abc",
-                          "errors=whatever", "context=system_u", "uid=0", "`id`", "data=\"x\"",
-                          "../..", "loop"}) {
+  for (std::string bad :
+       {"noatime,nodev", "a b", "$(reboot)", "x;y", "", "commit=abc", "errors=whatever",
+        "context=system_u", "uid=0", "`id`", "data=\"x\"", "../..", "loop"}) {
     EXPECT_TRUE(absl::IsInvalidArgument(ValidateMountFlags({bad}))) << bad;
   }
   // Secrets in values are never echoed.
@@ -84,9 +85,9 @@ TEST(ValidationTest, SplitMountFlags) {
 }
 
 TEST(ValidationTest, NodePaths) {
-  EXPECT_TRUE(ValidateNodePath("/var/lib/kubelet/pods/x/volumes/kubernetes.io~csi/pv/mount",
-                               "target_path")
-                  .ok());
+  EXPECT_TRUE(
+      ValidateNodePath("/var/lib/kubelet/pods/x/volumes/kubernetes.io~csi/pv/mount", "target_path")
+          .ok());
   for (std::string bad : {"", "relative/path", "/", "/a/../b", "/a/./b", "/a//b", "/a/b/",
                           "/proc/1/root", "/sys/kernel", "/dev/sda", "/dev", "/a/\nb"}) {
     EXPECT_TRUE(absl::IsInvalidArgument(ValidateNodePath(bad, "p"))) << bad;
@@ -165,8 +166,9 @@ TEST(ValidationTest, PageTokens) {
   EXPECT_TRUE(IsAfter(*decoded, 12346, "vol-0"));
   EXPECT_TRUE(IsAfter(*decoded, 12345, id + "0"));
   EXPECT_FALSE(IsAfter(*decoded, 12345, id));
-  for (std::string bad : std::vector<std::string>{"", "garbage", "p1.", "p1.12.", "p1.x.vol-1", "p1.1." + id + "x",
-                          "p1.99999999999999999999." + id, "10"}) {
+  for (std::string bad :
+       std::vector<std::string>{"", "garbage", "p1.", "p1.12.", "p1.x.vol-1", "p1.1." + id + "x",
+                                "p1.99999999999999999999." + id, "10"}) {
     EXPECT_TRUE(absl::IsAborted(DecodePageToken(bad, &IsValidVolumeId).status())) << bad;
   }
   EXPECT_TRUE(absl::IsAborted(DecodePageToken(token, &IsValidSnapshotId).status()));
