@@ -1,5 +1,8 @@
 #include "csi/driver.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include "csi/controller_service.h"
 #include "csi/identity_service.h"
 #include "csi/node_service.h"
@@ -69,6 +72,20 @@ class DriverImpl final : public Driver {
   NodeService node_;
 };
 
+// The CSI spec's rule for GetPluginInfo.name: at most 63 characters of
+// domain-name notation, alphanumeric at both ends.
+Status ValidateDriverName(const std::string& name) {
+  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  bool ok = !name.empty() && name.size() <= 63 && alnum(name.front()) && alnum(name.back()) &&
+            std::all_of(name.begin(), name.end(),
+                        [&](char c) { return alnum(c) || c == '-' || c == '.'; });
+  if (ok) return absl::OkStatus();
+  return absl::InvalidArgumentError(fmt::format(
+      "driver name \"{}\" is not valid: use at most 63 letters, digits, '-' and '.', starting "
+      "and ending with a letter or digit (e.g. ditto.csi.dev)",
+      name.substr(0, 80)));
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<Driver>> Driver::Open(host::Host& host, const DriverOptions& options) {
@@ -79,6 +96,7 @@ StatusOr<std::unique_ptr<Driver>> Driver::Open(host::Host& host, const DriverOpt
     return absl::InvalidArgumentError("the node ID is longer than 128 bytes");
   }
   if (options.pool_dir.empty()) return absl::InvalidArgumentError("a pool directory is required");
+  RETURN_IF_ERROR(ValidateDriverName(options.driver_name));
   std::unique_ptr<pool::Pool> pool;
   if (options.init_pool_if_missing) {
     ASSIGN_OR_RETURN(pool, pool::Pool::OpenOrInit(host, options.pool_dir, options.pool_init));

@@ -762,7 +762,15 @@ Status NodeService::DoExpand(const pb::NodeExpandVolumeRequest& request,
       RETURN_IF_ERROR(grown.status());
       RETURN_IF_ERROR(mounted);
     } else {
-      RETURN_IF_ERROR(GrowFilesystem(stage->device, stage->staging_path, stage->fs_type));
+      Status grown = GrowFilesystem(stage->device, stage->staging_path, stage->fs_type);
+      if (!grown.ok() && stage->fs_type == "ext4" &&
+          std::string(grown.message()).find("Permission denied") != std::string::npos) {
+        return absl::FailedPreconditionError(fmt::format(
+            "{}; growing a mounted ext4 filesystem needs CAP_SYS_RESOURCE: run dittod with it, "
+            "or expand while the volume is not published (it is then grown offline)",
+            std::string(grown.message())));
+      }
+      RETURN_IF_ERROR(grown);
     }
   }
   ASSIGN_OR_RETURN(uint64_t size, context_.host.BlockDeviceSize(stage->device));

@@ -707,6 +707,43 @@ TEST_F(ConformanceTest, BlockVolumeCloneAndSnapshotRestore) {
   for (const auto& id : {source, clone, restored}) Delete(id);
 }
 
+TEST_F(ConformanceTest, MountFlagsAndReadOnlyPublish) {
+  auto capability = Mount("ext4");
+  capability.mutable_mount()->add_mount_flags("noatime");
+  capability.mutable_mount()->add_mount_flags("nodev");
+  capability.mutable_mount()->add_mount_flags("commit=30");
+  std::string id = Create("pvc-flags", 64 * kMiB, capability);
+  std::string target = StageAndPublish(id, capability, "rw");
+  auto mounts = host_.ListMounts();
+  ASSERT_TRUE(mounts.ok());
+  bool found = false;
+  for (const auto& mount : *mounts) {
+    if (mount.target != StagingPath(id)) continue;
+    found = true;
+    EXPECT_NE(mount.options.find("noatime"), std::string::npos) << mount.options;
+    EXPECT_NE(mount.options.find("nodev"), std::string::npos) << mount.options;
+  }
+  EXPECT_TRUE(found);
+  std::string readonly_target = TargetPath("ro");
+  // SINGLE_NODE_WRITER allows one target; SINGLE_NODE_MULTI_WRITER several.
+  auto multi = capability;
+  multi.mutable_access_mode()->set_mode(Mode::SINGLE_NODE_MULTI_WRITER);
+  ASSERT_EQ(
+      Nd(&pb::Node::Stub::NodePublishVolume, PublishRequest(id, readonly_target, multi, true)),
+      C::OK);
+  int fd = ::open((readonly_target + "/file").c_str(), O_WRONLY | O_CREAT, 0644);
+  EXPECT_LT(fd, 0);
+  EXPECT_EQ(errno, EROFS);
+  if (fd >= 0) ::close(fd);
+  WriteFile(target + "/file", "writable");
+  pb::NodeUnpublishVolumeRequest unpublish;
+  unpublish.set_volume_id(id);
+  unpublish.set_target_path(readonly_target);
+  ASSERT_EQ(Nd(&pb::Node::Stub::NodeUnpublishVolume, unpublish), C::OK);
+  UnpublishAndUnstage(id, target);
+  Delete(id);
+}
+
 TEST_F(ConformanceTest, StagedVolumesSurviveARestart) {
   std::string id = Create("pvc-restart", 512 * kMiB, Mount("ext4"));
   std::string target = StageAndPublish(id, Mount("ext4"), "restart");
