@@ -1,0 +1,537 @@
+// dittoctl end to end, as a user runs it: YAML files in, printed output and
+// exit codes checked, for the seed example and every provisioning and
+// cloning rule, once with the driver in-process and once against a dittod
+// this test starts (and stops, by PID).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "fmt/format.h"
+#include "host/linux_host.h"
+#include "support/require_root.h"
+#include "support/temp_dir.h"
+
+extern char** environ;
+
+namespace ditto {
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+}
+
+// A dittod serving a pool on a unix socket, stopped by PID.
+class Daemon {
+ public:
+  ~Daemon() { Stop(); }
+  bool Start(const std::string& dir) {
+    socket_ = dir + "/csi.sock";
+    std::vector<std::string> args = {DITTOD_PATH,     "--endpoint", "unix://" + socket_,
+                                     "--node-id",     "e2e-node",   "--pool",
+                                     dir + "/pool",   "--pool-size", "4Gi"};
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    std::string log = dir + "/dittod.log";
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    int rc = posix_spawn(&pid_, DITTOD_PATH, &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) return false;
+    for (int i = 0; i < 300; ++i) {
+      if (access(socket_.c_str(), F_OK) == 0) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+  void Stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    for (int i = 0; i < 200; ++i) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = 0;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = 0;
+  }
+  std::string endpoint() const { return "unix://" + socket_; }
+
+ private:
+  pid_t pid_ = 0;
+  std::string socket_;
+};
+
+enum class Mode { kInProcess, kDaemon };
+
+// One state directory (and, for kDaemon, one dittod) per mode, shared by the
+// tests of that mode; each test works in its own namespace.
+struct Environment {
+  std::unique_ptr<test::TempDir> dir;
+  std::unique_ptr<Daemon> daemon;
+  std::string state;
+  std::string endpoint;
+};
+
+Environment* environments[2] = {nullptr, nullptr};
+
+class DittoctlTest : public ::testing::TestWithParam<Mode> {
+ protected:
+  static void TearDownTestSuite() {
+    for (Environment*& env : environments) {
+      if (env == nullptr) continue;
+      if (env->daemon) env->daemon->Stop();
+      delete env;  // TempDir unmounts and detaches everything below it
+      env = nullptr;
+    }
+  }
+
+  void SetUp() override {
+    DITTO_REQUIRE_ROOT();
+    Environment*& env = environments[static_cast<int>(GetParam())];
+    if (env == nullptr) {
+      env = new Environment;
+      env->dir = std::make_unique<test::TempDir>("dittoctl-e2e");
+      env->state = env->dir->Join("state");
+      if (GetParam() == Mode::kDaemon) {
+        env->daemon = std::make_unique<Daemon>();
+        ASSERT_TRUE(env->daemon->Start(env->dir->path())) << ReadAll(env->dir->Join("dittod.log"));
+        env->endpoint = env->daemon->endpoint();
+      }
+    }
+    env_ = env;
+    ns_ = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    for (char& c : ns_) c = (c == '_' || c == '/') ? '-' : static_cast<char>(std::tolower(c));
+    ns_ = ns_.substr(0, 40);
+    while (!ns_.empty() && !std::isalnum(static_cast<unsigned char>(ns_.back()))) ns_.pop_back();
+    files_ = env_->dir->Join("files-" + ns_);
+    mkdir(files_.c_str(), 0755);
+    Result created = Ctl({"create", "namespace", ns_});
+    ASSERT_EQ(created.code, 0) << created.err;
+  }
+
+  Result Ctl(std::vector<std::string> args, std::vector<std::string> extra_globals = {}) {
+    std::vector<std::string> argv = {DITTOCTL_PATH, "--state", env_->state, "--pool-size", "4Gi"};
+    if (!env_->endpoint.empty()) {
+      argv.push_back("--endpoint");
+      argv.push_back(env_->endpoint);
+    }
+    for (auto& g : extra_globals) argv.push_back(g);
+    for (auto& a : args) argv.push_back(a);
+    auto result = host_.Run(argv);
+    Result r;
+    if (!result.ok()) {
+      r.err = std::string(result.status().message());
+      return r;
+    }
+    r.code = result->exit_code;
+    r.out = result->stdout_text;
+    r.err = result->stderr_text;
+    return r;
+  }
+
+  // Writes `yaml` (with NS replaced by this test's namespace) and applies it.
+  Result Apply(const std::string& name, const std::string& yaml) {
+    std::string text = yaml;
+    for (size_t at = text.find("NS"); at != std::string::npos; at = text.find("NS", at)) {
+      text.replace(at, 2, ns_);
+    }
+    std::string path = files_ + "/" + name + ".yaml";
+    WriteFile(path, text);
+    return Ctl({"apply", "-f", path});
+  }
+
+  std::string Pvc(const std::string& name, const std::string& size,
+                  const std::string& extra_spec = "", const std::string& sc = "cloning-NS") {
+    return fmt::format(R"(apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: {}
+  namespace: NS
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: {}
+  resources:
+    requests:
+      storage: {}
+{})",
+                       name, sc, size, extra_spec);
+  }
+
+  void CreateClass(const std::string& extra = "", const std::string& name = "cloning-NS",
+                   const std::string& provisioner = "ditto.csi.dev") {
+    Result r = Apply("class-" + name, fmt::format(R"(apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: {}
+provisioner: {}
+allowVolumeExpansion: true
+{})",
+                                                  name, provisioner, extra));
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+
+  std::string Phase(const std::string& pvc) {
+    Result r = Ctl({"get", "pvc", pvc, "-n", ns_, "--no-headers"});
+    std::istringstream in(r.out);
+    std::string name, phase;
+    in >> name >> phase;
+    return phase;
+  }
+
+  std::string Describe(const std::string& pvc) {
+    return Ctl({"describe", "pvc", pvc, "-n", ns_}).out;
+  }
+
+  std::string Mnt(const std::string& name) { return files_ + "/mnt-" + name; }
+
+  void TearDown() override {
+    if (env_ == nullptr) return;
+    // Unmount what this test mounted (ignore failures: nothing may be left).
+    for (const char* name : {"a", "b", "c", "d"}) Ctl({"unmount", Mnt(name)});
+  }
+
+  host::LinuxHost host_;
+  Environment* env_ = nullptr;
+  std::string ns_;
+  std::string files_;
+};
+
+TEST_P(DittoctlTest, SeedExampleClonesAndStaysIndependent) {
+  CreateClass();
+  ASSERT_EQ(Apply("pvc-1", Pvc("pvc-1", "1Gi")).code, 0);
+  Result mounted = Ctl({"mount", "pvc/pvc-1", Mnt("a"), "-n", ns_});
+  ASSERT_EQ(mounted.code, 0) << mounted.err;
+  WriteFile(Mnt("a") + "/greeting.txt", "hello from pvc-1\n");
+  sync();
+  // The seed's clone, as the docs write it (only namespace and class differ).
+  Result cloned = Apply("clone", Pvc("clone-of-pvc-1", "1Gi",
+                                     "  dataSource:\n    kind: PersistentVolumeClaim\n    name: pvc-1\n"));
+  ASSERT_EQ(cloned.code, 0) << cloned.err;
+  EXPECT_EQ(cloned.out, "persistentvolumeclaim/clone-of-pvc-1 created\n");
+  Result listed = Ctl({"get", "pvc", "-n", ns_});
+  EXPECT_NE(listed.out.find("NAME             STATUS   VOLUME"), std::string::npos) << listed.out;
+  EXPECT_EQ(Phase("pvc-1"), "Bound");
+  EXPECT_EQ(Phase("clone-of-pvc-1"), "Bound");
+  ASSERT_EQ(Ctl({"mount", "pvc/clone-of-pvc-1", Mnt("b"), "-n", ns_}).code, 0);
+  EXPECT_EQ(ReadAll(Mnt("b") + "/greeting.txt"), "hello from pvc-1\n");
+
+  WriteFile(Mnt("a") + "/greeting.txt", "changed\n");
+  sync();
+  EXPECT_EQ(ReadAll(Mnt("b") + "/greeting.txt"), "hello from pvc-1\n");
+  // Deleting a mounted claim: Terminating (pvc-protection) until unmounted.
+  Result deleted = Ctl({"delete", "pvc", "pvc-1", "-n", ns_});
+  EXPECT_EQ(deleted.code, 0);
+  EXPECT_EQ(deleted.out, "persistentvolumeclaim \"pvc-1\" deleted\n");
+  EXPECT_NE(deleted.err.find("in use: mounted at " + Mnt("a")), std::string::npos) << deleted.err;
+  EXPECT_EQ(Phase("pvc-1"), "Terminating");
+  ASSERT_EQ(Ctl({"unmount", Mnt("a")}).code, 0);
+  Result gone = Ctl({"get", "pvc", "pvc-1", "-n", ns_});
+  EXPECT_EQ(gone.code, 1);
+  EXPECT_EQ(gone.err, "Error from server (NotFound): persistentvolumeclaims \"pvc-1\" not found\n");
+  EXPECT_EQ(ReadAll(Mnt("b") + "/greeting.txt"), "hello from pvc-1\n");
+  EXPECT_EQ(Phase("clone-of-pvc-1"), "Bound");
+}
+
+TEST_P(DittoctlTest, CloneOfMissingSourceStaysPendingUntilItExists) {
+  CreateClass();
+  ASSERT_EQ(Apply("clone", Pvc("clone", "1Gi",
+                               "  dataSource:\n    kind: PersistentVolumeClaim\n    name: src\n"))
+                .code,
+            0);
+  EXPECT_EQ(Phase("clone"), "Pending");
+  EXPECT_NE(Describe("clone").find("persistentvolumeclaims \"src\" not found"), std::string::npos)
+      << Describe("clone");
+  ASSERT_EQ(Apply("src", Pvc("src", "1Gi")).code, 0);
+  // Retried on the next dittoctl run: now Bound.
+  EXPECT_EQ(Phase("clone"), "Bound");
+}
+
+TEST_P(DittoctlTest, CloneWaitsForSourceToBeBound) {
+  CreateClass("volumeBindingMode: WaitForFirstConsumer\n");
+  ASSERT_EQ(Apply("src", Pvc("src", "1Gi")).code, 0);
+  EXPECT_EQ(Phase("src"), "Pending");
+  EXPECT_NE(Describe("src").find("WaitForFirstConsumer"), std::string::npos);
+  ASSERT_EQ(Apply("clone", Pvc("clone", "1Gi",
+                               "  dataSource:\n    kind: PersistentVolumeClaim\n    name: src\n"))
+                .code,
+            0);
+  EXPECT_EQ(Phase("clone"), "Pending");
+  EXPECT_NE(Describe("clone").find("must have a status of Bound.  Got Pending"), std::string::npos)
+      << Describe("clone");
+  // The first consumer binds the source; the clone follows.
+  Result mounted = Ctl({"mount", "pvc/src", Mnt("a"), "-n", ns_});
+  ASSERT_EQ(mounted.code, 0) << mounted.err;
+  EXPECT_EQ(Phase("src"), "Bound");
+  EXPECT_EQ(Phase("clone"), "Pending");  // WaitForFirstConsumer too
+  ASSERT_EQ(Ctl({"mount", "pvc/clone", Mnt("b"), "-n", ns_}).code, 0);
+  EXPECT_EQ(Phase("clone"), "Bound");
+}
+
+TEST_P(DittoctlTest, CloneSmallerThanSourceIsRefused) {
+  CreateClass();
+  ASSERT_EQ(Apply("src", Pvc("src", "2Gi")).code, 0);
+  ASSERT_EQ(Apply("clone", Pvc("clone", "1Gi",
+                               "  dataSource:\n    kind: PersistentVolumeClaim\n    name: src\n"))
+                .code,
+            0);
+  EXPECT_EQ(Phase("clone"), "Pending");
+  std::string text = Describe("clone");
+  EXPECT_NE(text.find("ProvisioningFailed"), std::string::npos) << text;
+  EXPECT_NE(text.find("requested 1Gi but source is 2Gi; set spec.resources.requests.storage to at "
+                      "least 2Gi"),
+            std::string::npos)
+      << text;
+}
+
+TEST_P(DittoctlTest, CloneNeedsTheSameVolumeMode) {
+  CreateClass();
+  ASSERT_EQ(Apply("src", Pvc("src", "1Gi")).code, 0);
+  ASSERT_EQ(Apply("clone", Pvc("clone", "1Gi",
+                               "  volumeMode: Block\n  dataSource:\n    kind: "
+                               "PersistentVolumeClaim\n    name: src\n"))
+                .code,
+            0);
+  EXPECT_EQ(Phase("clone"), "Pending");
+  EXPECT_NE(Describe("clone").find("must have the same volume mode for cloning.  Source is "
+                                   "Filesystem, but new PVC requested Block"),
+            std::string::npos)
+      << Describe("clone");
+}
+
+TEST_P(DittoctlTest, CloneAcrossNamespacesNeedsAReferenceGrant) {
+  CreateClass();
+  std::string other = ns_ + "-src";
+  ASSERT_EQ(Ctl({"create", "namespace", other}).code, 0);
+  std::string source = Pvc("src", "1Gi");
+  source.replace(source.find("namespace: NS"), 13, "namespace: " + other);
+  ASSERT_EQ(Apply("src", source).code, 0);
+  std::string ref = fmt::format(
+      "  dataSourceRef:\n    kind: PersistentVolumeClaim\n    name: src\n    namespace: {}\n", other);
+  ASSERT_EQ(Apply("clone", Pvc("clone", "1Gi", ref)).code, 0);
+  EXPECT_EQ(Phase("clone"), "Pending");
+  EXPECT_NE(Describe("clone").find("isn't allowed"), std::string::npos) << Describe("clone");
+  std::string grant = fmt::format(R"(apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata:
+  name: allow-clones
+  namespace: {}
+spec:
+  from:
+  - group: ""
+    kind: PersistentVolumeClaim
+    namespace: NS
+  to:
+  - group: ""
+    kind: PersistentVolumeClaim
+)",
+                                  other);
+  ASSERT_EQ(Apply("grant", grant).code, 0);
+  EXPECT_EQ(Phase("clone"), "Bound");
+}
+
+TEST_P(DittoctlTest, SourceBeingDeletedCannotBeCloned) {
+  CreateClass();
+  ASSERT_EQ(Apply("src", Pvc("src", "1Gi")).code, 0);
+  ASSERT_EQ(Ctl({"mount", "pvc/src", Mnt("a"), "-n", ns_}).code, 0);
+  ASSERT_EQ(Ctl({"delete", "pvc", "src", "-n", ns_}).code, 0);
+  ASSERT_EQ(Apply("clone", Pvc("clone", "1Gi",
+                               "  dataSource:\n    kind: PersistentVolumeClaim\n    name: src\n"))
+                .code,
+            0);
+  EXPECT_EQ(Phase("clone"), "Pending");
+  EXPECT_NE(Describe("clone").find("the PVC DataSource src is currently being deleted"),
+            std::string::npos);
+  // Mounting a claim that is being deleted is refused too.
+  Result mount = Ctl({"mount", "pvc/src", Mnt("c"), "-n", ns_});
+  EXPECT_EQ(mount.code, 1);
+  EXPECT_NE(mount.err.find("is being deleted"), std::string::npos) << mount.err;
+}
+
+TEST_P(DittoctlTest, CloningProtectionHoldsSourceWhileACloneIsPending) {
+  CreateClass();
+  // A class the driver refuses (unknown parameter): the clone stays Pending
+  // after the rules passed and the source got its cloning-protection.
+  CreateClass("parameters:\n  bogus: \"1\"\n", "broken-NS");
+  ASSERT_EQ(Apply("src", Pvc("src", "1Gi")).code, 0);
+  ASSERT_EQ(Apply("clone", Pvc("clone", "1Gi",
+                               "  dataSource:\n    kind: PersistentVolumeClaim\n    name: src\n",
+                               "broken-NS"))
+                .code,
+            0);
+  EXPECT_EQ(Phase("clone"), "Pending");
+  EXPECT_NE(Describe("clone").find("InvalidArgument"), std::string::npos) << Describe("clone");
+  EXPECT_NE(Describe("src").find("provisioner.storage.kubernetes.io/cloning-protection"),
+            std::string::npos);
+  Result deleted = Ctl({"delete", "pvc", "src", "-n", ns_});
+  EXPECT_EQ(deleted.code, 0);
+  EXPECT_NE(deleted.err.find("is Pending with it as its data source"), std::string::npos)
+      << deleted.err;
+  EXPECT_EQ(Phase("src"), "Terminating");
+  ASSERT_EQ(Ctl({"delete", "pvc", "clone", "-n", ns_}).code, 0);
+  EXPECT_EQ(Ctl({"get", "pvc", "src", "-n", ns_}).code, 1);
+}
+
+TEST_P(DittoctlTest, CloneWithClassOfAnotherDriverIsRefused) {
+  if (GetParam() == Mode::kDaemon) GTEST_SKIP() << "needs a second driver name (in-process only)";
+  CreateClass();
+  CreateClass("", "other-NS", "other.csi.dev");
+  // The source is provisioned by a driver named other.csi.dev.
+  ASSERT_EQ(Apply("src", Pvc("src", "1Gi", "", "other-NS")).code, 0);
+  Result other = Ctl({"get", "pvc", "src", "-n", ns_}, {"--driver-name", "other.csi.dev"});
+  ASSERT_NE(other.out.find("Bound"), std::string::npos) << other.out << other.err;
+  ASSERT_EQ(Apply("clone", Pvc("clone", "1Gi",
+                               "  dataSource:\n    kind: PersistentVolumeClaim\n    name: src\n"))
+                .code,
+            0);
+  EXPECT_EQ(Phase("clone"), "Pending");
+  EXPECT_NE(Describe("clone").find("handled by CSI driver other.csi.dev, a different driver than "
+                                   "ditto.csi.dev"),
+            std::string::npos)
+      << Describe("clone");
+}
+
+TEST_P(DittoctlTest, BadInputIsRejectedWithPositionsAndNothingApplied) {
+  std::string bad_yaml = files_ + "/bad.yaml";
+  WriteFile(bad_yaml, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: [x\n");
+  Result r = Ctl({"apply", "-f", bad_yaml});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find(bad_yaml + ":"), std::string::npos) << r.err;
+
+  r = Apply("quantity", Pvc("q", "5Gx", "", "ditto"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("quantity.yaml:11:16:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("\"5Gx\""), std::string::npos) << r.err;
+
+  r = Apply("field", Pvc("f", "1Gi", "  colour: blue\n", "ditto"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("field.yaml:12:3:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("unknown field \"spec.colour\""), std::string::npos) << r.err;
+
+  r = Apply("name", Pvc("Bad_Name", "1Gi", "", "ditto"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("RFC 1123"), std::string::npos) << r.err;
+
+  r = Apply("kind", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: x\n");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("no matches for kind \"Pod\""), std::string::npos) << r.err;
+
+  std::string missing_ns = Pvc("m", "1Gi", "", "ditto");
+  missing_ns.replace(missing_ns.find("namespace: NS"), 13, "namespace: nowhere");
+  r = Apply("missing-ns", missing_ns);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("namespaces \"nowhere\" not found"), std::string::npos) << r.err;
+
+  // All or nothing: the valid first document is not applied either.
+  r = Apply("mixed", Pvc("good", "1Gi", "", "ditto") + "---\n" + Pvc("bad", "-1Gi", "", "ditto"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("mixed.yaml:23:16:"), std::string::npos) << r.err;
+  EXPECT_EQ(Ctl({"get", "pvc", "good", "-n", ns_}).code, 1);
+}
+
+TEST_P(DittoctlTest, DefaultClassSnapshotRestoreExpandAndRoundTrip) {
+  // storageClassName omitted: the default class `ditto`.
+  std::string pvc = Pvc("data", "1Gi", "", "ditto");
+  pvc.erase(pvc.find("  storageClassName: ditto\n"), 26);
+  ASSERT_EQ(Apply("data", pvc).code, 0);
+  EXPECT_EQ(Phase("data"), "Bound");
+  Result yaml = Ctl({"get", "pvc", "data", "-n", ns_, "-o", "yaml"});
+  EXPECT_NE(yaml.out.find("storageClassName: ditto"), std::string::npos) << yaml.out;
+  // -o yaml round-trips through apply.
+  std::string round = files_ + "/round.yaml";
+  WriteFile(round, yaml.out);
+  Result again = Ctl({"apply", "-f", round});
+  EXPECT_EQ(again.out, "persistentvolumeclaim/data unchanged\n") << again.err;
+
+  ASSERT_EQ(Ctl({"mount", "pvc/data", Mnt("a"), "-n", ns_}).code, 0);
+  WriteFile(Mnt("a") + "/file.txt", "snapshot me\n");
+  sync();
+  Result snap = Apply("snap", R"(apiVersion: snapshot.storage.k8s.io/v1
+kind: VolumeSnapshot
+metadata:
+  name: snap
+  namespace: NS
+spec:
+  source:
+    persistentVolumeClaimName: data
+)");
+  ASSERT_EQ(snap.code, 0) << snap.err;
+  Result ready = Ctl({"wait", "vs/snap", "--for=ready", "--timeout=30s", "-n", ns_});
+  EXPECT_EQ(ready.out, "volumesnapshot.snapshot.storage.k8s.io/snap condition met\n") << ready.err;
+  ASSERT_EQ(Apply("restore", Pvc("restored", "1Gi",
+                                 "  dataSource:\n    apiGroup: snapshot.storage.k8s.io\n    kind: "
+                                 "VolumeSnapshot\n    name: snap\n",
+                                 "ditto"))
+                .code,
+            0);
+  EXPECT_EQ(Phase("restored"), "Bound");
+  ASSERT_EQ(Ctl({"mount", "pvc/restored", Mnt("b"), "-n", ns_}).code, 0);
+  EXPECT_EQ(ReadAll(Mnt("b") + "/file.txt"), "snapshot me\n");
+
+  // Expansion of a mounted claim (the default class allows it).
+  Result grown = Apply("data", Pvc("data", "2Gi", "", "ditto"));
+  EXPECT_EQ(grown.out, "persistentvolumeclaim/data configured\n") << grown.err;
+  Result listed = Ctl({"get", "pvc", "data", "-n", ns_, "--no-headers"});
+  EXPECT_NE(listed.out.find(" 2Gi "), std::string::npos) << listed.out;
+  // Shrinking is refused.
+  Result shrink = Apply("data", Pvc("data", "1Gi", "", "ditto"));
+  EXPECT_EQ(shrink.code, 1);
+  EXPECT_NE(shrink.err.find("can not be less than previous value"), std::string::npos);
+}
+
+TEST_P(DittoctlTest, BlockClaimAttachesAndRetainKeepsTheVolume) {
+  CreateClass("reclaimPolicy: Retain\n");
+  ASSERT_EQ(Apply("blk", Pvc("blk", "64Mi", "  volumeMode: Block\n")).code, 0);
+  Result attached = Ctl({"attach", "pvc/blk", "-n", ns_});
+  ASSERT_EQ(attached.code, 0) << attached.err;
+  std::string device = attached.out.substr(0, attached.out.find('\n'));
+  auto info = host_.Stat(device);
+  ASSERT_TRUE(info.ok()) << device;
+  EXPECT_TRUE(info->is_block_device) << device;
+  Result mount = Ctl({"mount", "pvc/blk", Mnt("c"), "-n", ns_});
+  EXPECT_EQ(mount.code, 1);
+  EXPECT_NE(mount.err.find("use dittoctl attach"), std::string::npos);
+  EXPECT_EQ(Ctl({"detach", "pvc/blk", "-n", ns_}).code, 0);
+  std::string volume = Ctl({"get", "pvc", "blk", "-n", ns_, "--no-headers"}).out;
+  volume = volume.substr(volume.find("pvc-"), 40);
+  ASSERT_EQ(Ctl({"delete", "pvc", "blk", "-n", ns_}).code, 0);
+  Result pv = Ctl({"get", "pv", volume, "--no-headers"});
+  EXPECT_NE(pv.out.find("Released"), std::string::npos) << pv.out << pv.err;
+  EXPECT_EQ(Ctl({"delete", "pv", volume}).code, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, DittoctlTest, ::testing::Values(Mode::kInProcess, Mode::kDaemon),
+                         [](const ::testing::TestParamInfo<Mode>& info) {
+                           return info.param == Mode::kInProcess ? "InProcess" : "Dittod";
+                         });
+
+}  // namespace
+}  // namespace ditto
