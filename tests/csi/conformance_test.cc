@@ -8,12 +8,15 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -150,9 +153,19 @@ class ConformanceTest : public testing::Test {
     posix_spawn_file_actions_destroy(&actions);
     ASSERT_EQ(rc, 0) << "cannot start " << DITTOD_PATH;
 
-    // Connect only once the socket exists: a refused first connection would
-    // put the channel into reconnect backoff.
-    for (int i = 0; i < 400 && !fs::exists(socket_); ++i) {
+    // Connect gRPC only once the daemon accepts connections (a stale socket
+    // of a killed daemon refuses them): a refused first connection would put
+    // the channel into reconnect backoff.
+    auto accepting = [&] {
+      int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_un address{};
+      address.sun_family = AF_UNIX;
+      strncpy(address.sun_path, socket_.c_str(), sizeof(address.sun_path) - 1);
+      bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+      ::close(fd);
+      return ok;
+    };
+    for (int i = 0; i < 400 && !accepting(); ++i) {
       int status = 0;
       if (waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
@@ -762,6 +775,15 @@ TEST_F(ConformanceTest, StagedVolumesSurviveARestart) {
   EXPECT_EQ(Nd(&pb::Node::Stub::NodeStageVolume, StageRequest(id, Mount("ext4"))), C::OK);
   EXPECT_EQ(Nd(&pb::Node::Stub::NodePublishVolume, PublishRequest(id, target, Mount("ext4"))),
             C::OK);
+  // Killed outright: the next dittod removes the stale socket and carries on.
+  identity_.reset();
+  controller_.reset();
+  node_.reset();
+  channel_.reset();
+  StopDaemon(SIGKILL);
+  ASSERT_TRUE(fs::exists(socket_));
+  ASSERT_NO_FATAL_FAILURE(StartDaemon());
+  EXPECT_EQ(Tree(target), before);
   UnpublishAndUnstage(id, target);
   auto loops = host_.ListLoops();
   ASSERT_TRUE(loops.ok());

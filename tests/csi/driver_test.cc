@@ -737,5 +737,54 @@ TEST_F(DriverTest, ObserverSeesEveryRpcWithoutMountFlags) {
                                   volume.volume_id()));
 }
 
+TEST(DriverModeTest, ModesServeTheirServicesOnly) {
+  for (DriverMode mode : {DriverMode::kController, DriverMode::kNode}) {
+    char pattern[] = "/tmp/ditto-csi-mode-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    host::FakeHost host;
+    DriverOptions options;
+    options.node_id = kNode;
+    options.pool_dir = pattern;
+    options.mode = mode;
+    options.init_pool_if_missing = true;
+    options.pool_init.backing = pool::Backing::kNever;
+    options.log_rpcs = false;
+    auto driver = Driver::Open(host, options);
+    ASSERT_TRUE(driver.ok()) << driver.status();
+    grpc::ServerBuilder builder;
+    (*driver)->RegisterServices(builder);
+    auto server = builder.BuildAndStart();
+    auto channel = server->InProcessChannel(grpc::ChannelArguments());
+    grpc::ClientContext c1, c2, c3;
+    pb::ProbeResponse probe;
+    EXPECT_TRUE(pb::Identity::NewStub(channel)->Probe(&c1, {}, &probe).ok());
+    pb::ControllerGetCapabilitiesResponse controller;
+    auto controller_status =
+        pb::Controller::NewStub(channel)->ControllerGetCapabilities(&c2, {}, &controller);
+    pb::NodeGetInfoResponse node;
+    auto node_status = pb::Node::NewStub(channel)->NodeGetInfo(&c3, {}, &node);
+    EXPECT_EQ(controller_status.error_code(), mode == DriverMode::kController
+                                                  ? grpc::StatusCode::OK
+                                                  : grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_EQ(node_status.error_code(),
+              mode == DriverMode::kNode ? grpc::StatusCode::OK : grpc::StatusCode::UNIMPLEMENTED);
+    server->Shutdown();
+    driver->reset();
+    std::filesystem::remove_all(pattern);
+  }
+}
+
+TEST(DriverModeTest, RejectsBadOptions) {
+  host::FakeHost host;
+  DriverOptions options;
+  options.pool_dir = "/tmp/nowhere";
+  EXPECT_TRUE(absl::IsInvalidArgument(Driver::Open(host, options).status()));  // no node ID
+  options.node_id = kNode;
+  options.driver_name = "-bad_name-";
+  EXPECT_TRUE(absl::IsInvalidArgument(Driver::Open(host, options).status()));
+  options.driver_name = "ditto.csi.dev";
+  EXPECT_FALSE(Driver::Open(host, options).ok());  // not a pool
+}
+
 }  // namespace
 }  // namespace ditto::csi
