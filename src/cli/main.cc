@@ -10,6 +10,7 @@
 #include "cli/kube_commands.h"
 #include "cli/pool_commands.h"
 #include "cli/session.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
 #ifndef DITTO_VERSION
@@ -36,8 +37,12 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   ditto::cli::RegisterKubeCommands(app, &flags, &exit_code);
   ditto::cli::RegisterPoolCommands(app, &exit_code);
+  // The in-process driver logs through spdlog: keep stdout for command
+  // output, and its per-RPC lines for -v (failures reach users as events).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("dittoctl"));
+  spdlog::set_level(spdlog::level::err);
   app.parse_complete_callback([&] {
-    spdlog::set_level(flags.verbose ? spdlog::level::info : spdlog::level::warn);
+    spdlog::set_level(flags.verbose ? spdlog::level::info : spdlog::level::err);
   });
   try {
     app.parse(argc, argv);

@@ -3,7 +3,10 @@
 // cloning rule, once with the driver in-process and once against a dittod
 // this test starts (and stops, by PID).
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -276,23 +279,23 @@ TEST_P(DittoctlTest, CloneOfMissingSourceStaysPendingUntilItExists) {
 }
 
 TEST_P(DittoctlTest, CloneWaitsForSourceToBeBound) {
-  CreateClass("volumeBindingMode: WaitForFirstConsumer\n");
-  ASSERT_EQ(Apply("src", Pvc("src", "1Gi")).code, 0);
+  CreateClass("volumeBindingMode: WaitForFirstConsumer\n", "late-NS");
+  ASSERT_EQ(Apply("src", Pvc("src", "1Gi", "", "late-NS")).code, 0);
   EXPECT_EQ(Phase("src"), "Pending");
   EXPECT_NE(Describe("src").find("WaitForFirstConsumer"), std::string::npos);
+  // The clone's class binds immediately: the rules are checked now.
   ASSERT_EQ(Apply("clone", Pvc("clone", "1Gi",
-                               "  dataSource:\n    kind: PersistentVolumeClaim\n    name: src\n"))
+                               "  dataSource:\n    kind: PersistentVolumeClaim\n    name: src\n",
+                               "ditto"))
                 .code,
             0);
   EXPECT_EQ(Phase("clone"), "Pending");
   EXPECT_NE(Describe("clone").find("must have a status of Bound.  Got Pending"), std::string::npos)
       << Describe("clone");
-  // The first consumer binds the source; the clone follows.
+  // The first consumer binds the source; the clone is retried and follows.
   Result mounted = Ctl({"mount", "pvc/src", Mnt("a"), "-n", ns_});
   ASSERT_EQ(mounted.code, 0) << mounted.err;
   EXPECT_EQ(Phase("src"), "Bound");
-  EXPECT_EQ(Phase("clone"), "Pending");  // WaitForFirstConsumer too
-  ASSERT_EQ(Ctl({"mount", "pvc/clone", Mnt("b"), "-n", ns_}).code, 0);
   EXPECT_EQ(Phase("clone"), "Bound");
 }
 
@@ -496,11 +499,19 @@ spec:
   ASSERT_EQ(Ctl({"mount", "pvc/restored", Mnt("b"), "-n", ns_}).code, 0);
   EXPECT_EQ(ReadAll(Mnt("b") + "/file.txt"), "snapshot me\n");
 
-  // Expansion of a mounted claim (the default class allows it).
+  // Expansion (the default class allows it): the volume grows now, the
+  // filesystem at the next mount.
+  ASSERT_EQ(Ctl({"unmount", Mnt("a")}).code, 0);
   Result grown = Apply("data", Pvc("data", "2Gi", "", "ditto"));
   EXPECT_EQ(grown.out, "persistentvolumeclaim/data configured\n") << grown.err;
+  EXPECT_NE(Describe("data").find("FileSystemResizePending"), std::string::npos);
+  ASSERT_EQ(Ctl({"mount", "pvc/data", Mnt("a"), "-n", ns_}).code, 0);
   Result listed = Ctl({"get", "pvc", "data", "-n", ns_, "--no-headers"});
   EXPECT_NE(listed.out.find(" 2Gi "), std::string::npos) << listed.out;
+  struct statvfs fs;
+  ASSERT_EQ(statvfs(Mnt("a").c_str(), &fs), 0);
+  EXPECT_GT(static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize, uint64_t{3} << 29);
+  EXPECT_EQ(ReadAll(Mnt("a") + "/file.txt"), "snapshot me\n");
   // Shrinking is refused.
   Result shrink = Apply("data", Pvc("data", "1Gi", "", "ditto"));
   EXPECT_EQ(shrink.code, 1);
