@@ -1,0 +1,127 @@
+#include "reliability/daemon_fixture.h"
+
+#include "fmt/format.h"
+#include "support/require_root.h"
+#include "support/sha256.h"
+
+namespace ditto::reliability {
+
+int FailureCount() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  if (info == nullptr) return 0;
+  const ::testing::TestResult* result = info->result();
+  int failures = 0;
+  for (int i = 0; i < result->total_part_count(); ++i) {
+    if (result->GetTestPartResult(i).failed()) ++failures;
+  }
+  return failures;
+}
+
+std::string JoinLines(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& line : lines) out += "  " + line + "\n";
+  return out;
+}
+
+void DaemonTest::SetUp() { DITTO_REQUIRE_ROOT(); }
+
+void DaemonTest::TearDown() {
+  csi_.reset();
+  daemon_.reset();  // SIGKILL if still running
+  work_.Cleanup();
+}
+
+void DaemonTest::StartDaemon(const std::string& failpoints) {
+  csi_.reset();
+  daemon_.reset();
+  DaemonOptions options = work_.Options(failpoints);
+  options.pool_size = pool_size_;
+  auto started = Dittod::Start(options);
+  ASSERT_TRUE(started.ok()) << started.status();
+  daemon_ = std::move(started).value();
+  csi_ = std::make_unique<CsiClient>(daemon_->channel());
+}
+
+void DaemonTest::StopDaemon() {
+  ASSERT_NE(daemon_, nullptr);
+  csi_.reset();
+  Status stopped = daemon_->Stop();
+  daemon_.reset();
+  ASSERT_TRUE(stopped.ok()) << stopped;
+}
+
+std::vector<std::string> DaemonTest::PoolProblems(PoolState* state_out) {
+  std::string data = work_.DataDir();
+  auto state = ReadPoolState(data);
+  if (!state.ok()) return {std::string(state.status().message())};
+  std::vector<std::string> problems = Inconsistencies(*state);
+  // The kernel must agree with the node records.
+  for (const auto& [volume_id, staging] : state->stages) {
+    if (!IsMountPoint(staging)) {
+      problems.push_back(fmt::format("volume {} is recorded as staged at {}, which is not mounted",
+                                     volume_id, staging));
+    }
+    if (LoopsBacking(fmt::format("{}/volumes/{}.img", data, volume_id)).empty()) {
+      problems.push_back(
+          fmt::format("volume {} is recorded as staged but no loop device backs it", volume_id));
+    }
+  }
+  for (const auto& [volume_id, target] : state->publishes) {
+    if (!IsMountPoint(target)) {
+      problems.push_back(fmt::format(
+          "volume {} is recorded as published at {}, which is not mounted", volume_id, target));
+    }
+  }
+  // And nothing is mounted or attached that no record explains.
+  for (const auto& line : MountTargets()) {
+    std::string target = line.substr(0, line.find(" <- "));
+    bool under_stage = target.rfind(work_.Join("stage/"), 0) == 0;
+    bool under_pub = target.rfind(work_.Join("pub/"), 0) == 0;
+    if (!under_stage && !under_pub) continue;
+    bool recorded = false;
+    for (const auto& [id, staging] : state->stages) recorded |= staging == target;
+    for (const auto& [id, published] : state->publishes) recorded |= published == target;
+    if (!recorded) problems.push_back(fmt::format("{} is mounted but no record explains it", line));
+  }
+  for (const auto& [name, size] : state->volume_files) {
+    std::string id = name.substr(0, name.size() - 4);
+    if (!LoopsBacking(data + "/volumes/" + name).empty() && !state->stages.count(id)) {
+      problems.push_back(fmt::format("volume {} has a loop device but no stage record", id));
+    }
+  }
+  if (state_out != nullptr) *state_out = std::move(*state);
+  return problems;
+}
+
+std::string DaemonTest::MakeVolumeWithFiles(
+    const std::string& name, int64_t bytes,
+    const std::vector<std::pair<std::string, std::string>>& files) {
+  pb::CreateVolumeResponse created;
+  grpc::Status status = csi().CreateVolume(VolumeRequest(name, bytes), &created);
+  EXPECT_TRUE(status.ok()) << "CreateVolume " << name << ": " << Describe(status);
+  if (!status.ok()) return "";
+  std::string id = created.volume().volume_id();
+  std::string staging = work_.StagingPath(name);
+  status = csi().NodeStage(id, staging);
+  EXPECT_TRUE(status.ok()) << "NodeStage " << name << ": " << Describe(status);
+  if (!status.ok()) return "";
+  for (const auto& [file, content] : files) {
+    Status written = WriteFileSynced(staging + "/" + file, content);
+    EXPECT_TRUE(written.ok()) << written;
+  }
+  status = csi().NodeUnstage(id, staging);
+  EXPECT_TRUE(status.ok()) << "NodeUnstage " << name << ": " << Describe(status);
+  return id;
+}
+
+std::string DaemonTest::VolumeHash(const std::string& volume_id) {
+  auto hash = test::Sha256File(fmt::format("{}/volumes/{}.img", work_.DataDir(), volume_id));
+  return hash.ok() ? *hash : "unreadable: " + std::string(hash.status().message());
+}
+
+std::string DaemonTest::SnapshotHash(const std::string& snapshot_id) {
+  auto hash = test::Sha256File(fmt::format("{}/snapshots/{}.img", work_.DataDir(), snapshot_id));
+  return hash.ok() ? *hash : "unreadable: " + std::string(hash.status().message());
+}
+
+}  // namespace ditto::reliability
