@@ -110,7 +110,8 @@ StatusOr<std::vector<control::Document>> ReadDocuments(host::Host& host,
   for (const std::string& file : files) {
     std::vector<std::pair<std::string, std::string>> inputs;  // name, text
     if (file == "-") {
-      std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+      std::string text((std::istreambuf_iterator<char>(std::cin)),
+                       std::istreambuf_iterator<char>());
       inputs.emplace_back("-", text);
     } else {
       ASSIGN_OR_RETURN(std::string path, AbsolutePath(host, file));
@@ -217,8 +218,9 @@ Status RunGet(const GlobalFlags& flags, const CommonFlags& common, const GetFlag
         return absl::OkStatus();
       }));
       if (events.empty()) {
-        std::cerr << (common.all_namespaces ? std::string("No resources found\n")
-                                            : fmt::format("No resources found in {} namespace.\n", ns));
+        std::cerr << (common.all_namespaces
+                          ? std::string("No resources found\n")
+                          : fmt::format("No resources found in {} namespace.\n", ns));
       } else {
         std::cout << control::PrintEvents(events, common.all_namespaces, now);
       }
@@ -253,7 +255,8 @@ Status RunGet(const GlobalFlags& flags, const CommonFlags& common, const GetFlag
       continue;
     }
     if (output == "name") {
-      for (const Json& object : objects) std::cout << target.kind->Ref(control::Name(object)) << "\n";
+      for (const Json& object : objects)
+        std::cout << target.kind->Ref(control::Name(object)) << "\n";
       continue;
     }
     if (objects.empty()) {
@@ -276,8 +279,8 @@ Status RunGet(const GlobalFlags& flags, const CommonFlags& common, const GetFlag
     printed_table = true;
   }
   if (output == "yaml" || output == "json") {
-    bool as_list = !(by_name && collected.size() == 1 && targets.size() == 1 &&
-                     targets[0].names.size() == 1);
+    bool as_list =
+        !(by_name && collected.size() == 1 && targets.size() == 1 && targets[0].names.size() == 1);
     if (!collected.empty() || as_list) {
       std::cout << (output == "yaml" ? control::PrintYaml(collected, as_list)
                                      : control::PrintJson(collected, as_list));
@@ -437,9 +440,9 @@ Status RunWait(const GlobalFlags& flags, const CommonFlags& common, const WaitFl
   }
   if (condition != "bound" && condition != "deleted" && condition != "delete" &&
       condition != "ready") {
-    return absl::InvalidArgumentError(fmt::format(
-        "unrecognized condition: \"{}\"; use --for=bound, --for=ready or --for=deleted",
-        wait.condition));
+    return absl::InvalidArgumentError(
+        fmt::format("unrecognized condition: \"{}\"; use --for=bound, --for=ready or --for=deleted",
+                    wait.condition));
   }
   ASSIGN_OR_RETURN(auto targets, ParseTargets(args));
   ASSIGN_OR_RETURN(auto timeout, ParseDuration(wait.timeout));
@@ -467,9 +470,8 @@ Status RunWait(const GlobalFlags& flags, const CommonFlags& common, const WaitFl
           break;
         }
         if (std::chrono::steady_clock::now() >= deadline) {
-          return absl::DeadlineExceededError(
-              fmt::format("timed out waiting for the condition on {}/{}",
-                          target.kind->plural, name));
+          return absl::DeadlineExceededError(fmt::format(
+              "timed out waiting for the condition on {}/{}", target.kind->plural, name));
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
       }
@@ -483,13 +485,12 @@ Status RunWait(const GlobalFlags& flags, const CommonFlags& common, const WaitFl
 StatusOr<std::string> ClaimName(const std::string& ref) {
   size_t slash = ref.find('/');
   if (slash == std::string::npos) {
-    return absl::InvalidArgumentError(
-        fmt::format("expected pvc/NAME, got \"{}\"", ref));
+    return absl::InvalidArgumentError(fmt::format("expected pvc/NAME, got \"{}\"", ref));
   }
   const KindInfo* kind = control::ResolveKind(ref.substr(0, slash));
   if (kind == nullptr || kind->kind != control::kPersistentVolumeClaim) {
-    return absl::InvalidArgumentError(
-        fmt::format("only PersistentVolumeClaims can be mounted: expected pvc/NAME, got \"{}\"", ref));
+    return absl::InvalidArgumentError(fmt::format(
+        "only PersistentVolumeClaims can be mounted: expected pvc/NAME, got \"{}\"", ref));
   }
   return ref.substr(slash + 1);
 }
@@ -503,8 +504,7 @@ Status RunMount(const GlobalFlags& flags, const CommonFlags& common, const std::
   request.claim_name = claim;
   ASSIGN_OR_RETURN(request.target_path, AbsolutePath(session->host(), path));
   request.read_only = read_only;
-  ASSIGN_OR_RETURN(std::string target,
-                   control::PublishClaim(session->plane().context(), request));
+  ASSIGN_OR_RETURN(std::string target, control::PublishClaim(session->plane().context(), request));
   std::cout << fmt::format("persistentvolumeclaim/{} mounted at {}{}\n", claim, target,
                            read_only ? " (read-only)" : "");
   return absl::OkStatus();
@@ -527,8 +527,7 @@ Status RunAttach(const GlobalFlags& flags, const CommonFlags& common, const std:
   request.claim_name = claim;
   request.block = true;
   request.read_only = read_only;
-  ASSIGN_OR_RETURN(std::string target,
-                   control::PublishClaim(session->plane().context(), request));
+  ASSIGN_OR_RETURN(std::string target, control::PublishClaim(session->plane().context(), request));
   std::cout << target << "\n";
   return absl::OkStatus();
 }
@@ -538,8 +537,8 @@ Status RunDetach(const GlobalFlags& flags, const CommonFlags& common, const std:
   std::string target;
   if (what.find('/') != std::string::npos && what[0] != '/') {
     ASSIGN_OR_RETURN(std::string claim, ClaimName(what));
-    ASSIGN_OR_RETURN(target, control::AttachedTarget(session->plane().context(),
-                                                     Namespace(common), claim));
+    ASSIGN_OR_RETURN(target,
+                     control::AttachedTarget(session->plane().context(), Namespace(common), claim));
   } else {
     ASSIGN_OR_RETURN(target, AbsolutePath(session->host(), what));
   }
@@ -562,7 +561,8 @@ void Finish(const Status& status, int* exit_code) {
 
 void RegisterKubeCommands(CLI::App& app, GlobalFlags* flags, int* exit_code) {
   {
-    auto* sub = app.add_subcommand("apply", "Apply objects from YAML files (all-or-nothing per call)");
+    auto* sub =
+        app.add_subcommand("apply", "Apply objects from YAML files (all-or-nothing per call)");
     auto common = std::make_shared<CommonFlags>();
     auto files = std::make_shared<std::vector<std::string>>();
     sub->add_option("-f,--filename", *files, "File, directory or - for stdin")->required();
@@ -591,7 +591,8 @@ void RegisterKubeCommands(CLI::App& app, GlobalFlags* flags, int* exit_code) {
     sub->callback([=] { Finish(RunDescribe(*flags, *common, *args), exit_code); });
   }
   {
-    auto* sub = app.add_subcommand("delete", "Delete objects (Terminating while a finalizer holds them)");
+    auto* sub =
+        app.add_subcommand("delete", "Delete objects (Terminating while a finalizer holds them)");
     auto common = std::make_shared<CommonFlags>();
     auto args = std::make_shared<std::vector<std::string>>();
     auto files = std::make_shared<std::vector<std::string>>();
@@ -620,7 +621,8 @@ void RegisterKubeCommands(CLI::App& app, GlobalFlags* flags, int* exit_code) {
     sub->callback([=] { Finish(RunWait(*flags, *common, *wait, *args), exit_code); });
   }
   {
-    auto* sub = app.add_subcommand("mount", "Mount a Filesystem PVC at PATH (NodeStage + NodePublish)");
+    auto* sub =
+        app.add_subcommand("mount", "Mount a Filesystem PVC at PATH (NodeStage + NodePublish)");
     auto common = std::make_shared<CommonFlags>();
     auto ref = std::make_shared<std::string>();
     auto path = std::make_shared<std::string>();
@@ -632,7 +634,8 @@ void RegisterKubeCommands(CLI::App& app, GlobalFlags* flags, int* exit_code) {
     sub->callback([=] { Finish(RunMount(*flags, *common, *ref, *path, *read_only), exit_code); });
   }
   {
-    auto* sub = app.add_subcommand("unmount", "Unmount what dittoctl mount put at PATH")->alias("umount");
+    auto* sub =
+        app.add_subcommand("unmount", "Unmount what dittoctl mount put at PATH")->alias("umount");
     auto path = std::make_shared<std::string>();
     sub->add_option("path", *path, "Mount point")->required();
     sub->callback([=] { Finish(RunUnmount(*flags, *path), exit_code); });

@@ -26,7 +26,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--endpoint", flags.endpoint,
                  "CSI endpoint of a running dittod (unix:///path/csi.sock); default: in-process");
-  app.add_option("--node-id", flags.node_id, "Node id for the in-process driver (default: hostname)");
+  app.add_option("--node-id", flags.node_id,
+                 "Node id for the in-process driver (default: hostname)");
   app.add_option("--driver-name", flags.driver_name, "Driver name of the in-process driver")
       ->capture_default_str();
   app.add_option("--pool-size", flags.pool_size, "Size of the embedded pool when it is created")
@@ -41,9 +42,8 @@ int main(int argc, char** argv) {
   // output, and its per-RPC lines for -v (failures reach users as events).
   spdlog::set_default_logger(spdlog::stderr_color_mt("dittoctl"));
   spdlog::set_level(spdlog::level::err);
-  app.parse_complete_callback([&] {
-    spdlog::set_level(flags.verbose ? spdlog::level::info : spdlog::level::err);
-  });
+  app.parse_complete_callback(
+      [&] { spdlog::set_level(flags.verbose ? spdlog::level::info : spdlog::level::err); });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -32,7 +32,8 @@ void SyncDataSources(Json& spec) {
 }
 
 void DefaultClaimSpec(Json& spec) {
-  if (!spec.contains("volumeMode") || spec["volumeMode"].is_null()) spec["volumeMode"] = "Filesystem";
+  if (!spec.contains("volumeMode") || spec["volumeMode"].is_null())
+    spec["volumeMode"] = "Filesystem";
   SyncDataSources(spec);
   for (auto it = spec.begin(); it != spec.end();) {
     it = it->is_null() ? spec.erase(it) : std::next(it);
@@ -61,7 +62,8 @@ StatusOr<Json> PrepareCreate(StoreTxn& txn, const Json& object) {
     stored["status"] = {{"phase", "Pending"}};
   } else if (kind == kPersistentVolume) {
     Json& spec = stored["spec"];
-    if (!spec.contains("persistentVolumeReclaimPolicy")) spec["persistentVolumeReclaimPolicy"] = "Retain";
+    if (!spec.contains("persistentVolumeReclaimPolicy"))
+      spec["persistentVolumeReclaimPolicy"] = "Retain";
     if (!spec.contains("volumeMode")) spec["volumeMode"] = "Filesystem";
     AddFinalizer(stored, kPvProtectionFinalizer);
     stored["status"] = {{"phase", "Pending"}};
@@ -92,9 +94,9 @@ StatusOr<Json> PrepareUpdate(StoreTxn& txn, const Json& existing, const Json& ob
   }
   std::string given_uid = GetString(object, {"metadata", "uid"});
   if (!given_uid.empty() && given_uid != Uid(existing)) {
-    return absl::AbortedError(fmt::format(
-        "Precondition failed: UID in precondition: {}, UID in object meta: {}", given_uid,
-        Uid(existing)));
+    return absl::AbortedError(
+        fmt::format("Precondition failed: UID in precondition: {}, UID in object meta: {}",
+                    given_uid, Uid(existing)));
   }
   Json updated = existing;
   const Json& metadata = object.value("metadata", Json::object());
@@ -158,11 +160,12 @@ StatusOr<Json> PrepareUpdate(StoreTxn& txn, const Json& existing, const Json& ob
   } else if (kind == kStorageClass) {
     for (const char* field : {"parameters", "provisioner", "reclaimPolicy", "volumeBindingMode"}) {
       Json after = object.value(field, Json());
-      if (after.is_null() && (std::string(field) == "reclaimPolicy" ||
-                              std::string(field) == "volumeBindingMode")) {
+      if (after.is_null() &&
+          (std::string(field) == "reclaimPolicy" || std::string(field) == "volumeBindingMode")) {
         continue;  // omitted: the default stays
       }
-      if (immutable(field, std::string("/") + field)) return absl::InvalidArgumentError("immutable");
+      if (immutable(field, std::string("/") + field))
+        return absl::InvalidArgumentError("immutable");
     }
     for (const char* field : {"allowVolumeExpansion", "mountOptions", "allowedTopologies"}) {
       if (object.contains(field)) {
@@ -173,7 +176,8 @@ StatusOr<Json> PrepareUpdate(StoreTxn& txn, const Json& existing, const Json& ob
     }
   } else if (kind == kVolumeSnapshotClass) {
     for (const char* field : {"parameters", "driver"}) {
-      if (immutable(field, std::string("/") + field)) return absl::InvalidArgumentError("immutable");
+      if (immutable(field, std::string("/") + field))
+        return absl::InvalidArgumentError("immutable");
     }
     updated["deletionPolicy"] = object["deletionPolicy"];
   } else if (kind == kVolumeSnapshot || kind == kReferenceGrant) {

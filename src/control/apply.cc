@@ -44,9 +44,12 @@ Status ErrorAt(const Document& document, const std::string& pointer, const std::
 
 const char* ActionName(ApplyAction action) {
   switch (action) {
-    case ApplyAction::kCreated: return "created";
-    case ApplyAction::kConfigured: return "configured";
-    case ApplyAction::kUnchanged: return "unchanged";
+    case ApplyAction::kCreated:
+      return "created";
+    case ApplyAction::kConfigured:
+      return "configured";
+    case ApplyAction::kUnchanged:
+      return "unchanged";
   }
   return "";
 }

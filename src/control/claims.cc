@@ -39,8 +39,7 @@ StatusOr<bool> FinalizeClaim(ControllerContext& ctx, const Json& claim) {
       ASSIGN_OR_RETURN(std::vector<Json> claims, txn.List(kPersistentVolumeClaim, "", true));
       for (const Json& other : claims) {
         DataSourceRef ref = DataSourceOf(other);
-        if (ref.IsClaim() && ref.name == Name(object) &&
-            ref.namespace_name == Namespace(object) &&
+        if (ref.IsClaim() && ref.name == Name(object) && ref.namespace_name == Namespace(object) &&
             GetString(other, {"status", "phase"}, "Pending") == "Pending") {
           pending_clone = true;
         }
@@ -121,10 +120,10 @@ StatusOr<bool> ExpandClaim(ControllerContext& ctx, const Json& claim, const Json
                   "kubelet");
       resize_pending = true;
     } else {
-      RecordEvent(ctx.store, claim, "Normal", "FileSystemResizeSuccessful",
-                  fmt::format("MountVolume.NodeExpandVolume succeeded for volume \"{}\"",
-                              volume_name),
-                  "kubelet");
+      RecordEvent(
+          ctx.store, claim, "Normal", "FileSystemResizeSuccessful",
+          fmt::format("MountVolume.NodeExpandVolume succeeded for volume \"{}\"", volume_name),
+          "kubelet");
     }
   } else if (node_needed) {
     resize_pending = true;
@@ -148,8 +147,9 @@ StatusOr<bool> ExpandClaim(ControllerContext& ctx, const Json& claim, const Json
       conditions.push_back({{"type", "FileSystemResizePending"},
                             {"status", "True"},
                             {"lastTransitionTime", NowTimestamp()},
-                            {"message", "Waiting for user to (re-)start a pod to finish file "
-                                        "system resize of volume on node."}});
+                            {"message",
+                             "Waiting for user to (re-)start a pod to finish file "
+                             "system resize of volume on node."}});
     } else {
       status["capacity"]["storage"] = FormatQuantity(new_size);
     }
@@ -254,9 +254,8 @@ StatusOr<std::optional<Json>> DefaultStorageClass(StoreTxn& txn) {
   std::optional<Json> chosen;
   for (Json& storage_class : classes) {
     if (GetAnnotation(storage_class, kDefaultClassAnnotation) != "true") continue;
-    if (!chosen.has_value() ||
-        GetString(storage_class, {"metadata", "creationTimestamp"}) >=
-            GetString(*chosen, {"metadata", "creationTimestamp"})) {
+    if (!chosen.has_value() || GetString(storage_class, {"metadata", "creationTimestamp"}) >=
+                                   GetString(*chosen, {"metadata", "creationTimestamp"})) {
       chosen = std::move(storage_class);
     }
   }
@@ -277,9 +276,10 @@ StatusOr<std::string> ClaimHeldBy(StoreTxn& txn, const Json& claim) {
       DataSourceRef ref = DataSourceOf(other);
       if (ref.IsClaim() && ref.name == Name(claim) && ref.namespace_name == Namespace(claim) &&
           GetString(other, {"status", "phase"}, "Pending") == "Pending") {
-        return fmt::format("PVC {} is Pending with it as its data source (cloning in progress); "
-                           "it is released when that PVC is Bound or deleted",
-                           Key(other));
+        return fmt::format(
+            "PVC {} is Pending with it as its data source (cloning in progress); "
+            "it is released when that PVC is Bound or deleted",
+            Key(other));
       }
     }
   }

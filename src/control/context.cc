@@ -37,11 +37,9 @@ Status UpdateObject(Store& store, Json& object) {
 }
 
 void RecordEvent(Store& store, const Json& involved, const std::string& type,
-                 const std::string& reason, const std::string& message,
-                 const std::string& source) {
-  (void)store.Transact([&](StoreTxn& txn) {
-    return txn.RecordEvent(involved, type, reason, message, source);
-  });
+                 const std::string& reason, const std::string& message, const std::string& source) {
+  (void)store.Transact(
+      [&](StoreTxn& txn) { return txn.RecordEvent(involved, type, reason, message, source); });
 }
 
 }  // namespace ditto::control

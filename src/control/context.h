@@ -41,7 +41,6 @@ Status UpdateObject(Store& store, Json& object);
 // Records an event in its own transaction; failures are ignored (events are
 // best effort, as in Kubernetes).
 void RecordEvent(Store& store, const Json& involved, const std::string& type,
-                 const std::string& reason, const std::string& message,
-                 const std::string& source);
+                 const std::string& reason, const std::string& message, const std::string& source);
 
 }  // namespace ditto::control

@@ -45,9 +45,7 @@ class ControlPlane {
  private:
   ControlPlane(std::unique_ptr<Store> store, std::unique_ptr<CsiClient> csi, host::Host& host,
                const std::string& state_dir)
-      : store_(std::move(store)),
-        csi_(std::move(csi)),
-        context_{*store_, *csi_, host, state_dir} {}
+      : store_(std::move(store)), csi_(std::move(csi)), context_{*store_, *csi_, host, state_dir} {}
   Status Initialize();
 
   std::unique_ptr<Store> store_;

@@ -40,8 +40,8 @@ StatusOr<ResolvedSource> ResolveClaimSource(StoreTxn& txn, const Json& claim,
         name));
   }
   int64_t requested = RequestedBytes(claim);
-  int64_t source_size = std::max(QuantityAt(*source, {"status", "capacity", "storage"}),
-                                 RequestedBytes(*source));
+  int64_t source_size =
+      std::max(QuantityAt(*source, {"status", "capacity", "storage"}), RequestedBytes(*source));
   if (requested < source_size) {
     return Rule(fmt::format(
         "error, new PVC request must be greater than or equal in size to the specified PVC data "
@@ -55,9 +55,10 @@ StatusOr<ResolvedSource> ResolveClaimSource(StoreTxn& txn, const Json& claim,
   }
   ASSIGN_OR_RETURN(std::optional<Json> volume, txn.Get(kPersistentVolume, "", volume_name));
   if (!volume.has_value() || Find(*volume, {"spec", "csi"}) == nullptr) {
-    return Rule(fmt::format("claim in dataSource not bound or invalid: the volume {} of PVC {} "
-                            "is missing or is not a CSI volume",
-                            volume_name, name));
+    return Rule(
+        fmt::format("claim in dataSource not bound or invalid: the volume {} of PVC {} "
+                    "is missing or is not a CSI volume",
+                    volume_name, name));
   }
   const Json& claim_ref = (*volume)["spec"].value("claimRef", Json::object());
   if (GetString(claim_ref, {"uid"}) != Uid(*source) ||
@@ -112,8 +113,7 @@ StatusOr<ResolvedSource> ResolveSnapshotSource(StoreTxn& txn, const Json& claim,
   if (content_name.empty()) {
     return Rule(fmt::format("snapshot {} not bound; the volume is restored once it is", name));
   }
-  ASSIGN_OR_RETURN(std::optional<Json> content,
-                   txn.Get(kVolumeSnapshotContent, "", content_name));
+  ASSIGN_OR_RETURN(std::optional<Json> content, txn.Get(kVolumeSnapshotContent, "", content_name));
   if (!content.has_value() ||
       GetString(*content, {"spec", "volumeSnapshotRef", "uid"}) != Uid(*snapshot)) {
     return Rule(fmt::format("snapshot {} not bound", name));
@@ -208,8 +208,8 @@ StatusOr<ResolvedSource> ResolveDataSource(StoreTxn& txn, const Json& claim,
           "same namespace as its source, unless a ReferenceGrant "
           "(gateway.networking.k8s.io/v1beta1) in namespace {} allows PersistentVolumeClaims "
           "from namespace {} to use it",
-          ref.namespace_name, ref.name, ref.kind, Namespace(claim), Name(claim),
-          ref.namespace_name, Namespace(claim)));
+          ref.namespace_name, ref.name, ref.kind, Namespace(claim), Name(claim), ref.namespace_name,
+          Namespace(claim)));
     }
   }
   if (ref.IsClaim()) return ResolveClaimSource(txn, claim, ref, storage_class, info);

@@ -22,17 +22,37 @@ const std::vector<KindInfo>& AllKinds() {
   static const std::vector<KindInfo> kinds = {
       {kNamespace, "v1", "namespaces", "namespace", {"ns"}, false},
       {kStorageClass, "storage.k8s.io/v1", "storageclasses", "storageclass", {"sc"}, false},
-      {kPersistentVolumeClaim, "v1", "persistentvolumeclaims", "persistentvolumeclaim",
-       {"pvc"}, true},
+      {kPersistentVolumeClaim,
+       "v1",
+       "persistentvolumeclaims",
+       "persistentvolumeclaim",
+       {"pvc"},
+       true},
       {kPersistentVolume, "v1", "persistentvolumes", "persistentvolume", {"pv"}, false},
-      {kVolumeSnapshotClass, "snapshot.storage.k8s.io/v1", "volumesnapshotclasses",
-       "volumesnapshotclass", {"vsclass", "vsclasses"}, false},
-      {kVolumeSnapshot, "snapshot.storage.k8s.io/v1", "volumesnapshots", "volumesnapshot",
-       {"vs"}, true},
-      {kVolumeSnapshotContent, "snapshot.storage.k8s.io/v1", "volumesnapshotcontents",
-       "volumesnapshotcontent", {"vsc", "vscontent", "vscontents"}, false},
-      {kReferenceGrant, "gateway.networking.k8s.io/v1beta1", "referencegrants",
-       "referencegrant", {"refgrant"}, true},
+      {kVolumeSnapshotClass,
+       "snapshot.storage.k8s.io/v1",
+       "volumesnapshotclasses",
+       "volumesnapshotclass",
+       {"vsclass", "vsclasses"},
+       false},
+      {kVolumeSnapshot,
+       "snapshot.storage.k8s.io/v1",
+       "volumesnapshots",
+       "volumesnapshot",
+       {"vs"},
+       true},
+      {kVolumeSnapshotContent,
+       "snapshot.storage.k8s.io/v1",
+       "volumesnapshotcontents",
+       "volumesnapshotcontent",
+       {"vsc", "vscontent", "vscontents"},
+       false},
+      {kReferenceGrant,
+       "gateway.networking.k8s.io/v1beta1",
+       "referencegrants",
+       "referencegrant",
+       {"refgrant"},
+       true},
       {kEvent, "v1", "events", "event", {"ev"}, true},
   };
   return kinds;
@@ -73,7 +93,8 @@ const KindInfo* ResolveKind(std::string_view text) {
 
 std::string GroupOf(std::string_view api_version) {
   size_t slash = api_version.rfind('/');
-  return slash == std::string_view::npos ? std::string() : std::string(api_version.substr(0, slash));
+  return slash == std::string_view::npos ? std::string()
+                                         : std::string(api_version.substr(0, slash));
 }
 
 }  // namespace ditto::control

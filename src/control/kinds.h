@@ -9,10 +9,10 @@
 namespace ditto::control {
 
 struct KindInfo {
-  std::string_view kind;         // "PersistentVolumeClaim"
-  std::string_view api_version;  // "v1", "storage.k8s.io/v1", ...
-  std::string_view plural;       // "persistentvolumeclaims" (used in messages)
-  std::string_view singular;     // "persistentvolumeclaim"
+  std::string_view kind;                      // "PersistentVolumeClaim"
+  std::string_view api_version;               // "v1", "storage.k8s.io/v1", ...
+  std::string_view plural;                    // "persistentvolumeclaims" (used in messages)
+  std::string_view singular;                  // "persistentvolumeclaim"
   std::vector<std::string_view> short_names;  // {"pvc"}
   bool namespaced = false;
   // "persistentvolumeclaims" or "storageclasses.storage.k8s.io": the

@@ -21,8 +21,8 @@ std::string Parent(const std::string& path) {
 std::string LatestWarning(ControllerContext& ctx, const Json& claim) {
   std::string message;
   (void)ctx.store.Transact([&](StoreTxn& txn) -> Status {
-    ASSIGN_OR_RETURN(auto events, txn.ListEvents(Namespace(claim), false, kPersistentVolumeClaim,
-                                                 Name(claim)));
+    ASSIGN_OR_RETURN(auto events,
+                     txn.ListEvents(Namespace(claim), false, kPersistentVolumeClaim, Name(claim)));
     for (const EventRecord& event : events) {
       if (event.type == "Warning" && event.involved_uid == Uid(claim)) message = event.message;
     }
@@ -34,13 +34,14 @@ std::string LatestWarning(ControllerContext& ctx, const Json& claim) {
 StatusOr<Json> BoundClaim(ControllerContext& ctx, const PublishRequest& request,
                           const DriverInfo& info) {
   for (int attempt = 0; attempt < 2; ++attempt) {
-    ASSIGN_OR_RETURN(std::optional<Json> claim,
-                     GetObject(ctx.store, kPersistentVolumeClaim, request.namespace_name,
-                               request.claim_name));
+    ASSIGN_OR_RETURN(
+        std::optional<Json> claim,
+        GetObject(ctx.store, kPersistentVolumeClaim, request.namespace_name, request.claim_name));
     if (!claim.has_value()) {
-      return absl::NotFoundError(fmt::format("persistentvolumeclaims \"{}\" not found in namespace "
-                                             "{}",
-                                             request.claim_name, request.namespace_name));
+      return absl::NotFoundError(
+          fmt::format("persistentvolumeclaims \"{}\" not found in namespace "
+                      "{}",
+                      request.claim_name, request.namespace_name));
     }
     if (IsBeingDeleted(*claim)) {
       return absl::FailedPreconditionError(fmt::format(
@@ -48,14 +49,14 @@ StatusOr<Json> BoundClaim(ControllerContext& ctx, const PublishRequest& request,
     }
     std::string mode = GetString(*claim, {"spec", "volumeMode"}, "Filesystem");
     if (request.block && mode != "Block") {
-      return absl::FailedPreconditionError(fmt::format(
-          "PVC {} has volumeMode {}; attach is for Block claims, use dittoctl mount", request.claim_name,
-          mode));
+      return absl::FailedPreconditionError(
+          fmt::format("PVC {} has volumeMode {}; attach is for Block claims, use dittoctl mount",
+                      request.claim_name, mode));
     }
     if (!request.block && mode == "Block") {
-      return absl::FailedPreconditionError(fmt::format(
-          "PVC {} has volumeMode Block; use dittoctl attach pvc/{} to get its device",
-          request.claim_name, request.claim_name));
+      return absl::FailedPreconditionError(
+          fmt::format("PVC {} has volumeMode Block; use dittoctl attach pvc/{} to get its device",
+                      request.claim_name, request.claim_name));
     }
     if (!GetString(*claim, {"spec", "volumeName"}).empty()) return *claim;
     if (attempt == 0) {
@@ -112,9 +113,9 @@ StatusOr<std::string> PublishClaim(ControllerContext& ctx, const PublishRequest&
   for (const MountRecord& mount : mounts) {
     if (mount.target_path == target) {
       if (mount.volume_name == volume_name) return target;  // already there
-      return absl::AlreadyExistsError(fmt::format(
-          "{} already holds PVC {}/{}; unmount it first or choose another path", target,
-          mount.namespace_name, mount.claim_name));
+      return absl::AlreadyExistsError(
+          fmt::format("{} already holds PVC {}/{}; unmount it first or choose another path", target,
+                      mount.namespace_name, mount.claim_name));
     }
     if (mount.volume_name == volume_name) staged = true;
   }
@@ -229,9 +230,8 @@ StatusOr<std::string> AttachedTarget(ControllerContext& ctx, const std::string& 
       return mount.target_path;
     }
   }
-  return absl::NotFoundError(
-      fmt::format("PVC {}/{} is not attached (dittoctl attach pvc/{} -n {})", ns, claim_name,
-                  claim_name, ns));
+  return absl::NotFoundError(fmt::format("PVC {}/{} is not attached (dittoctl attach pvc/{} -n {})",
+                                         ns, claim_name, claim_name, ns));
 }
 
 }  // namespace ditto::control

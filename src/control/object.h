@@ -19,7 +19,8 @@ inline constexpr char kPvcProtectionFinalizer[] = "kubernetes.io/pvc-protection"
 inline constexpr char kPvProtectionFinalizer[] = "kubernetes.io/pv-protection";
 inline constexpr char kCloningProtectionFinalizer[] =
     "provisioner.storage.kubernetes.io/cloning-protection";
-inline constexpr char kProvisionerFinalizer[] = "external-provisioner.volume-kubernetes.io/finalizer";
+inline constexpr char kProvisionerFinalizer[] =
+    "external-provisioner.volume-kubernetes.io/finalizer";
 inline constexpr char kSnapshotBoundFinalizer[] =
     "snapshot.storage.kubernetes.io/volumesnapshot-bound-protection";
 inline constexpr char kSnapshotContentFinalizer[] =
@@ -35,8 +36,7 @@ inline constexpr char kSelectedNodeAnnotation[] = "volume.kubernetes.io/selected
 inline constexpr char kBindCompletedAnnotation[] = "pv.kubernetes.io/bind-completed";
 inline constexpr char kBoundByControllerAnnotation[] = "pv.kubernetes.io/bound-by-controller";
 inline constexpr char kProvisionedByAnnotation[] = "pv.kubernetes.io/provisioned-by";
-inline constexpr char kLastAppliedAnnotation[] =
-    "kubectl.kubernetes.io/last-applied-configuration";
+inline constexpr char kLastAppliedAnnotation[] = "kubectl.kubernetes.io/last-applied-configuration";
 
 // The value at `path` (object keys) or nullptr when any step is missing or
 // not an object.

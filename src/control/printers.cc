@@ -62,45 +62,86 @@ std::vector<Column> ColumnsFor(const KindInfo& kind, int64_t now_ns) {
                return IsBeingDeleted(o) ? std::string("Terminating")
                                         : GetString(o, {"status", "phase"}, "Pending");
              }},
-            {"VOLUME", [](const Json& o) { return GetString(o, {"spec", "volumeName"}); }},
-            {"CAPACITY", [](const Json& o) { return GetString(o, {"status", "capacity", "storage"}); }},
+            {"VOLUME",
+             [](const Json& o) {
+               return GetString(o, {"spec", "volumeName"});
+             }},
+            {"CAPACITY",
+             [](const Json& o) {
+               return GetString(o, {"status", "capacity", "storage"});
+             }},
             {"ACCESS MODES",
              [](const Json& o) {
                const Json* modes = Find(o, {"status", "accessModes"});
                return modes ? AccessModesShort(*modes) : std::string();
              }},
-            {"STORAGECLASS", [](const Json& o) { return Or(GetString(o, {"spec", "storageClassName"}), "<unset>"); }},
-            {"VOLUMEATTRIBUTESCLASS", [](const Json& o) { return Or(GetString(o, {"spec", "volumeAttributesClassName"}), "<unset>"); }},
+            {"STORAGECLASS",
+             [](const Json& o) {
+               return Or(GetString(o, {"spec", "storageClassName"}), "<unset>");
+             }},
+            {"VOLUMEATTRIBUTESCLASS",
+             [](const Json& o) {
+               return Or(GetString(o, {"spec", "volumeAttributesClassName"}), "<unset>");
+             }},
             {"AGE", age},
-            {"VOLUMEMODE", [](const Json& o) { return GetString(o, {"spec", "volumeMode"}, "Filesystem"); }, true}};
+            {"VOLUMEMODE",
+             [](const Json& o) {
+               return GetString(o, {"spec", "volumeMode"}, "Filesystem");
+             },
+             true}};
   }
   if (k == kPersistentVolume) {
-    return {{"CAPACITY", [](const Json& o) { return GetString(o, {"spec", "capacity", "storage"}); }},
+    return {{"CAPACITY",
+             [](const Json& o) {
+               return GetString(o, {"spec", "capacity", "storage"});
+             }},
             {"ACCESS MODES",
              [](const Json& o) {
                const Json* modes = Find(o, {"spec", "accessModes"});
                return modes ? AccessModesShort(*modes) : std::string();
              }},
-            {"RECLAIM POLICY", [](const Json& o) { return GetString(o, {"spec", "persistentVolumeReclaimPolicy"}); }},
-            {"STATUS", [](const Json& o) { return GetString(o, {"status", "phase"}); }},
+            {"RECLAIM POLICY",
+             [](const Json& o) {
+               return GetString(o, {"spec", "persistentVolumeReclaimPolicy"});
+             }},
+            {"STATUS",
+             [](const Json& o) {
+               return GetString(o, {"status", "phase"});
+             }},
             {"CLAIM",
              [](const Json& o) {
                std::string name = GetString(o, {"spec", "claimRef", "name"});
                if (name.empty()) return std::string();
                return fmt::format("{}/{}", GetString(o, {"spec", "claimRef", "namespace"}), name);
              }},
-            {"STORAGECLASS", [](const Json& o) { return GetString(o, {"spec", "storageClassName"}); }},
-            {"VOLUMEATTRIBUTESCLASS", [](const Json& o) { return Or(GetString(o, {"spec", "volumeAttributesClassName"}), "<unset>"); }},
-            {"REASON", [](const Json& o) { return GetString(o, {"status", "reason"}); }},
+            {"STORAGECLASS",
+             [](const Json& o) {
+               return GetString(o, {"spec", "storageClassName"});
+             }},
+            {"VOLUMEATTRIBUTESCLASS",
+             [](const Json& o) {
+               return Or(GetString(o, {"spec", "volumeAttributesClassName"}), "<unset>");
+             }},
+            {"REASON",
+             [](const Json& o) {
+               return GetString(o, {"status", "reason"});
+             }},
             {"AGE", age},
-            {"VOLUMEMODE", [](const Json& o) { return GetString(o, {"spec", "volumeMode"}, "Filesystem"); }, true}};
+            {"VOLUMEMODE",
+             [](const Json& o) {
+               return GetString(o, {"spec", "volumeMode"}, "Filesystem");
+             },
+             true}};
   }
   if (k == kStorageClass) {
-    return {{"PROVISIONER", [](const Json& o) { return GetString(o, {"provisioner"}); }},
-            {"RECLAIMPOLICY", [](const Json& o) { return GetString(o, {"reclaimPolicy"}, "Delete"); }},
-            {"VOLUMEBINDINGMODE", [](const Json& o) { return GetString(o, {"volumeBindingMode"}, "Immediate"); }},
-            {"ALLOWVOLUMEEXPANSION", [](const Json& o) { return GetBool(o, {"allowVolumeExpansion"}) ? "true" : "false"; }},
-            {"AGE", age}};
+    return {
+        {"PROVISIONER", [](const Json& o) { return GetString(o, {"provisioner"}); }},
+        {"RECLAIMPOLICY", [](const Json& o) { return GetString(o, {"reclaimPolicy"}, "Delete"); }},
+        {"VOLUMEBINDINGMODE",
+         [](const Json& o) { return GetString(o, {"volumeBindingMode"}, "Immediate"); }},
+        {"ALLOWVOLUMEEXPANSION",
+         [](const Json& o) { return GetBool(o, {"allowVolumeExpansion"}) ? "true" : "false"; }},
+        {"AGE", age}};
   }
   if (k == kNamespace) {
     return {{"STATUS",
@@ -116,12 +157,30 @@ std::vector<Column> ColumnsFor(const KindInfo& kind, int64_t now_ns) {
             {"AGE", age}};
   }
   if (k == kVolumeSnapshot) {
-    return {{"READYTOUSE", [](const Json& o) { return ScalarText(Find(o, {"status", "readyToUse"})); }},
-            {"SOURCEPVC", [](const Json& o) { return GetString(o, {"spec", "source", "persistentVolumeClaimName"}); }},
-            {"SOURCESNAPSHOTCONTENT", [](const Json& o) { return GetString(o, {"spec", "source", "volumeSnapshotContentName"}); }},
-            {"RESTORESIZE", [](const Json& o) { return GetString(o, {"status", "restoreSize"}); }},
-            {"SNAPSHOTCLASS", [](const Json& o) { return GetString(o, {"spec", "volumeSnapshotClassName"}); }},
-            {"SNAPSHOTCONTENT", [](const Json& o) { return GetString(o, {"status", "boundVolumeSnapshotContentName"}); }},
+    return {{"READYTOUSE",
+             [](const Json& o) {
+               return ScalarText(Find(o, {"status", "readyToUse"}));
+             }},
+            {"SOURCEPVC",
+             [](const Json& o) {
+               return GetString(o, {"spec", "source", "persistentVolumeClaimName"});
+             }},
+            {"SOURCESNAPSHOTCONTENT",
+             [](const Json& o) {
+               return GetString(o, {"spec", "source", "volumeSnapshotContentName"});
+             }},
+            {"RESTORESIZE",
+             [](const Json& o) {
+               return GetString(o, {"status", "restoreSize"});
+             }},
+            {"SNAPSHOTCLASS",
+             [](const Json& o) {
+               return GetString(o, {"spec", "volumeSnapshotClassName"});
+             }},
+            {"SNAPSHOTCONTENT",
+             [](const Json& o) {
+               return GetString(o, {"status", "boundVolumeSnapshotContentName"});
+             }},
             {"CREATIONTIME",
              [now_ns](const Json& o) {
                int64_t t = ParseTimestamp(GetString(o, {"status", "creationTime"}));
@@ -130,13 +189,34 @@ std::vector<Column> ColumnsFor(const KindInfo& kind, int64_t now_ns) {
             {"AGE", age}};
   }
   if (k == kVolumeSnapshotContent) {
-    return {{"READYTOUSE", [](const Json& o) { return ScalarText(Find(o, {"status", "readyToUse"})); }},
-            {"RESTORESIZE", [](const Json& o) { return ScalarText(Find(o, {"status", "restoreSize"})); }},
-            {"DELETIONPOLICY", [](const Json& o) { return GetString(o, {"spec", "deletionPolicy"}); }},
-            {"DRIVER", [](const Json& o) { return GetString(o, {"spec", "driver"}); }},
-            {"VOLUMESNAPSHOTCLASS", [](const Json& o) { return GetString(o, {"spec", "volumeSnapshotClassName"}); }},
-            {"VOLUMESNAPSHOT", [](const Json& o) { return GetString(o, {"spec", "volumeSnapshotRef", "name"}); }},
-            {"VOLUMESNAPSHOTNAMESPACE", [](const Json& o) { return GetString(o, {"spec", "volumeSnapshotRef", "namespace"}); }},
+    return {{"READYTOUSE",
+             [](const Json& o) {
+               return ScalarText(Find(o, {"status", "readyToUse"}));
+             }},
+            {"RESTORESIZE",
+             [](const Json& o) {
+               return ScalarText(Find(o, {"status", "restoreSize"}));
+             }},
+            {"DELETIONPOLICY",
+             [](const Json& o) {
+               return GetString(o, {"spec", "deletionPolicy"});
+             }},
+            {"DRIVER",
+             [](const Json& o) {
+               return GetString(o, {"spec", "driver"});
+             }},
+            {"VOLUMESNAPSHOTCLASS",
+             [](const Json& o) {
+               return GetString(o, {"spec", "volumeSnapshotClassName"});
+             }},
+            {"VOLUMESNAPSHOT",
+             [](const Json& o) {
+               return GetString(o, {"spec", "volumeSnapshotRef", "name"});
+             }},
+            {"VOLUMESNAPSHOTNAMESPACE",
+             [](const Json& o) {
+               return GetString(o, {"spec", "volumeSnapshotRef", "namespace"});
+             }},
             {"AGE", age}};
   }
   return {{"AGE", age}};
@@ -156,8 +236,9 @@ std::string FormatAge(int64_t duration_ns) {
   int64_t seconds = std::max<int64_t>(0, duration_ns / 1000000000);
   if (seconds < 120) return fmt::format("{}s", seconds);
   int64_t minutes = seconds / 60;
-  if (minutes < 10) return seconds % 60 == 0 ? fmt::format("{}m", minutes)
-                                             : fmt::format("{}m{}s", minutes, seconds % 60);
+  if (minutes < 10)
+    return seconds % 60 == 0 ? fmt::format("{}m", minutes)
+                             : fmt::format("{}m{}s", minutes, seconds % 60);
   if (minutes < 180) return fmt::format("{}m", minutes);
   int64_t hours = minutes / 60;
   if (hours < 48) return fmt::format("{}h", hours);
@@ -213,8 +294,8 @@ std::string PrintEvents(const std::vector<EventRecord>& events, bool all_namespa
     std::vector<std::string> row;
     if (all_namespaces) row.push_back(event.namespace_name);
     const KindInfo* kind = FindKind(event.involved_kind);
-    std::string object = kind ? fmt::format("{}/{}", kind->singular, event.involved_name)
-                              : event.involved_name;
+    std::string object =
+        kind ? fmt::format("{}/{}", kind->singular, event.involved_name) : event.involved_name;
     row.insert(row.end(), {FormatAge(now_ns - event.last_ns), event.type, event.reason, object,
                            event.message});
     rows.push_back(std::move(row));
@@ -268,7 +349,8 @@ class DescribeWriter {
   std::string Render() const {
     size_t width = 0;
     for (const auto& [key, value] : rows_) {
-      if (value != "\x01" && key.find('\n') == std::string::npos) width = std::max(width, key.size());
+      if (value != "\x01" && key.find('\n') == std::string::npos)
+        width = std::max(width, key.size());
     }
     std::string out;
     for (const auto& [key, value] : rows_) {
@@ -312,9 +394,9 @@ std::string Describe(const Json& object, const std::vector<EventRecord>& events,
     w.Field("StorageClass", GetString(object, {"spec", "storageClassName"}));
     std::string phase = GetString(object, {"status", "phase"}, "Pending");
     if (IsBeingDeleted(object)) {
-      phase = fmt::format("Terminating (lasts {})",
-                          FormatAge(now_ns - ParseTimestamp(GetString(
-                                                 object, {"metadata", "deletionTimestamp"}))));
+      phase = fmt::format(
+          "Terminating (lasts {})",
+          FormatAge(now_ns - ParseTimestamp(GetString(object, {"metadata", "deletionTimestamp"}))));
     }
     w.Field("Status", phase);
     w.Field("Volume", GetString(object, {"spec", "volumeName"}));
@@ -354,7 +436,8 @@ std::string Describe(const Json& object, const std::vector<EventRecord>& events,
   } else {
     w.Map("Labels", Find(object, {"metadata", "labels"}));
     w.Map("Annotations", Find(object, {"metadata", "annotations"}));
-    if (Find(object, {"metadata", "finalizers"}) != nullptr) w.Field("Finalizers", Finalizers(object));
+    if (Find(object, {"metadata", "finalizers"}) != nullptr)
+      w.Field("Finalizers", Finalizers(object));
     if (IsBeingDeleted(object)) w.Field("Status", "Terminating");
     Json rest = object;
     rest.erase("metadata");

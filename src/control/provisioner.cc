@@ -16,13 +16,21 @@ constexpr char kFsTypeKey[] = "csi.storage.k8s.io/fstype";
 
 // The reserved keys external-provisioner understands (and strips).
 bool IsKnownPrefixedKey(const std::string& key) {
-  static const char* const kKnown[] = {
-      "fstype", "secret-name", "secret-namespace", "provisioner-secret-name",
-      "provisioner-secret-namespace", "controller-publish-secret-name",
-      "controller-publish-secret-namespace", "node-stage-secret-name",
-      "node-stage-secret-namespace", "node-publish-secret-name", "node-publish-secret-namespace",
-      "controller-expand-secret-name", "controller-expand-secret-namespace",
-      "node-expand-secret-name", "node-expand-secret-namespace"};
+  static const char* const kKnown[] = {"fstype",
+                                       "secret-name",
+                                       "secret-namespace",
+                                       "provisioner-secret-name",
+                                       "provisioner-secret-namespace",
+                                       "controller-publish-secret-name",
+                                       "controller-publish-secret-namespace",
+                                       "node-stage-secret-name",
+                                       "node-stage-secret-namespace",
+                                       "node-publish-secret-name",
+                                       "node-publish-secret-namespace",
+                                       "controller-expand-secret-name",
+                                       "controller-expand-secret-namespace",
+                                       "node-expand-secret-name",
+                                       "node-expand-secret-namespace"};
   for (const char* known : kKnown) {
     if (key == std::string(kParameterPrefix) + known) return true;
   }
@@ -180,10 +188,10 @@ StatusOr<bool> ProvisionClaim(ControllerContext& ctx, const Json& claim, const J
   }
 
   std::string volume_name = fmt::format("pvc-{}", Uid(claim));
-  RecordEvent(ctx.store, claim, "Normal", "Provisioning",
-              fmt::format("External provisioner is provisioning volume for claim \"{}\"",
-                          Key(claim)),
-              ctx.ProvisionerSource(info));
+  RecordEvent(
+      ctx.store, claim, "Normal", "Provisioning",
+      fmt::format("External provisioner is provisioning volume for claim \"{}\"", Key(claim)),
+      ctx.ProvisionerSource(info));
 
   std::vector<std::string> mount_flags;
   for (const Json& flag : storage_class.value("mountOptions", Json::array())) {
@@ -234,36 +242,35 @@ StatusOr<bool> ProvisionClaim(ControllerContext& ctx, const Json& claim, const J
   }
 
   // The PV, bound to the claim in the same transaction that binds the claim.
-  Json pv = {{"apiVersion", "v1"},
-             {"kind", kPersistentVolume},
-             {"metadata",
-              {{"name", volume_name},
-               {"annotations", {{kProvisionedByAnnotation, info.name}}},
-               {"finalizers", {kPvProtectionFinalizer, kProvisionerFinalizer}}}},
-             {"spec",
-              {{"accessModes", claim["spec"]["accessModes"]},
-               {"capacity", {{"storage", FormatQuantity(capacity)}}},
-               {"claimRef",
-                {{"apiVersion", "v1"},
-                 {"kind", kPersistentVolumeClaim},
-                 {"name", Name(claim)},
-                 {"namespace", Namespace(claim)},
-                 {"uid", Uid(claim)}}},
-               {"csi",
-                {{"driver", info.name},
-                 {"volumeHandle", volume.volume_id()},
-                 {"volumeAttributes", Json::object()}}},
-               {"persistentVolumeReclaimPolicy",
-                GetString(storage_class, {"reclaimPolicy"}, "Delete")},
-               {"storageClassName", Name(storage_class)},
-               {"volumeMode", block ? "Block" : "Filesystem"}}},
-             {"status", {{"phase", "Bound"}}}};
+  Json pv = {
+      {"apiVersion", "v1"},
+      {"kind", kPersistentVolume},
+      {"metadata",
+       {{"name", volume_name},
+        {"annotations", {{kProvisionedByAnnotation, info.name}}},
+        {"finalizers", {kPvProtectionFinalizer, kProvisionerFinalizer}}}},
+      {"spec",
+       {{"accessModes", claim["spec"]["accessModes"]},
+        {"capacity", {{"storage", FormatQuantity(capacity)}}},
+        {"claimRef",
+         {{"apiVersion", "v1"},
+          {"kind", kPersistentVolumeClaim},
+          {"name", Name(claim)},
+          {"namespace", Namespace(claim)},
+          {"uid", Uid(claim)}}},
+        {"csi",
+         {{"driver", info.name},
+          {"volumeHandle", volume.volume_id()},
+          {"volumeAttributes", Json::object()}}},
+        {"persistentVolumeReclaimPolicy", GetString(storage_class, {"reclaimPolicy"}, "Delete")},
+        {"storageClassName", Name(storage_class)},
+        {"volumeMode", block ? "Block" : "Filesystem"}}},
+      {"status", {{"phase", "Bound"}}}};
   if (!block) pv["spec"]["csi"]["fsType"] = fs_type;
   for (const auto& [key, value] : volume.volume_context()) {
     pv["spec"]["csi"]["volumeAttributes"][key] = value;
   }
-  pv["spec"]["csi"]["volumeAttributes"]["storage.kubernetes.io/csiProvisionerIdentity"] =
-      info.name;
+  pv["spec"]["csi"]["volumeAttributes"]["storage.kubernetes.io/csiProvisionerIdentity"] = info.name;
   if (!mount_flags.empty()) pv["spec"]["mountOptions"] = mount_flags;
   Json affinity = NodeAffinity(volume.accessible_topology());
   if (!affinity.is_null()) pv["spec"]["nodeAffinity"] = affinity;
@@ -279,7 +286,8 @@ StatusOr<bool> ProvisionClaim(ControllerContext& ctx, const Json& claim, const J
     if (!GetString(*current, {"spec", "volumeName"}).empty()) return absl::OkStatus();
     ASSIGN_OR_RETURN(std::optional<Json> existing, txn.Get(kPersistentVolume, "", volume_name));
     if (!existing.has_value()) {
-      pv["spec"]["claimRef"]["resourceVersion"] = GetString(*current, {"metadata", "resourceVersion"});
+      pv["spec"]["claimRef"]["resourceVersion"] =
+          GetString(*current, {"metadata", "resourceVersion"});
       RETURN_IF_ERROR(txn.Create(pv));
     }
     Json& updated = *current;

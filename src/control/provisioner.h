@@ -19,10 +19,9 @@ csi::v1::VolumeCapability::AccessMode::Mode CsiAccessMode(const std::string& mod
 
 // One capability per access mode of `spec` (a claim's or a volume's spec):
 // block, or mount with `fs_type` and `mount_flags`.
-std::vector<csi::v1::VolumeCapability> VolumeCapabilities(const Json& spec,
-                                                          const std::string& fs_type,
-                                                          const std::vector<std::string>& mount_flags,
-                                                          const DriverInfo& info);
+std::vector<csi::v1::VolumeCapability> VolumeCapabilities(
+    const Json& spec, const std::string& fs_type, const std::vector<std::string>& mount_flags,
+    const DriverInfo& info);
 
 // Provisions `claim` (Pending, unbound, its class's provisioner is this
 // driver) with `storage_class`. Rule violations and driver errors leave the

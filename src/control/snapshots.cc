@@ -53,8 +53,8 @@ StatusOr<bool> TakeSnapshot(ControllerContext& ctx, const Json& snapshot, const 
       ASSIGN_OR_RETURN(volume,
                        txn.Get(kPersistentVolume, "", GetString(*claim, {"spec", "volumeName"})));
     }
-    std::string driver = volume.has_value() ? GetString(*volume, {"spec", "csi", "driver"})
-                                            : info.name;
+    std::string driver =
+        volume.has_value() ? GetString(*volume, {"spec", "csi", "driver"}) : info.name;
     ASSIGN_OR_RETURN(snapshot_class, SnapshotClassFor(txn, snapshot, driver));
     return absl::OkStatus();
   }));
@@ -78,13 +78,13 @@ StatusOr<bool> TakeSnapshot(ControllerContext& ctx, const Json& snapshot, const 
     std::string name = GetString(snapshot, {"spec", "volumeSnapshotClassName"});
     RETURN_IF_ERROR(FailSnapshot(
         ctx, snapshot, "SnapshotCreationFailed",
-        name.empty() ? fmt::format("cannot find default snapshot class for driver {}; create a "
-                                   "VolumeSnapshotClass with annotation {}: \"true\" or set "
-                                   "spec.volumeSnapshotClassName",
-                                   GetString(*volume, {"spec", "csi", "driver"}),
-                                   kDefaultSnapshotClassAnnotation)
-                     : fmt::format("volumesnapshotclass.snapshot.storage.k8s.io \"{}\" not found",
-                                   name)));
+        name.empty()
+            ? fmt::format("cannot find default snapshot class for driver {}; create a "
+                          "VolumeSnapshotClass with annotation {}: \"true\" or set "
+                          "spec.volumeSnapshotClassName",
+                          GetString(*volume, {"spec", "csi", "driver"}),
+                          kDefaultSnapshotClassAnnotation)
+            : fmt::format("volumesnapshotclass.snapshot.storage.k8s.io \"{}\" not found", name)));
     return false;
   }
   std::string driver = GetString(*snapshot_class, {"driver"});
@@ -98,14 +98,15 @@ StatusOr<bool> TakeSnapshot(ControllerContext& ctx, const Json& snapshot, const 
     return false;
   }
   if (!info.HasController(ControllerServiceCapability_RPC::CREATE_DELETE_SNAPSHOT)) {
-    RETURN_IF_ERROR(FailSnapshot(ctx, snapshot, "SnapshotCreationFailed",
-                                 "CSI driver does not report the CREATE_DELETE_SNAPSHOT capability"));
+    RETURN_IF_ERROR(
+        FailSnapshot(ctx, snapshot, "SnapshotCreationFailed",
+                     "CSI driver does not report the CREATE_DELETE_SNAPSHOT capability"));
     return false;
   }
-  RecordEvent(ctx.store, snapshot, "Normal", "CreatingSnapshot",
-              fmt::format("Waiting for a snapshot {} to be created by the CSI driver.",
-                          Key(snapshot)),
-              kSnapshotControllerSource);
+  RecordEvent(
+      ctx.store, snapshot, "Normal", "CreatingSnapshot",
+      fmt::format("Waiting for a snapshot {} to be created by the CSI driver.", Key(snapshot)),
+      kSnapshotControllerSource);
   csi::v1::CreateSnapshotRequest request;
   request.set_name(fmt::format("snapshot-{}", Uid(snapshot)));
   request.set_source_volume_id(GetString(*volume, {"spec", "csi", "volumeHandle"}));
@@ -117,12 +118,14 @@ StatusOr<bool> TakeSnapshot(ControllerContext& ctx, const Json& snapshot, const 
   csi::v1::CreateSnapshotResponse response;
   Status created = ctx.csi.CreateSnapshot(request, &response);
   if (!created.ok()) {
-    RETURN_IF_ERROR(FailSnapshot(ctx, snapshot, "SnapshotCreationFailed",
-                                 fmt::format("Failed to create snapshot: {}", std::string(created.message()))));
+    RETURN_IF_ERROR(
+        FailSnapshot(ctx, snapshot, "SnapshotCreationFailed",
+                     fmt::format("Failed to create snapshot: {}", std::string(created.message()))));
     return false;
   }
   const csi::v1::Snapshot& taken = response.snapshot();
-  int64_t created_ns = taken.creation_time().seconds() * 1000000000LL + taken.creation_time().nanos();
+  int64_t created_ns =
+      taken.creation_time().seconds() * 1000000000LL + taken.creation_time().nanos();
   std::string content_name = fmt::format("snapcontent-{}", Uid(snapshot));
   Json content = {
       {"apiVersion", "snapshot.storage.k8s.io/v1"},
@@ -187,9 +190,10 @@ StatusOr<bool> BindToContent(ControllerContext& ctx, const Json& snapshot) {
     }
     if (GetString(*content, {"spec", "volumeSnapshotRef", "name"}) != Name(snapshot) ||
         GetString(*content, {"spec", "volumeSnapshotRef", "namespace"}) != Namespace(snapshot)) {
-      problem = fmt::format("VolumeSnapshotContent {} does not point back to this snapshot; set "
-                            "its spec.volumeSnapshotRef to {}",
-                            content_name, Key(snapshot));
+      problem = fmt::format(
+          "VolumeSnapshotContent {} does not point back to this snapshot; set "
+          "its spec.volumeSnapshotRef to {}",
+          content_name, Key(snapshot));
       return absl::OkStatus();
     }
     if (GetString(*content, {"status", "snapshotHandle"}).empty()) return absl::OkStatus();
@@ -328,7 +332,8 @@ StatusOr<bool> ReconcileSnapshots(ControllerContext& ctx, const DriverInfo& info
     return absl::OkStatus();
   };
   ASSIGN_OR_RETURN(std::vector<Json> contents, ListObjects(ctx.store, kVolumeSnapshotContent));
-  for (const Json& content : contents) RETURN_IF_ERROR(absorb(ReconcileContent(ctx, content, info)));
+  for (const Json& content : contents)
+    RETURN_IF_ERROR(absorb(ReconcileContent(ctx, content, info)));
   ASSIGN_OR_RETURN(std::vector<Json> snapshots, ListObjects(ctx.store, kVolumeSnapshot));
   for (const Json& snapshot : snapshots) {
     if (IsBeingDeleted(snapshot)) {

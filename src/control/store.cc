@@ -56,8 +56,9 @@ constexpr int kBusyTimeoutMs = 30000;
 StatusOr<Json> ParseBody(const std::string& text) {
   Json object = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (object.is_discarded()) {
-    return absl::DataLossError("an object in the state database is not valid JSON; restore the "
-                               "state directory from a backup or remove it");
+    return absl::DataLossError(
+        "an object in the state database is not valid JSON; restore the "
+        "state directory from a backup or remove it");
   }
   return object;
 }
@@ -87,8 +88,9 @@ Status Store::Transact(const std::function<Status(StoreTxn&)>& body) {
 StatusOr<std::optional<Json>> StoreTxn::Get(const std::string& kind, const std::string& ns,
                                             const std::string& name) {
   ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(db_, "SELECT body FROM objects WHERE kind = ?1 AND "
-                                           "namespace = ?2 AND name = ?3"));
+                   Statement::Prepare(db_,
+                                      "SELECT body FROM objects WHERE kind = ?1 AND "
+                                      "namespace = ?2 AND name = ?3"));
   stmt.Bind(1, kind).Bind(2, ns).Bind(3, name);
   ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return std::optional<Json>();
@@ -99,8 +101,9 @@ StatusOr<std::optional<Json>> StoreTxn::Get(const std::string& kind, const std::
 StatusOr<std::vector<Json>> StoreTxn::List(const std::string& kind, const std::string& ns,
                                            bool all_namespaces) {
   ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(db_, "SELECT body FROM objects WHERE kind = ?1 AND "
-                                           "(?3 OR namespace = ?2) ORDER BY namespace, name"));
+                   Statement::Prepare(db_,
+                                      "SELECT body FROM objects WHERE kind = ?1 AND "
+                                      "(?3 OR namespace = ?2) ORDER BY namespace, name"));
   stmt.Bind(1, kind).Bind(2, ns).Bind(3, all_namespaces);
   std::vector<Json> objects;
   while (true) {
@@ -114,9 +117,10 @@ StatusOr<std::vector<Json>> StoreTxn::List(const std::string& kind, const std::s
 
 StatusOr<int64_t> StoreTxn::NextResourceVersion() {
   ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(db_, "INSERT INTO counters (name, value) VALUES "
-                                           "('resourceVersion', 1) ON CONFLICT(name) DO UPDATE "
-                                           "SET value = value + 1 RETURNING value"));
+                   Statement::Prepare(db_,
+                                      "INSERT INTO counters (name, value) VALUES "
+                                      "('resourceVersion', 1) ON CONFLICT(name) DO UPDATE "
+                                      "SET value = value + 1 RETURNING value"));
   ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return absl::InternalError("resourceVersion counter returned no row");
   return stmt.Int(0);
@@ -138,9 +142,14 @@ Status StoreTxn::Create(Json& object) {
   }
   metadata["resourceVersion"] = std::to_string(version);
   ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(db_, "INSERT INTO objects (kind, namespace, name, uid, "
-                                           "resource_version, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
-  stmt.Bind(1, kind).Bind(2, ns).Bind(3, name).Bind(4, Uid(object)).Bind(5, version)
+                   Statement::Prepare(db_,
+                                      "INSERT INTO objects (kind, namespace, name, uid, "
+                                      "resource_version, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+  stmt.Bind(1, kind)
+      .Bind(2, ns)
+      .Bind(3, name)
+      .Bind(4, Uid(object))
+      .Bind(5, version)
       .Bind(6, object.dump());
   return stmt.Run().status();
 }
@@ -162,16 +171,18 @@ Status StoreTxn::Update(Json& object) {
   ASSIGN_OR_RETURN(int64_t version, NextResourceVersion());
   object["metadata"]["resourceVersion"] = std::to_string(version);
   ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(db_, "UPDATE objects SET resource_version = ?4, body = ?5 "
-                                           "WHERE kind = ?1 AND namespace = ?2 AND name = ?3"));
+                   Statement::Prepare(db_,
+                                      "UPDATE objects SET resource_version = ?4, body = ?5 "
+                                      "WHERE kind = ?1 AND namespace = ?2 AND name = ?3"));
   stmt.Bind(1, kind).Bind(2, ns).Bind(3, name).Bind(4, version).Bind(5, object.dump());
   return stmt.Run().status();
 }
 
 Status StoreTxn::Remove(const std::string& kind, const std::string& ns, const std::string& name) {
   ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(db_, "DELETE FROM objects WHERE kind = ?1 AND namespace = "
-                                           "?2 AND name = ?3"));
+                   Statement::Prepare(db_,
+                                      "DELETE FROM objects WHERE kind = ?1 AND namespace = "
+                                      "?2 AND name = ?3"));
   stmt.Bind(1, kind).Bind(2, ns).Bind(3, name);
   return stmt.Run().status();
 }
@@ -181,36 +192,50 @@ Status StoreTxn::RecordEvent(const Json& involved, const std::string& type,
                              const std::string& source) {
   int64_t now = NowNanos();
   ASSIGN_OR_RETURN(Statement update,
-                   Statement::Prepare(db_, "UPDATE events SET count = count + 1, last_ns = ?7 "
-                                           "WHERE involved_kind = ?1 AND namespace = ?2 AND "
-                                           "involved_name = ?3 AND involved_uid = ?4 AND type = "
-                                           "?5 AND reason = ?6 AND message = ?8"));
-  update.Bind(1, Kind(involved)).Bind(2, Namespace(involved)).Bind(3, Name(involved))
-      .Bind(4, Uid(involved)).Bind(5, type).Bind(6, reason).Bind(7, now).Bind(8, message);
+                   Statement::Prepare(db_,
+                                      "UPDATE events SET count = count + 1, last_ns = ?7 "
+                                      "WHERE involved_kind = ?1 AND namespace = ?2 AND "
+                                      "involved_name = ?3 AND involved_uid = ?4 AND type = "
+                                      "?5 AND reason = ?6 AND message = ?8"));
+  update.Bind(1, Kind(involved))
+      .Bind(2, Namespace(involved))
+      .Bind(3, Name(involved))
+      .Bind(4, Uid(involved))
+      .Bind(5, type)
+      .Bind(6, reason)
+      .Bind(7, now)
+      .Bind(8, message);
   ASSIGN_OR_RETURN(int changed, update.Run());
   if (changed > 0) return absl::OkStatus();
   ASSIGN_OR_RETURN(Statement insert,
-                   Statement::Prepare(db_, "INSERT INTO events (namespace, involved_kind, "
-                                           "involved_name, involved_uid, type, reason, message, "
-                                           "source, count, first_ns, last_ns) VALUES (?1, ?2, "
-                                           "?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9)"));
-  insert.Bind(1, Namespace(involved)).Bind(2, Kind(involved)).Bind(3, Name(involved))
-      .Bind(4, Uid(involved)).Bind(5, type).Bind(6, reason).Bind(7, message).Bind(8, source)
+                   Statement::Prepare(db_,
+                                      "INSERT INTO events (namespace, involved_kind, "
+                                      "involved_name, involved_uid, type, reason, message, "
+                                      "source, count, first_ns, last_ns) VALUES (?1, ?2, "
+                                      "?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9)"));
+  insert.Bind(1, Namespace(involved))
+      .Bind(2, Kind(involved))
+      .Bind(3, Name(involved))
+      .Bind(4, Uid(involved))
+      .Bind(5, type)
+      .Bind(6, reason)
+      .Bind(7, message)
+      .Bind(8, source)
       .Bind(9, now);
   return insert.Run().status();
 }
 
-StatusOr<std::vector<EventRecord>> StoreTxn::ListEvents(const std::string& ns,
-                                                        bool all_namespaces,
+StatusOr<std::vector<EventRecord>> StoreTxn::ListEvents(const std::string& ns, bool all_namespaces,
                                                         const std::string& kind,
                                                         const std::string& name) {
   ASSIGN_OR_RETURN(
       Statement stmt,
-      Statement::Prepare(db_, "SELECT id, namespace, involved_kind, involved_name, involved_uid, "
-                              "type, reason, message, source, count, first_ns, last_ns FROM "
-                              "events WHERE (?2 OR namespace = ?1) AND (?3 = '' OR "
-                              "involved_kind = ?3) AND (?4 = '' OR involved_name = ?4) ORDER BY "
-                              "last_ns, id"));
+      Statement::Prepare(db_,
+                         "SELECT id, namespace, involved_kind, involved_name, involved_uid, "
+                         "type, reason, message, source, count, first_ns, last_ns FROM "
+                         "events WHERE (?2 OR namespace = ?1) AND (?3 = '' OR "
+                         "involved_kind = ?3) AND (?4 = '' OR involved_name = ?4) ORDER BY "
+                         "last_ns, id"));
   stmt.Bind(1, ns).Bind(2, all_namespaces).Bind(3, kind).Bind(4, name);
   std::vector<EventRecord> events;
   while (true) {
@@ -237,14 +262,16 @@ StatusOr<std::vector<EventRecord>> StoreTxn::ListEvents(const std::string& ns,
 Status StoreTxn::RemoveEventsOf(const std::string& kind, const std::string& ns,
                                 const std::string& name) {
   ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(db_, "DELETE FROM events WHERE involved_kind = ?1 AND "
-                                           "namespace = ?2 AND involved_name = ?3"));
+                   Statement::Prepare(db_,
+                                      "DELETE FROM events WHERE involved_kind = ?1 AND "
+                                      "namespace = ?2 AND involved_name = ?3"));
   stmt.Bind(1, kind).Bind(2, ns).Bind(3, name);
   return stmt.Run().status();
 }
 
 StatusOr<std::optional<std::string>> StoreTxn::GetSetting(const std::string& key) {
-  ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db_, "SELECT value FROM settings WHERE key = ?1"));
+  ASSIGN_OR_RETURN(Statement stmt,
+                   Statement::Prepare(db_, "SELECT value FROM settings WHERE key = ?1"));
   stmt.Bind(1, key);
   ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return std::optional<std::string>();
@@ -252,21 +279,29 @@ StatusOr<std::optional<std::string>> StoreTxn::GetSetting(const std::string& key
 }
 
 Status StoreTxn::PutSetting(const std::string& key, const std::string& value) {
-  ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(db_, "INSERT OR REPLACE INTO settings (key, value) VALUES (?1, ?2)"));
+  ASSIGN_OR_RETURN(
+      Statement stmt,
+      Statement::Prepare(db_, "INSERT OR REPLACE INTO settings (key, value) VALUES (?1, ?2)"));
   stmt.Bind(1, key).Bind(2, value);
   return stmt.Run().status();
 }
 
 Status StoreTxn::PutMount(const MountRecord& record) {
   ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(db_, "INSERT OR REPLACE INTO mounts (target_path, "
-                                           "namespace, claim_name, volume_name, volume_handle, "
-                                           "staging_path, block, read_only, created_ns) VALUES "
-                                           "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
-  stmt.Bind(1, record.target_path).Bind(2, record.namespace_name).Bind(3, record.claim_name)
-      .Bind(4, record.volume_name).Bind(5, record.volume_handle).Bind(6, record.staging_path)
-      .Bind(7, record.block).Bind(8, record.read_only).Bind(9, record.created_ns);
+                   Statement::Prepare(db_,
+                                      "INSERT OR REPLACE INTO mounts (target_path, "
+                                      "namespace, claim_name, volume_name, volume_handle, "
+                                      "staging_path, block, read_only, created_ns) VALUES "
+                                      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
+  stmt.Bind(1, record.target_path)
+      .Bind(2, record.namespace_name)
+      .Bind(3, record.claim_name)
+      .Bind(4, record.volume_name)
+      .Bind(5, record.volume_handle)
+      .Bind(6, record.staging_path)
+      .Bind(7, record.block)
+      .Bind(8, record.read_only)
+      .Bind(9, record.created_ns);
   return stmt.Run().status();
 }
 
@@ -279,10 +314,11 @@ Status StoreTxn::RemoveMount(const std::string& target_path) {
 
 StatusOr<std::vector<MountRecord>> StoreTxn::ListMounts() {
   ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(db_, "SELECT target_path, namespace, claim_name, "
-                                           "volume_name, volume_handle, staging_path, block, "
-                                           "read_only, created_ns FROM mounts ORDER BY "
-                                           "created_ns, target_path"));
+                   Statement::Prepare(db_,
+                                      "SELECT target_path, namespace, claim_name, "
+                                      "volume_name, volume_handle, staging_path, block, "
+                                      "read_only, created_ns FROM mounts ORDER BY "
+                                      "created_ns, target_path"));
   std::vector<MountRecord> mounts;
   while (true) {
     ASSIGN_OR_RETURN(bool row, stmt.Step());

@@ -15,7 +15,17 @@ namespace {
 
 // ---- schema: which fields exist and what type each has ----
 
-enum class Type { kString, kInt, kBool, kQuantity, kStringMap, kQuantityMap, kObject, kArray, kAny };
+enum class Type {
+  kString,
+  kInt,
+  kBool,
+  kQuantity,
+  kStringMap,
+  kQuantityMap,
+  kObject,
+  kArray,
+  kAny
+};
 
 struct Schema {
   Type type = Type::kAny;
@@ -79,21 +89,25 @@ SchemaPtr Top(std::map<std::string, SchemaPtr> fields) {
 }
 
 SchemaPtr ObjectReference() {
-  return Obj({{"apiVersion", Str()}, {"kind", Str()}, {"name", Str()}, {"namespace", Str()},
-              {"uid", Str()}, {"resourceVersion", Str()}, {"fieldPath", Str()}});
+  return Obj({{"apiVersion", Str()},
+              {"kind", Str()},
+              {"name", Str()},
+              {"namespace", Str()},
+              {"uid", Str()},
+              {"resourceVersion", Str()},
+              {"fieldPath", Str()}});
 }
 
 const std::map<std::string, SchemaPtr>& Schemas() {
   static const auto* schemas = new std::map<std::string, SchemaPtr>{
       {kNamespace, Top({{"spec", Obj({{"finalizers", Arr(Str())}})}, {"status", Any()}})},
-      {kStorageClass,
-       Top({{"provisioner", Str()},
-            {"parameters", StrMap()},
-            {"reclaimPolicy", Enum({"Delete", "Retain"})},
-            {"volumeBindingMode", Enum({"Immediate", "WaitForFirstConsumer"})},
-            {"allowVolumeExpansion", Bool()},
-            {"mountOptions", Arr(Str())},
-            {"allowedTopologies", Any()}})},
+      {kStorageClass, Top({{"provisioner", Str()},
+                           {"parameters", StrMap()},
+                           {"reclaimPolicy", Enum({"Delete", "Retain"})},
+                           {"volumeBindingMode", Enum({"Immediate", "WaitForFirstConsumer"})},
+                           {"allowVolumeExpansion", Bool()},
+                           {"mountOptions", Arr(Str())},
+                           {"allowedTopologies", Any()}})},
       {kPersistentVolumeClaim,
        Top({{"spec",
              Obj({{"accessModes", Arr(Enum(kAccessModes))},
@@ -110,44 +124,40 @@ const std::map<std::string, SchemaPtr>& Schemas() {
                                          {"namespace", Str()}})}})},
             {"status", Any()}})},
       {kPersistentVolume,
-       Top({{"spec",
-             Obj({{"capacity", QtyMap()},
-                  {"accessModes", Arr(Enum(kAccessModes))},
-                  {"persistentVolumeReclaimPolicy", Enum({"Retain", "Delete", "Recycle"})},
-                  {"storageClassName", Str()},
-                  {"volumeMode", Enum({"Filesystem", "Block"})},
-                  {"mountOptions", Arr(Str())},
-                  {"claimRef", ObjectReference()},
-                  {"nodeAffinity", Any()},
-                  {"volumeAttributesClassName", Str()},
-                  {"csi", Obj({{"driver", Str()},
-                               {"volumeHandle", Str()},
-                               {"fsType", Str()},
-                               {"readOnly", Bool()},
-                               {"volumeAttributes", StrMap()},
-                               {"controllerPublishSecretRef", Any()},
-                               {"nodeStageSecretRef", Any()},
-                               {"nodePublishSecretRef", Any()},
-                               {"controllerExpandSecretRef", Any()},
-                               {"nodeExpandSecretRef", Any()}})}})},
+       Top({{"spec", Obj({{"capacity", QtyMap()},
+                          {"accessModes", Arr(Enum(kAccessModes))},
+                          {"persistentVolumeReclaimPolicy", Enum({"Retain", "Delete", "Recycle"})},
+                          {"storageClassName", Str()},
+                          {"volumeMode", Enum({"Filesystem", "Block"})},
+                          {"mountOptions", Arr(Str())},
+                          {"claimRef", ObjectReference()},
+                          {"nodeAffinity", Any()},
+                          {"volumeAttributesClassName", Str()},
+                          {"csi", Obj({{"driver", Str()},
+                                       {"volumeHandle", Str()},
+                                       {"fsType", Str()},
+                                       {"readOnly", Bool()},
+                                       {"volumeAttributes", StrMap()},
+                                       {"controllerPublishSecretRef", Any()},
+                                       {"nodeStageSecretRef", Any()},
+                                       {"nodePublishSecretRef", Any()},
+                                       {"controllerExpandSecretRef", Any()},
+                                       {"nodeExpandSecretRef", Any()}})}})},
             {"status", Any()}})},
-      {kVolumeSnapshotClass,
-       Top({{"driver", Str()},
-            {"deletionPolicy", Enum({"Delete", "Retain"})},
-            {"parameters", StrMap()}})},
-      {kVolumeSnapshot,
-       Top({{"spec", Obj({{"source", Obj({{"persistentVolumeClaimName", Str()},
-                                           {"volumeSnapshotContentName", Str()}})},
-                          {"volumeSnapshotClassName", Str()}})},
-            {"status", Any()}})},
+      {kVolumeSnapshotClass, Top({{"driver", Str()},
+                                  {"deletionPolicy", Enum({"Delete", "Retain"})},
+                                  {"parameters", StrMap()}})},
+      {kVolumeSnapshot, Top({{"spec", Obj({{"source", Obj({{"persistentVolumeClaimName", Str()},
+                                                           {"volumeSnapshotContentName", Str()}})},
+                                           {"volumeSnapshotClassName", Str()}})},
+                             {"status", Any()}})},
       {kVolumeSnapshotContent,
-       Top({{"spec",
-             Obj({{"driver", Str()},
-                  {"deletionPolicy", Enum({"Delete", "Retain"})},
-                  {"source", Obj({{"volumeHandle", Str()}, {"snapshotHandle", Str()}})},
-                  {"volumeSnapshotRef", ObjectReference()},
-                  {"volumeSnapshotClassName", Str()},
-                  {"sourceVolumeMode", Enum({"Filesystem", "Block"})}})},
+       Top({{"spec", Obj({{"driver", Str()},
+                          {"deletionPolicy", Enum({"Delete", "Retain"})},
+                          {"source", Obj({{"volumeHandle", Str()}, {"snapshotHandle", Str()}})},
+                          {"volumeSnapshotRef", ObjectReference()},
+                          {"volumeSnapshotClassName", Str()},
+                          {"sourceVolumeMode", Enum({"Filesystem", "Block"})}})},
             {"status", Any()}})},
       {kReferenceGrant,
        Top({{"spec",
@@ -159,12 +169,18 @@ const std::map<std::string, SchemaPtr>& Schemas() {
 
 std::string TypeName(const Json& value) {
   switch (value.type()) {
-    case Json::value_t::object: return "object";
-    case Json::value_t::array: return "array";
-    case Json::value_t::string: return "string";
-    case Json::value_t::boolean: return "boolean";
-    case Json::value_t::null: return "null";
-    default: return "number";
+    case Json::value_t::object:
+      return "object";
+    case Json::value_t::array:
+      return "array";
+    case Json::value_t::string:
+      return "string";
+    case Json::value_t::boolean:
+      return "boolean";
+    case Json::value_t::null:
+      return "null";
+    default:
+      return "number";
   }
 }
 
@@ -182,8 +198,8 @@ class Checker {
       return;
     }
     if (!value.is_string()) {
-      Add(pointer, field, fmt::format("expected a quantity (for example 5Gi), got {}",
-                                      TypeName(value)));
+      Add(pointer, field,
+          fmt::format("expected a quantity (for example 5Gi), got {}", TypeName(value)));
       return;
     }
     auto parsed = ParseQuantity(value.get<std::string>());
@@ -276,7 +292,8 @@ class Checker {
 };
 
 const std::regex& SubdomainPattern() {
-  static const std::regex pattern("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
+  static const std::regex pattern(
+      "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
   return pattern;
 }
 const std::regex& LabelPattern() {
@@ -285,7 +302,8 @@ const std::regex& LabelPattern() {
 }
 
 bool IsEmpty(const Json* value) {
-  return value == nullptr || value->is_null() || (value->is_string() && value->get<std::string>().empty());
+  return value == nullptr || value->is_null() ||
+         (value->is_string() && value->get<std::string>().empty());
 }
 
 // Semantic rules of each kind, checked after the structure is known to be right.
@@ -294,8 +312,7 @@ void CheckSemantics(const Json& object, const KindInfo& kind, Checker& checker) 
   if (name.empty()) {
     checker.Add("/metadata", "metadata.name", "Required value: name is required");
   } else {
-    std::string problem =
-        kind.kind == kNamespace ? CheckLabelName(name) : CheckSubdomainName(name);
+    std::string problem = kind.kind == kNamespace ? CheckLabelName(name) : CheckSubdomainName(name);
     if (!problem.empty()) {
       checker.Add("/metadata/name", "metadata.name",
                   fmt::format("Invalid value: \"{}\": {}", name, problem));
@@ -381,7 +398,8 @@ void CheckSemantics(const Json& object, const KindInfo& kind, Checker& checker) 
                   "volumeSnapshotContentName must be set");
     }
   } else if (kind.kind == kVolumeSnapshotContent) {
-    if (IsEmpty(Find(object, {"spec", "driver"}))) checker.Add("/spec", "spec.driver", "Required value");
+    if (IsEmpty(Find(object, {"spec", "driver"})))
+      checker.Add("/spec", "spec.driver", "Required value");
     if (IsEmpty(Find(object, {"spec", "deletionPolicy"}))) {
       checker.Add("/spec", "spec.deletionPolicy", "Required value: Delete or Retain");
     }
@@ -461,8 +479,7 @@ Status DocumentErrors(const Document& document, const std::vector<FieldError>& e
     if (!message.empty()) message += "\n";
     std::string pointer = error.pointer;
     SourcePosition position = document.PositionOf(pointer);
-    if (pointer.size() > 4 && pointer.ends_with("#key") &&
-        document.positions.count(pointer) == 0) {
+    if (pointer.size() > 4 && pointer.ends_with("#key") && document.positions.count(pointer) == 0) {
       position = document.PositionOf(pointer.substr(0, pointer.size() - 4));
     }
     message += fmt::format("{}: {} is invalid: {}{}", position.ToString(), what,

@@ -46,8 +46,7 @@ Status RemoveVolumeObject(ControllerContext& ctx, const Json& volume) {
   });
 }
 
-StatusOr<bool> ReconcileVolume(ControllerContext& ctx, const Json& volume,
-                               const DriverInfo& info) {
+StatusOr<bool> ReconcileVolume(ControllerContext& ctx, const Json& volume, const DriverInfo& info) {
   std::string policy = GetString(volume, {"spec", "persistentVolumeReclaimPolicy"}, "Retain");
   std::string phase = GetString(volume, {"status", "phase"});
   bool has_claim_ref = Find(volume, {"spec", "claimRef"}) != nullptr;

@@ -28,8 +28,7 @@ const std::regex& IntegerPattern() {
   return pattern;
 }
 const std::regex& FloatPattern() {
-  static const std::regex pattern(
-      "[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
+  static const std::regex pattern("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
   return pattern;
 }
 
@@ -98,8 +97,9 @@ class Converter {
           }
           const std::string& key = it->first.Scalar();
           if (out->contains(key)) {
-            return absl::InvalidArgumentError(fmt::format(
-                "{}: yaml: duplicate key \"{}\"; remove one of them", key_position.ToString(), key));
+            return absl::InvalidArgumentError(
+                fmt::format("{}: yaml: duplicate key \"{}\"; remove one of them",
+                            key_position.ToString(), key));
           }
           std::string child = pointer + "/" + PointerToken(key);
           document_->positions[child + "#key"] = key_position;
@@ -125,9 +125,9 @@ bool NeedsQuotes(const std::string& text) {
   json resolved = ResolvePlain(text);
   if (!resolved.is_string()) return true;
   // Leading/trailing spaces and YAML 1.1 booleans other readers may take.
-  static const std::set<std::string> kAmbiguous = {"y", "Y", "yes", "Yes", "YES", "n", "N",
-                                                   "no", "No", "NO", "on", "On", "ON",
-                                                   "off", "Off", "OFF"};
+  static const std::set<std::string> kAmbiguous = {"y",  "Y",   "yes", "Yes", "YES", "n",
+                                                   "N",  "no",  "No",  "NO",  "on",  "On",
+                                                   "ON", "off", "Off", "OFF"};
   return kAmbiguous.count(text) > 0 || text.front() == ' ' || text.back() == ' ';
 }
 
@@ -221,8 +221,8 @@ StatusOr<std::vector<Document>> ParseYaml(std::string_view text, std::string_vie
   try {
     nodes = YAML::LoadAll(std::string(text));
   } catch (const YAML::Exception& error) {
-    return absl::InvalidArgumentError(fmt::format(
-        "{}: yaml: {}", PositionFromMark(file, error.mark).ToString(), error.msg));
+    return absl::InvalidArgumentError(
+        fmt::format("{}: yaml: {}", PositionFromMark(file, error.mark).ToString(), error.msg));
   }
   std::vector<Document> documents;
   int index = 0;
@@ -241,8 +241,8 @@ StatusOr<std::vector<Document>> ParseYaml(std::string_view text, std::string_vie
     try {
       RETURN_IF_ERROR(converter.Convert(node, "", &document.object));
     } catch (const YAML::Exception& error) {
-      return absl::InvalidArgumentError(fmt::format(
-          "{}: yaml: {}", PositionFromMark(file, error.mark).ToString(), error.msg));
+      return absl::InvalidArgumentError(
+          fmt::format("{}: yaml: {}", PositionFromMark(file, error.mark).ToString(), error.msg));
     }
     documents.push_back(std::move(document));
   }

@@ -44,7 +44,8 @@ class Controller : public v1::Controller::Service {
         v1::ControllerServiceCapability::RPC::CREATE_DELETE_VOLUME,
         v1::ControllerServiceCapability::RPC::CREATE_DELETE_SNAPSHOT,
         v1::ControllerServiceCapability::RPC::EXPAND_VOLUME};
-    if (state_->clone_capability) types.push_back(v1::ControllerServiceCapability::RPC::CLONE_VOLUME);
+    if (state_->clone_capability)
+      types.push_back(v1::ControllerServiceCapability::RPC::CLONE_VOLUME);
     for (auto type : types) response->add_capabilities()->mutable_rpc()->set_type(type);
     return Status::OK;
   }

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "control/printers.h"
+
+#include <gtest/gtest.h>
 
 namespace ditto::control {
 namespace {
@@ -53,15 +53,15 @@ TEST(PrintersTest, ClaimTable) {
 }
 
 TEST(PrintersTest, DefaultStorageClassIsMarked) {
-  Json storage_class = {{"kind", "StorageClass"},
-                        {"metadata",
-                         {{"name", "ditto"},
-                          {"annotations", {{kDefaultClassAnnotation, "true"}}}}},
-                        {"provisioner", "ditto.csi.dev"},
-                        {"allowVolumeExpansion", true}};
+  Json storage_class = {
+      {"kind", "StorageClass"},
+      {"metadata", {{"name", "ditto"}, {"annotations", {{kDefaultClassAnnotation, "true"}}}}},
+      {"provisioner", "ditto.csi.dev"},
+      {"allowVolumeExpansion", true}};
   std::string table = PrintTable(*FindKind(kStorageClass), {storage_class}, {}, 0);
-  EXPECT_NE(table.find("ditto (default)   ditto.csi.dev   Delete          Immediate           true"),
-            std::string::npos)
+  EXPECT_NE(
+      table.find("ditto (default)   ditto.csi.dev   Delete          Immediate           true"),
+      std::string::npos)
       << table;
 }
 

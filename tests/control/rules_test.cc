@@ -18,8 +18,8 @@ class RulesTest : public ::testing::Test {
 
   void Open() {
     plane_.reset();
-    auto plane = ControlPlane::Open(dir_.Join("state"),
-                                    std::make_unique<CsiClient>(fake_.Channel()), host_);
+    auto plane =
+        ControlPlane::Open(dir_.Join("state"), std::make_unique<CsiClient>(fake_.Channel()), host_);
     ASSERT_TRUE(plane.ok()) << plane.status();
     plane_ = std::move(*plane);
   }
@@ -110,9 +110,9 @@ TEST_F(RulesTest, CloneSendsTheSourceVolumeAndProtectsTheSource) {
   EXPECT_EQ(request.volume_content_source().volume().volume_id(), "vol-1");
   EXPECT_TRUE(HasFinalizer(Get(kPersistentVolumeClaim, "pvc-1"), kCloningProtectionFinalizer));
   // dataSourceRef mirrors dataSource, as the API server fills it in.
-  EXPECT_EQ(GetString(Get(kPersistentVolumeClaim, "clone-of-pvc-1"),
-                      {"spec", "dataSourceRef", "name"}),
-            "pvc-1");
+  EXPECT_EQ(
+      GetString(Get(kPersistentVolumeClaim, "clone-of-pvc-1"), {"spec", "dataSourceRef", "name"}),
+      "pvc-1");
 }
 
 TEST_F(RulesTest, EachViolatedRuleLeavesTheClonePendingWithAWarning) {

@@ -64,8 +64,9 @@ TEST(YamlTest, SyntaxErrorsNameFileLineAndColumn) {
 TEST(YamlTest, DuplicateKeysAreErrors) {
   auto documents = ParseYaml("a: 1\na: 2\n", "dup.yaml");
   ASSERT_FALSE(documents.ok());
-  EXPECT_NE(std::string(documents.status().message()).find("dup.yaml:2:1: yaml: duplicate key \"a\""),
-            std::string::npos)
+  EXPECT_NE(
+      std::string(documents.status().message()).find("dup.yaml:2:1: yaml: duplicate key \"a\""),
+      std::string::npos)
       << documents.status();
 }
 
@@ -82,8 +83,13 @@ TEST(YamlTest, ScalarsResolveAndQuotedStringsStayStrings) {
 }
 
 TEST(YamlTest, ToYamlRoundTripsAmbiguousStrings) {
-  Json object = {{"annotation", "true"}, {"count", "5"}, {"empty", ""}, {"yes", "yes"},
-                 {"list", Json::array()}, {"n", 3}, {"map", {{"k/v", "x: y"}}}};
+  Json object = {{"annotation", "true"},
+                 {"count", "5"},
+                 {"empty", ""},
+                 {"yes", "yes"},
+                 {"list", Json::array()},
+                 {"n", 3},
+                 {"map", {{"k/v", "x: y"}}}};
   std::string text = ToYaml(object);
   auto documents = ParseYaml(text, "out");
   ASSERT_TRUE(documents.ok()) << text;
@@ -120,9 +126,10 @@ TEST(ValidationTest, NamesMustBeRfc1123) {
 }
 
 TEST(ValidationTest, RequiredFieldsAndEnums) {
-  EXPECT_NE(ErrorsOf("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: x\nspec: {}\n")
-                .find("spec.accessModes: Required value"),
-            std::string::npos);
+  EXPECT_NE(
+      ErrorsOf("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: x\nspec: {}\n")
+          .find("spec.accessModes: Required value"),
+      std::string::npos);
   std::string yaml = kClaim;
   yaml.replace(yaml.find("ReadWriteOnce"), 13, "ReadWriteSometimes");
   EXPECT_NE(ErrorsOf(yaml).find("Unsupported value: \"ReadWriteSometimes\""), std::string::npos);
@@ -136,8 +143,8 @@ TEST(ValidationTest, RequiredFieldsAndEnums) {
 }
 
 TEST(ValidationTest, DataSourceRules) {
-  std::string yaml = std::string(kClaim) +
-                     "  dataSourceRef:\n    kind: PersistentVolumeClaim\n    name: other\n";
+  std::string yaml =
+      std::string(kClaim) + "  dataSourceRef:\n    kind: PersistentVolumeClaim\n    name: other\n";
   EXPECT_NE(ErrorsOf(yaml).find("spec.dataSource: Invalid value: must match dataSourceRef"),
             std::string::npos);
   std::string snapshot = kClaim;

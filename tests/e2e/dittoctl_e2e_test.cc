@@ -2,12 +2,12 @@
 // exit codes checked, for the seed example and every provisioning and
 // cloning rule, once with the driver in-process and once against a dittod
 // this test starts (and stops, by PID).
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,9 +51,9 @@ class Daemon {
   ~Daemon() { Stop(); }
   bool Start(const std::string& dir) {
     socket_ = dir + "/csi.sock";
-    std::vector<std::string> args = {DITTOD_PATH,     "--endpoint", "unix://" + socket_,
-                                     "--node-id",     "e2e-node",   "--pool",
-                                     dir + "/pool",   "--pool-size", "4Gi"};
+    std::vector<std::string> args = {DITTOD_PATH,   "--endpoint",  "unix://" + socket_,
+                                     "--node-id",   "e2e-node",    "--pool",
+                                     dir + "/pool", "--pool-size", "4Gi"};
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
@@ -236,8 +236,9 @@ TEST_P(DittoctlTest, SeedExampleClonesAndStaysIndependent) {
   WriteFile(Mnt("a") + "/greeting.txt", "hello from pvc-1\n");
   sync();
   // The seed's clone, as the docs write it (only namespace and class differ).
-  Result cloned = Apply("clone", Pvc("clone-of-pvc-1", "1Gi",
-                                     "  dataSource:\n    kind: PersistentVolumeClaim\n    name: pvc-1\n"));
+  Result cloned =
+      Apply("clone", Pvc("clone-of-pvc-1", "1Gi",
+                         "  dataSource:\n    kind: PersistentVolumeClaim\n    name: pvc-1\n"));
   ASSERT_EQ(cloned.code, 0) << cloned.err;
   EXPECT_EQ(cloned.out, "persistentvolumeclaim/clone-of-pvc-1 created\n");
   Result listed = Ctl({"get", "pvc", "-n", ns_});
@@ -284,9 +285,9 @@ TEST_P(DittoctlTest, CloneWaitsForSourceToBeBound) {
   EXPECT_EQ(Phase("src"), "Pending");
   EXPECT_NE(Describe("src").find("WaitForFirstConsumer"), std::string::npos);
   // The clone's class binds immediately: the rules are checked now.
-  ASSERT_EQ(Apply("clone", Pvc("clone", "1Gi",
-                               "  dataSource:\n    kind: PersistentVolumeClaim\n    name: src\n",
-                               "ditto"))
+  ASSERT_EQ(Apply("clone",
+                  Pvc("clone", "1Gi",
+                      "  dataSource:\n    kind: PersistentVolumeClaim\n    name: src\n", "ditto"))
                 .code,
             0);
   EXPECT_EQ(Phase("clone"), "Pending");
@@ -338,7 +339,8 @@ TEST_P(DittoctlTest, CloneAcrossNamespacesNeedsAReferenceGrant) {
   source.replace(source.find("namespace: NS"), 13, "namespace: " + other);
   ASSERT_EQ(Apply("src", source).code, 0);
   std::string ref = fmt::format(
-      "  dataSourceRef:\n    kind: PersistentVolumeClaim\n    name: src\n    namespace: {}\n", other);
+      "  dataSourceRef:\n    kind: PersistentVolumeClaim\n    name: src\n    namespace: {}\n",
+      other);
   ASSERT_EQ(Apply("clone", Pvc("clone", "1Gi", ref)).code, 0);
   EXPECT_EQ(Phase("clone"), "Pending");
   EXPECT_NE(Describe("clone").find("isn't allowed"), std::string::npos) << Describe("clone");
