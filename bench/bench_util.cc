@@ -15,6 +15,7 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <utility>
 
 #include "fmt/format.h"
 #include "host/linux_host.h"
@@ -61,8 +62,16 @@ host::LinuxHost& Host() {
 
 }  // namespace
 
+std::function<void()>& DieHook() {
+  static std::function<void()> hook;
+  return hook;
+}
+
+void SetDieHook(std::function<void()> hook) { DieHook() = std::move(hook); }
+
 void Die(const std::string& message) {
   std::cerr << "bench: " << message << std::endl;
+  if (auto hook = std::exchange(DieHook(), nullptr)) hook();  // once, even if it dies too
   std::exit(1);
 }
 
@@ -237,7 +246,14 @@ uint64_t FilesystemUsedBytes(const std::string& path) {
   return (st.f_blocks - st.f_bfree) * static_cast<uint64_t>(st.f_bsize);
 }
 
-void SyncAll() { ::sync(); }
+void SyncAll() {
+  // The pool filesystem sits on a loop device whose backing file is on the
+  // host filesystem: the first sync() pushes the pool's dirty data into the
+  // backing file's page cache, where it may be dirty again; the second one
+  // writes that out too, so no writeback runs under the next timing.
+  ::sync();
+  ::sync();
+}
 
 void RemoveFile(const std::string& path) {
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {

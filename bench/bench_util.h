@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,8 +21,10 @@ inline constexpr uint64_t kKiB = 1ull << 10;
 inline constexpr uint64_t kMiB = 1ull << 20;
 inline constexpr uint64_t kGiB = 1ull << 30;
 
-// Prints "bench: <message>" to stderr and exits 1.
+// Prints "bench: <message>" to stderr, runs the hook set by SetDieHook (stop
+// the daemon, remove the loop filesystem) and exits 1.
 [[noreturn]] void Die(const std::string& message);
+void SetDieHook(std::function<void()> hook);
 // Dies with `what` and the status message unless `status` is OK.
 void Check(const Status& status, const std::string& what);
 template <typename T>
@@ -95,6 +98,7 @@ void FullCopy(const std::string& source, const std::string& destination);
 uint64_t ExtentCount(const std::string& path);
 // Bytes in use on the filesystem holding `path` (statfs: blocks - free).
 uint64_t FilesystemUsedBytes(const std::string& path);
+// sync() twice: also flushes the loop device's backing file (see .cc).
 void SyncAll();
 void RemoveFile(const std::string& path);
 bool FileExists(const std::string& path);

@@ -14,6 +14,7 @@
 #include "fmt/format.h"
 #include "host/linux_host.h"
 #include "pool/pool.h"
+#include "spdlog/spdlog.h"
 #include "support/loop_filesystem.h"
 
 namespace {
@@ -96,6 +97,7 @@ int main(int argc, char** argv) {
     std::cerr << "clone_size_bench needs root (it loop-mounts an XFS filesystem)\n";
     return 1;
   }
+  spdlog::set_level(spdlog::level::warn);  // the pool logs every operation at info
   ditto::host::LinuxHost host;
   auto fs = ditto::test::LoopFilesystem::Create("xfs", (large_gib + 2) << 30);
   Check(fs.status(), "loop filesystem");

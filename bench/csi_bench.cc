@@ -753,6 +753,11 @@ int main(int argc, char** argv) {
   daemon.pool_dir = b.pool_dir;
   daemon.pool_size = fmt::format("{}Gi", fs_size / kGiB);
   daemon.log_file = options.out + "/dittod.log";
+  // A failure anywhere must not leave a daemon, mounts or loop devices behind.
+  SetDieHook([&] {
+    if (b.daemon) b.daemon->Stop();
+    fs->Cleanup();
+  });
   Progress(fmt::format("starting dittod (log: {})", daemon.log_file));
   b.daemon = DittodProcess::Start(daemon);
   b.client = std::make_unique<CsiClient>(b.daemon->NewChannel());

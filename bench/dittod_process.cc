@@ -74,6 +74,7 @@ std::unique_ptr<DittodProcess> DittodProcess::Start(const DittodOptions& options
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  process->Stop();
   Die(fmt::format("dittod did not become ready within 60 s; its log {}:\n{}", options.log_file,
                   LogTail(options.log_file)));
 }
