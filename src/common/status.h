@@ -6,11 +6,20 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
+#include <string>
+
 namespace ditto {
 
 using Status = absl::Status;
 template <typename T>
 using StatusOr = absl::StatusOr<T>;
+
+// The canonical name of a status code, "NOT_FOUND": absl and gRPC share the
+// values and the names.
+inline std::string StatusCodeName(int code) {
+  std::string name = absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+  return name.empty() ? "UNKNOWN_CODE" : name;
+}
 
 }  // namespace ditto
 

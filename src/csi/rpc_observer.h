@@ -50,7 +50,4 @@ class RpcObservers : public RpcObserver {
   std::vector<std::shared_ptr<RpcObserver>> observers_;  // guarded by mutex_
 };
 
-// Name of a gRPC status code ("NOT_FOUND").
-std::string_view StatusCodeName(grpc::StatusCode code);
-
 }  // namespace ditto::csi

@@ -11,28 +11,11 @@
 #include <array>
 #include <utility>
 
+#include "common/status.h"
+
 namespace ditto::metrics {
 namespace {
 
-constexpr std::array<std::string_view, 17> kCodeNames = {
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-};
 
 prometheus::MetricFamily Gauge(std::string name, std::string help, double value) {
   prometheus::MetricFamily family;
@@ -55,11 +38,7 @@ const std::vector<double>& RpcDurationBuckets() {
   return kBuckets;
 }
 
-std::string_view CodeName(grpc::StatusCode code) {
-  auto index = static_cast<size_t>(code);
-  if (index < kCodeNames.size()) return kCodeNames[index];
-  return "UNKNOWN_CODE";
-}
+std::string CodeName(grpc::StatusCode code) { return StatusCodeName(static_cast<int>(code)); }
 
 // Reads the pool at collection time, so a scrape always shows current numbers
 // and nothing polls the pool between scrapes.
@@ -118,7 +97,7 @@ Metrics::~Metrics() = default;
 void Metrics::OnRpc(std::string_view method, grpc::StatusCode code,
                     std::chrono::nanoseconds duration) {
   prometheus::Labels labels = {{"method", std::string(method)},
-                               {"code", std::string(CodeName(code))}};
+                               {"code", CodeName(code)}};
   // Family::Add returns the existing child for known labels, under the
   // family's own lock.
   rpc_total_->Add(labels).Increment();

@@ -61,7 +61,7 @@ using PoolStatsSource = std::function<StatusOr<PoolStats>()>;
 const std::vector<double>& RpcDurationBuckets();
 
 // "NOT_FOUND" for grpc::StatusCode::NOT_FOUND; "UNKNOWN_CODE_<n>" otherwise.
-std::string_view CodeName(grpc::StatusCode code);
+std::string CodeName(grpc::StatusCode code);
 
 class Metrics : public RpcObserver {
  public:
