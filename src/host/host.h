@@ -139,7 +139,8 @@ class Host {
 
   // ---- block devices ----
   // Attaches a free loop device to `backing_file` (LOOP_CONFIGURE), with
-  // direct I/O when asked and possible. Returns "/dev/loopN".
+  // direct I/O when asked and possible; a direct-I/O device always has
+  // 4096-byte logical blocks. Returns "/dev/loopN".
   virtual StatusOr<std::string> AttachLoop(const std::string& backing_file, bool direct_io,
                                            bool read_only) = 0;
   virtual Status DetachLoop(const std::string& device) = 0;

@@ -701,6 +701,11 @@ StatusOr<std::string> LinuxHost::AttachLoop(const std::string& backing_file, boo
                                             bool read_only) {
   ASSIGN_OR_RETURN(ScopedFd control, Open("/dev/loop-control", O_RDWR));
   ASSIGN_OR_RETURN(ScopedFd backing, Open(backing_file, read_only ? O_RDONLY : O_RDWR));
+  // With direct I/O the kernel would otherwise take the logical block size from
+  // the image's alignment, which on XFS changes once the image shares extents
+  // (512 fresh, 4096 after a clone): fix it, so a volume's device looks the same
+  // before and after it is cloned.
+  const uint32_t block_size = direct_io ? 4096 : 0;
   Status last_error;
   for (int attempt = 0; attempt < kLoopAttachAttempts; ++attempt) {
     int index = ::ioctl(control.get(), LOOP_CTL_GET_FREE);
@@ -721,6 +726,7 @@ StatusOr<std::string> LinuxHost::AttachLoop(const std::string& backing_file, boo
     struct loop_config config;
     memset(&config, 0, sizeof(config));
     config.fd = static_cast<uint32_t>(backing.get());
+    config.block_size = block_size;
     config.info.lo_flags =
         (direct_io ? LO_FLAGS_DIRECT_IO : 0) | (read_only ? LO_FLAGS_READ_ONLY : 0);
     strncpy(reinterpret_cast<char*>(config.info.lo_file_name), backing_file.c_str(),
