@@ -53,6 +53,27 @@ Status CheckNodeCapability(const Capability& capability, const catalog::VolumeRe
   return absl::OkStatus();
 }
 
+// Staging and target paths come from the CO, which creates them. A symbolic
+// link in one would make the driver create directories, files or mounts
+// wherever it points, outside the CO's directories: refuse such a path. The
+// deepest existing ancestor is checked, as the driver creates the rest.
+Status RequireNoSymlinks(host::Host& host, const std::string& path, std::string_view field) {
+  std::string existing = path;
+  auto real = host.RealPath(existing);
+  while (absl::IsNotFound(real.status()) && existing != "/") {
+    existing = ParentOf(existing);
+    real = host.RealPath(existing);
+  }
+  RETURN_IF_ERROR(real.status());
+  if (*real != existing) {
+    return absl::FailedPreconditionError(fmt::format(
+        "{} {} leads through a symbolic link ({} is {}); the driver mounts only at the path it "
+        "is given, so pass a path without symbolic links",
+        field, path, existing, *real));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 // ---- gRPC entry points ----
@@ -402,7 +423,8 @@ Status NodeService::DoStage(const pb::NodeStageVolumeRequest& request) {
           "volume {} holds a {} filesystem, not {}; it is never reformatted (ask for {})",
           volume.id, *found, fs_type, *found)));
     }
-    Status made = context_.host.MakeDirectories(staging, 0750);
+    Status made = RequireNoSymlinks(context_.host, staging, "staging_target_path");
+    if (made.ok()) made = context_.host.MakeDirectories(staging, 0750);
     if (!made.ok()) return undo(made);
     auto current = MountAt(staging);
     if (!current.ok()) return undo(current.status());
@@ -563,6 +585,7 @@ Status NodeService::DoPublish(const pb::NodePublishVolumeRequest& request) {
     host::MountOptions options;
     options.bind = true;
     options.read_only = read_only;
+    RETURN_IF_ERROR(RequireNoSymlinks(context_.host, target, "target_path"));
     if (capability.block) {
       RETURN_IF_ERROR(context_.host.MakeDirectories(ParentOf(target), 0750));
       RETURN_IF_ERROR(context_.host.Touch(target));
