@@ -1,0 +1,580 @@
+// Hostile input, table-driven: IDs with "..", "/", NUL and 10 KB strings;
+// relative or odd staging/target paths (/proc, /sys, symlinks pointing out);
+// negative, zero and overflowing sizes; fs_type, parameters and mount flags
+// carrying shell or option injection; bad pagination tokens. Each must get a
+// clear error (a non-empty message of bounded size, never INTERNAL/UNKNOWN),
+// change nothing on disk or in the mount table, and leave dittod serving.
+//
+// Then dittoctl's YAML: alias bombs, deep nesting, a 50 MB document,
+// duplicate keys, NUL bytes — each a clear error with nothing applied.
+//
+// Prints the number of inputs tried.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <set>
+
+#include "fmt/format.h"
+#include "reliability/daemon_fixture.h"
+
+namespace ditto::reliability {
+namespace {
+
+using Code = grpc::StatusCode;
+
+constexpr size_t kMaxMessageBytes = 2048;
+
+struct Case {
+  std::string name;
+  std::function<grpc::Status(CsiClient&)> call;
+  // Codes that count as a correct refusal. OK is listed only where the spec
+  // makes the call succeed (e.g. DeleteVolume of an unknown ID).
+  std::set<Code> allowed;
+};
+
+std::string Printable(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text.substr(0, 60)) {
+    out += c >= 0x20 && c < 0x7f ? std::string(1, c) : fmt::format("\\x{:02x}", c);
+  }
+  return text.size() > 60 ? out + fmt::format("...({} bytes)", text.size()) : out;
+}
+
+class HostileInputTest : public DaemonTest {
+ protected:
+  void SetUp() override {
+    DaemonTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    ASSERT_NO_FATAL_FAILURE(StartDaemon());
+    pb::CreateVolumeResponse created;
+    ASSERT_TRUE(csi().CreateVolume(VolumeRequest("staged", 32 << 20), &created).ok());
+    staged_ = created.volume().volume_id();
+    staging_ = work_.StagingPath("staged");
+    target_ = work_.TargetPath("staged");
+    ASSERT_TRUE(csi().NodeStage(staged_, staging_).ok());
+    ASSERT_TRUE(csi().NodePublish(staged_, staging_, target_).ok());
+    ASSERT_TRUE(csi().CreateVolume(VolumeRequest("fresh", 32 << 20), &created).ok());
+    fresh_ = created.volume().volume_id();
+    pb::CreateSnapshotResponse snap;
+    ASSERT_TRUE(csi().CreateSnapshot("snap", staged_, &snap).ok());
+    snapshot_ = snap.snapshot().snapshot_id();
+    // A directory outside the driver's paths, and links pointing at it.
+    outside_ = work_.Join("outside");
+    ASSERT_EQ(::mkdir(outside_.c_str(), 0755), 0);
+    ASSERT_TRUE(WriteFileSynced(outside_ + "/sentinel", "untouched").ok());
+    ASSERT_EQ(::symlink(outside_.c_str(), work_.Join("stage/link-out").c_str()), 0);
+    ASSERT_EQ(::symlink(outside_.c_str(), work_.Join("pub/link-out").c_str()), 0);
+    ASSERT_EQ(::symlink("/proc/self", work_.Join("stage/link-proc").c_str()), 0);
+  }
+
+  void TearDown() override {
+    if (daemon_) {
+      (void)csi().NodeUnpublish(staged_, target_);
+      (void)csi().NodeUnstage(staged_, staging_);
+    }
+    DaemonTest::TearDown();
+  }
+
+  // What must not change: the pool (catalog rows, files), the mount table,
+  // the directory outside.
+  std::string Observe() {
+    auto state = ReadPoolState(work_.DataDir());
+    std::string out = state.ok() ? state->Fingerprint() : std::string(state.status().message());
+    for (const auto& mount : MountTargets()) out += "mount " + mount + "\n";
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(outside_, error)) {
+      out += "outside " + entry.path().filename().string() + "\n";
+    }
+    auto sentinel = ReadWholeFile(outside_ + "/sentinel");
+    out += "sentinel " + (sentinel.ok() ? *sentinel : std::string("missing")) + "\n";
+    return out;
+  }
+
+  std::vector<Case> GrpcCases();
+  // Runs every case; returns how many were tried and counts in `failed` the
+  // cases that failed a check.
+  int RunCases(const std::vector<Case>& cases, int* failed);
+  // After a case that changed something: unmounts what it mounted below the
+  // workspace and deletes the volumes and snapshots it made, so one defect
+  // does not fail every later case.
+  void Restore(const std::vector<std::string>& mounts_before);
+
+  std::string staged_, staging_, target_, fresh_, snapshot_, outside_;
+};
+
+std::vector<std::string> HostileIds() {
+  std::string nul_id = "vol-0123456789abcdef0123456789abcdef";
+  nul_id[6] = '\0';
+  return {
+      "",
+      "..",
+      "../../../../etc/passwd",
+      "/etc/passwd",
+      "vol-../../x",
+      "vol-0123456789abcdef0123456789abcdef/../../x",
+      "vol-0123456789abcdef0123456789abcdef/",
+      nul_id,
+      std::string("vol-\0abc", 8),
+      std::string(10 * 1024, 'a'),
+      "vol-" + std::string(10 * 1024, 'f'),
+      "vol-0123456789ABCDEF0123456789ABCDEF",
+      "vol-%2e%2e%2f",
+      "vol-\xff\xfe\xfd",
+      " vol-0123456789abcdef0123456789abcdef",
+      "snap-0123456789abcdef0123456789abcdef\n",
+      "*",
+      "$(reboot)",
+  };
+}
+
+std::vector<Case> HostileInputTest::GrpcCases() {
+  std::vector<Case> cases;
+  const std::string stage = work_.StagingPath("hostile");
+  const std::string target = work_.TargetPath("hostile");
+
+  // ---- IDs ----
+  for (const std::string& id : HostileIds()) {
+    std::string tag = Printable(id);
+    // Not UTF-8: gRPC cannot parse the request (proto3 strings) and answers
+    // INTERNAL before the driver sees it.
+    const bool utf8 = id.find('\xff') == std::string::npos;
+    const std::set<Code> refused =
+        utf8 ? std::set<Code>{Code::INVALID_ARGUMENT, Code::NOT_FOUND}
+             : std::set<Code>{Code::INVALID_ARGUMENT, Code::NOT_FOUND, Code::INTERNAL};
+    const std::set<Code> refused_or_ok =
+        utf8 ? std::set<Code>{Code::INVALID_ARGUMENT, Code::NOT_FOUND, Code::OK}
+             : std::set<Code>{Code::INVALID_ARGUMENT, Code::NOT_FOUND, Code::OK, Code::INTERNAL};
+    cases.push_back(
+        {"DeleteVolume " + tag, [=](CsiClient& c) { return c.DeleteVolume(id); }, refused_or_ok});
+    cases.push_back({"DeleteSnapshot " + tag, [=](CsiClient& c) { return c.DeleteSnapshot(id); },
+                     refused_or_ok});
+    cases.push_back({"ControllerExpandVolume " + tag,
+                     [=](CsiClient& c) { return c.ControllerExpandVolume(id, 64 << 20); },
+                     refused});
+    cases.push_back({"CreateSnapshot of " + tag,
+                     [=](CsiClient& c) { return c.CreateSnapshot("hostile-snap", id); }, refused});
+    cases.push_back(
+        {"CreateVolume clone of " + tag,
+         [=](CsiClient& c) { return c.CreateVolume(CloneRequest("hostile-clone", id)); }, refused});
+    cases.push_back(
+        {"CreateVolume restore of " + tag,
+         [=](CsiClient& c) { return c.CreateVolume(RestoreRequest("hostile-restore", id)); },
+         refused});
+    cases.push_back(
+        {"NodeStage " + tag, [=](CsiClient& c) { return c.NodeStage(id, stage); }, refused});
+    cases.push_back(
+        {"NodeUnstage " + tag, [=](CsiClient& c) { return c.NodeUnstage(id, stage); }, refused});
+    cases.push_back({"NodePublish " + tag,
+                     [=](CsiClient& c) { return c.NodePublish(id, stage, target); }, refused});
+    cases.push_back({"NodeUnpublish " + tag,
+                     [=](CsiClient& c) { return c.NodeUnpublish(id, target); }, refused});
+    cases.push_back({"NodeGetVolumeStats " + tag,
+                     [=](CsiClient& c) {
+                       pb::NodeGetVolumeStatsResponse r;
+                       return c.NodeGetVolumeStats(id, target_, &r);
+                     },
+                     refused});
+    cases.push_back({"ControllerGetVolume " + tag,
+                     [=](CsiClient& c) {
+                       pb::ControllerGetVolumeRequest request;
+                       request.set_volume_id(id);
+                       pb::ControllerGetVolumeResponse response;
+                       return c.controller().ControllerGetVolume(c.Context().get(), request,
+                                                                 &response);
+                     },
+                     refused});
+  }
+
+  // ---- names (a name is never a path; a 10 KB or NUL name is refused) ----
+  std::string nul_name = std::string("pvc-\0x", 6);
+  for (const std::string& name : {std::string(""), std::string(10 * 1024, 'n'), nul_name,
+                                  std::string("pvc-\n-x"), std::string("\x01\x02")}) {
+    cases.push_back({"CreateVolume name " + Printable(name),
+                     [=](CsiClient& c) { return c.CreateVolume(VolumeRequest(name, 16 << 20)); },
+                     {Code::INVALID_ARGUMENT}});
+    cases.push_back({"CreateSnapshot name " + Printable(name),
+                     [=](CsiClient& c) { return c.CreateSnapshot(name, staged_); },
+                     {Code::INVALID_ARGUMENT}});
+  }
+
+  // ---- node paths (with valid volumes) ----
+  std::vector<std::string> paths = {
+      "",
+      "relative/path",
+      "./stage",
+      ".",
+      "/",
+      "/proc",
+      "/proc/self/root",
+      "/proc/1/root/tmp/x",
+      "/sys/kernel",
+      "/sys/fs/cgroup",
+      "/dev/null",
+      "/dev/shm/x",
+      work_.Join("stage/../../../etc"),
+      work_.Join("stage/./x"),
+      work_.Join("stage//x"),
+      work_.Join("stage/x/"),
+      work_.Join("stage/x\nother"),
+      std::string(work_.Join("stage/x")) + std::string("\0/etc", 5),
+      "/" + std::string(5000, 'p'),
+      work_.Join("stage/link-out"),
+      work_.Join("stage/link-proc"),
+      work_.Join("stage/link-out/deeper"),
+  };
+  const std::set<Code> path_refused = {Code::INVALID_ARGUMENT, Code::FAILED_PRECONDITION,
+                                       Code::NOT_FOUND, Code::ALREADY_EXISTS};
+  for (const std::string& path : paths) {
+    std::string tag = Printable(path);
+    cases.push_back({"NodeStage at " + tag, [=](CsiClient& c) { return c.NodeStage(fresh_, path); },
+                     path_refused});
+    cases.push_back({"NodePublish to " + tag,
+                     [=](CsiClient& c) { return c.NodePublish(staged_, staging_, path); },
+                     path_refused});
+    cases.push_back({"NodePublish from staging " + tag,
+                     [=](CsiClient& c) { return c.NodePublish(staged_, path, target); },
+                     path_refused});
+    cases.push_back({"NodeUnpublish " + tag,
+                     [=](CsiClient& c) { return c.NodeUnpublish(staged_, path); },
+                     {Code::INVALID_ARGUMENT, Code::OK}});
+    cases.push_back({"NodeUnstage " + tag,
+                     [=](CsiClient& c) { return c.NodeUnstage(staged_, path); },
+                     {Code::INVALID_ARGUMENT, Code::OK, Code::FAILED_PRECONDITION}});
+    cases.push_back({"NodeGetVolumeStats " + tag,
+                     [=](CsiClient& c) {
+                       pb::NodeGetVolumeStatsResponse r;
+                       return c.NodeGetVolumeStats(staged_, path, &r);
+                     },
+                     {Code::INVALID_ARGUMENT, Code::NOT_FOUND}});
+    cases.push_back({"NodeExpandVolume " + tag,
+                     [=](CsiClient& c) {
+                       pb::NodeExpandVolumeRequest request;
+                       request.set_volume_id(staged_);
+                       request.set_volume_path(path);
+                       pb::NodeExpandVolumeResponse response;
+                       return c.node().NodeExpandVolume(c.Context().get(), request, &response);
+                     },
+                     {Code::INVALID_ARGUMENT, Code::NOT_FOUND}});
+  }
+  // Publishing through a symlink that points out of the CO's directories
+  // (a multi-writer mode, so the existing publish does not refuse it first).
+  for (const std::string& path : {work_.Join("pub/link-out"), work_.Join("pub/link-out/deeper"),
+                                  work_.Join("stage/link-proc")}) {
+    cases.push_back({"NodePublish (multi-writer) to " + Printable(path),
+                     [=](CsiClient& c) {
+                       pb::NodePublishVolumeRequest request;
+                       request.set_volume_id(staged_);
+                       request.set_staging_target_path(staging_);
+                       request.set_target_path(path);
+                       *request.mutable_volume_capability() = MountCapability();
+                       request.mutable_volume_capability()->mutable_access_mode()->set_mode(
+                           pb::VolumeCapability::AccessMode::SINGLE_NODE_MULTI_WRITER);
+                       pb::NodePublishVolumeResponse response;
+                       return c.node().NodePublishVolume(c.Context().get(), request, &response);
+                     },
+                     path_refused});
+  }
+
+  // ---- sizes ----
+  struct Range {
+    int64_t required, limit;
+    std::set<Code> allowed;
+    // NodeExpandVolume never shrinks: a valid range the volume already
+    // satisfies or exceeds is nothing to do.
+    bool node_ok = false;
+  };
+  const std::set<Code> size_refused = {Code::INVALID_ARGUMENT, Code::OUT_OF_RANGE,
+                                       Code::RESOURCE_EXHAUSTED};
+  std::vector<Range> ranges = {
+      {-1, 0, size_refused},
+      {0, -1, size_refused},
+      {-1, -1, size_refused},
+      {INT64_MIN, 0, size_refused},
+      {INT64_MAX, 0, size_refused},
+      {INT64_MAX - 1, 0, size_refused},
+      {INT64_MAX - 4095, INT64_MAX, size_refused},
+      {(int64_t{1} << 62) + 1, 0, size_refused},
+      {64 << 20, 32 << 20, size_refused},  // limit < required
+      {1, 1, size_refused, true},          // 1 byte rounds up past the limit
+      {0, 4095, size_refused, true},       // no whole block fits
+  };
+  int n = 0;
+  for (const Range& range : ranges) {
+    std::string tag = fmt::format("required={} limit={}", range.required, range.limit);
+    std::string name = fmt::format("hostile-size-{}", n++);
+    cases.push_back({"CreateVolume " + tag,
+                     [=](CsiClient& c) {
+                       pb::CreateVolumeRequest request = VolumeRequest(name, 0);
+                       request.mutable_capacity_range()->set_required_bytes(range.required);
+                       request.mutable_capacity_range()->set_limit_bytes(range.limit);
+                       return c.CreateVolume(request);
+                     },
+                     range.allowed});
+    cases.push_back({"CreateVolume clone " + tag,
+                     [=](CsiClient& c) {
+                       pb::CreateVolumeRequest request = CloneRequest(name + "-clone", staged_);
+                       request.mutable_capacity_range()->set_required_bytes(range.required);
+                       request.mutable_capacity_range()->set_limit_bytes(range.limit);
+                       return c.CreateVolume(request);
+                     },
+                     range.allowed});
+    cases.push_back({"ControllerExpandVolume " + tag,
+                     [=](CsiClient& c) {
+                       pb::ControllerExpandVolumeRequest request;
+                       request.set_volume_id(fresh_);
+                       request.mutable_capacity_range()->set_required_bytes(range.required);
+                       request.mutable_capacity_range()->set_limit_bytes(range.limit);
+                       pb::ControllerExpandVolumeResponse response;
+                       return c.controller().ControllerExpandVolume(c.Context().get(), request,
+                                                                    &response);
+                     },
+                     range.allowed});
+    cases.push_back({"NodeExpandVolume " + tag,
+                     [=](CsiClient& c) {
+                       pb::NodeExpandVolumeRequest request;
+                       request.set_volume_id(staged_);
+                       request.set_volume_path(target_);
+                       request.mutable_capacity_range()->set_required_bytes(range.required);
+                       request.mutable_capacity_range()->set_limit_bytes(range.limit);
+                       pb::NodeExpandVolumeResponse response;
+                       return c.node().NodeExpandVolume(c.Context().get(), request, &response);
+                     },
+                     range.node_ok ? std::set<Code>{Code::OK} : range.allowed});
+  }
+  cases.push_back({"CreateVolume clone smaller than its source",
+                   [=](CsiClient& c) {
+                     return c.CreateVolume(CloneRequest("hostile-small-clone", staged_, 16 << 20));
+                   },
+                   {Code::OUT_OF_RANGE}});
+
+  // ---- fs_type, parameters and mount flags ----
+  std::vector<std::string> fs_types = {
+      "ext4; rm -rf /",
+      "xfs -f",
+      "ext4 -O ^has_journal",
+      "../../bin/sh",
+      std::string("ext4\0", 5),
+      "$(reboot)",
+      "`id`",
+      "btrfs",
+      "vfat",
+      "-V",
+      "ext4\n",
+      "EXT4",
+      std::string(10 * 1024, 'e'),
+  };
+  for (const std::string& fs : fs_types) {
+    std::string tag = Printable(fs);
+    cases.push_back(
+        {"CreateVolume fs_type " + tag,
+         [=](CsiClient& c) { return c.CreateVolume(VolumeRequest("hostile-fs", 16 << 20, fs)); },
+         {Code::INVALID_ARGUMENT}});
+    cases.push_back({"CreateVolume parameter fsType " + tag,
+                     [=](CsiClient& c) {
+                       pb::CreateVolumeRequest request =
+                           VolumeRequest("hostile-fs-param", 16 << 20, "");
+                       (*request.mutable_parameters())["fsType"] = fs;
+                       return c.CreateVolume(request);
+                     },
+                     {Code::INVALID_ARGUMENT}});
+    cases.push_back({"NodeStage fs_type " + tag,
+                     [=](CsiClient& c) { return c.NodeStage(fresh_, stage, fs); },
+                     {Code::INVALID_ARGUMENT}});
+  }
+  std::vector<std::string> flags = {
+      "rw,exec",
+      "bind",
+      "remount",
+      "rbind",
+      "; reboot",
+      "$(id)",
+      "`id`",
+      "noatime nodev",
+      "context=system_u:object_r:etc_t:s0",
+      "loop=/dev/sda",
+      "uid=0",
+      "x-mount.mkdir",
+      "suid",
+      "dev",
+      "\n",
+      "ro\0rw",
+      "default",
+      std::string(10 * 1024, 'f'),
+      "commit=-1",
+      "commit=99999999999999999999",
+      "data=journal,errors=continue",
+      "errors=remount-ro,x",
+      "acl'",
+      "\"noatime\"",
+      "nouuid,norecovery",
+  };
+  flags[15] = std::string("ro\0rw", 5);
+  for (const std::string& flag : flags) {
+    std::string tag = Printable(flag);
+    cases.push_back({"NodeStage mount flag " + tag,
+                     [=](CsiClient& c) {
+                       pb::NodeStageVolumeRequest request;
+                       request.set_volume_id(fresh_);
+                       request.set_staging_target_path(stage);
+                       *request.mutable_volume_capability() = MountCapability();
+                       request.mutable_volume_capability()->mutable_mount()->add_mount_flags(flag);
+                       pb::NodeStageVolumeResponse response;
+                       return c.node().NodeStageVolume(c.Context().get(), request, &response);
+                     },
+                     {Code::INVALID_ARGUMENT}});
+    cases.push_back({"NodePublish mount flag " + tag,
+                     [=](CsiClient& c) {
+                       pb::NodePublishVolumeRequest request;
+                       request.set_volume_id(staged_);
+                       request.set_staging_target_path(staging_);
+                       request.set_target_path(target);
+                       *request.mutable_volume_capability() = MountCapability();
+                       request.mutable_volume_capability()->mutable_mount()->add_mount_flags(flag);
+                       pb::NodePublishVolumeResponse response;
+                       return c.node().NodePublishVolume(c.Context().get(), request, &response);
+                     },
+                     {Code::INVALID_ARGUMENT}});
+    cases.push_back({"CreateVolume mount flag " + tag,
+                     [=](CsiClient& c) {
+                       pb::CreateVolumeRequest request = VolumeRequest("hostile-flags", 16 << 20);
+                       request.mutable_volume_capabilities(0)->mutable_mount()->add_mount_flags(
+                           flag);
+                       return c.CreateVolume(request);
+                     },
+                     {Code::INVALID_ARGUMENT}});
+  }
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{{"thick", "yes"},
+                                                        {"thick", std::string(10 * 1024, 't')},
+                                                        {"unknown", "x"},
+                                                        {"../../etc", "x"},
+                                                        {std::string(10 * 1024, 'k'), "x"},
+                                                        {std::string("thick\0", 6), "true"}}) {
+    cases.push_back({"CreateVolume parameter " + Printable(key) + "=" + Printable(value),
+                     [=](CsiClient& c) {
+                       pb::CreateVolumeRequest request = VolumeRequest("hostile-param", 16 << 20);
+                       (*request.mutable_parameters())[key] = value;
+                       return c.CreateVolume(request);
+                     },
+                     {Code::INVALID_ARGUMENT}});
+  }
+
+  // ---- pagination ----
+  for (const std::string& token :
+       {std::string("../"), std::string(10 * 1024, 't'), std::string("-1"), std::string("\0", 1),
+        std::string("9999999999999999999999"), std::string("vol-../../x")}) {
+    cases.push_back({"ListVolumes token " + Printable(token),
+                     [=](CsiClient& c) {
+                       pb::ListVolumesRequest request;
+                       request.set_starting_token(token);
+                       pb::ListVolumesResponse response;
+                       return c.controller().ListVolumes(c.Context().get(), request, &response);
+                     },
+                     {Code::ABORTED}});
+    cases.push_back({"ListSnapshots token " + Printable(token),
+                     [=](CsiClient& c) {
+                       pb::ListSnapshotsRequest request;
+                       request.set_starting_token(token);
+                       pb::ListSnapshotsResponse response;
+                       return c.controller().ListSnapshots(c.Context().get(), request, &response);
+                     },
+                     {Code::ABORTED}});
+  }
+  cases.push_back({"ListVolumes max_entries=-1",
+                   [=](CsiClient& c) {
+                     pb::ListVolumesRequest request;
+                     request.set_max_entries(-1);
+                     pb::ListVolumesResponse response;
+                     return c.controller().ListVolumes(c.Context().get(), request, &response);
+                   },
+                   {Code::INVALID_ARGUMENT}});
+  return cases;
+}
+
+void HostileInputTest::Restore(const std::vector<std::string>& mounts_before) {
+  std::vector<std::string> now = MountTargets();
+  for (auto it = now.rbegin(); it != now.rend(); ++it) {
+    if (std::find(mounts_before.begin(), mounts_before.end(), *it) != mounts_before.end()) continue;
+    std::string target = it->substr(0, it->find(" <- "));
+    if (target.rfind(work_.path(), 0) == 0) RunTool({"umount", target});
+  }
+  if (auto state = ReadPoolState(work_.DataDir()); state.ok()) {
+    for (const auto& [id, path] : state->stages) {
+      if (id != staged_) (void)csi().NodeUnstage(id, path);
+    }
+  }
+  pb::ListVolumesResponse volumes;
+  if (csi().ListVolumes(&volumes).ok()) {
+    for (const auto& entry : volumes.entries()) {
+      const std::string& id = entry.volume().volume_id();
+      if (id != staged_ && id != fresh_) (void)csi().DeleteVolume(id);
+    }
+  }
+  pb::ListSnapshotsResponse snapshots;
+  pb::ListSnapshotsRequest request;
+  if (csi().controller().ListSnapshots(csi().Context().get(), request, &snapshots).ok()) {
+    for (const auto& entry : snapshots.entries()) {
+      const std::string& id = entry.snapshot().snapshot_id();
+      if (id != snapshot_) (void)csi().DeleteSnapshot(id);
+    }
+  }
+}
+
+int HostileInputTest::RunCases(const std::vector<Case>& cases, int* failed) {
+  int tried = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    int failures_before = FailureCount();
+    std::vector<std::string> mounts_before = MountTargets();
+    std::string before = Observe();
+    grpc::Status status = c.call(csi());
+    ++tried;
+    if (std::getenv("DITTO_RELIABILITY_VERBOSE") != nullptr) {
+      std::printf("  %s -> %s\n", c.name.c_str(), Describe(status).substr(0, 200).c_str());
+    }
+    EXPECT_TRUE(c.allowed.count(status.error_code()))
+        << c.name << " -> " << Describe(status).substr(0, 400);
+    if (!status.ok() && status.error_code() != Code::INTERNAL) {
+      EXPECT_FALSE(status.error_message().empty()) << c.name << ": an error without a message";
+      EXPECT_LE(status.error_message().size(), kMaxMessageBytes)
+          << c.name << ": the error message repeats the input (" << status.error_message().size()
+          << " bytes)";
+    }
+    EXPECT_EQ(Observe(), before) << c.name << " changed the pool, the mounts or the files outside";
+    grpc::Status probe = csi().Probe();
+    if (!probe.ok()) {
+      ADD_FAILURE() << "dittod stopped serving after " << c.name << ": " << Describe(probe) << "\n"
+                    << daemon().LogTail(2000);
+      ++*failed;
+      return tried;
+    }
+    if (FailureCount() != failures_before) {
+      ++*failed;
+      if (Observe() != before) Restore(mounts_before);
+    }
+  }
+  return tried;
+}
+
+TEST_F(HostileInputTest, GrpcRequestsGetClearErrorsAndChangeNothing) {
+  std::vector<Case> cases = GrpcCases();
+  int failed = 0;
+  int tried = RunCases(cases, &failed);
+  ASSERT_NO_FATAL_FAILURE(StopDaemon());
+  auto problems = PoolProblems();
+  EXPECT_TRUE(problems.empty()) << JoinLines(problems);
+  ASSERT_NO_FATAL_FAILURE(StartDaemon());
+  std::printf(
+      "hostile input: %d gRPC inputs tried, %d answered with a clear error (or the "
+      "spec's OK) and changed nothing, %d failed a check\n",
+      tried, tried - failed, failed);
+}
+
+}  // namespace
+}  // namespace ditto::reliability
