@@ -1,5 +1,6 @@
 #include "control/yaml_io.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <regex>
@@ -12,6 +13,53 @@ namespace ditto::control {
 namespace {
 
 using nlohmann::json;
+
+// Limits on hostile input. The API server refuses requests over 3 MiB; an
+// apply file may hold many objects, so allow more, but not unbounded
+// memory: 16 MiB of text, and at most a million values after aliases are
+// expanded (a "billion laughs" file of a few hundred bytes expands to 10^9).
+constexpr size_t kMaxInputBytes = size_t{16} << 20;
+constexpr size_t kMaxValues = 1'000'000;
+// yaml-cpp holds every document of a stream at once: bound their number.
+constexpr size_t kMaxDocuments = 100'000;
+
+// Lines starting a document ("---") or ending one ("..."); an upper bound of
+// the number of documents, without parsing.
+size_t DocumentMarkers(std::string_view text) {
+  size_t count = 0;
+  for (size_t at = 0; at < text.size();) {
+    if (text.compare(at, 3, "---") == 0 || text.compare(at, 3, "...") == 0) ++count;
+    size_t newline = text.find('\n', at);
+    if (newline == std::string_view::npos) break;
+    at = newline + 1;
+  }
+  return count;
+}
+
+// Offset of the first byte that is not part of valid UTF-8, or npos.
+size_t InvalidUtf8At(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    size_t length = c < 0x80           ? 1
+                    : (c >> 5) == 0x6  ? 2
+                    : (c >> 4) == 0xe  ? 3
+                    : (c >> 3) == 0x1e ? 4
+                                       : 0;
+    if (length == 0 || i + length > text.size()) return i;
+    uint32_t code = length == 1 ? c : c & (0x7f >> length);
+    for (size_t k = 1; k < length; ++k) {
+      unsigned char next = static_cast<unsigned char>(text[i + k]);
+      if ((next >> 6) != 0x2) return i;
+      code = (code << 6) | (next & 0x3f);
+    }
+    bool overlong = (length == 2 && code < 0x80) || (length == 3 && code < 0x800) ||
+                    (length == 4 && code < 0x10000);
+    if (overlong || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return i;
+    i += length;
+  }
+  return std::string_view::npos;
+}
 
 SourcePosition PositionFromMark(std::string_view file, const YAML::Mark& mark) {
   SourcePosition position;
@@ -62,6 +110,12 @@ class Converter {
   explicit Converter(Document* document) : document_(document) {}
 
   Status Convert(const YAML::Node& node, const std::string& pointer, json* out) {
+    if (++values_ > kMaxValues) {
+      return absl::InvalidArgumentError(fmt::format(
+          "{}: yaml: the document expands to more than {} values (aliases repeating anchors?); "
+          "write the objects out without such aliases",
+          PositionFromMark(document_->file, node.Mark()).ToString(), kMaxValues));
+    }
     document_->positions[pointer] = PositionFromMark(document_->file, node.Mark());
     switch (node.Type()) {
       case YAML::NodeType::Undefined:
@@ -118,6 +172,7 @@ class Converter {
 
  private:
   Document* document_;
+  size_t values_ = 0;
 };
 
 bool NeedsQuotes(const std::string& text) {
@@ -217,6 +272,30 @@ std::string PointerToken(std::string_view token) {
 }
 
 StatusOr<std::vector<Document>> ParseYaml(std::string_view text, std::string_view file) {
+  if (text.size() > kMaxInputBytes) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: the input is {} bytes, more than the {} MiB accepted; split it into "
+                    "several files",
+                    file, text.size(), kMaxInputBytes >> 20));
+  }
+  if (size_t bad = InvalidUtf8At(text); bad != std::string_view::npos) {
+    int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + bad, '\n'));
+    size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
+    int column =
+        static_cast<int>(bad -
+                         (line_start == std::string_view::npos || bad == 0 ? 0 : line_start + 1)) +
+        1;
+    return absl::InvalidArgumentError(
+        fmt::format("{}: yaml: byte {:#04x} is not valid UTF-8; save the file as UTF-8",
+                    SourcePosition{std::string(file), line, column}.ToString(),
+                    static_cast<unsigned char>(text[bad])));
+  }
+  if (size_t markers = DocumentMarkers(text); markers > kMaxDocuments) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: the input has {} document markers (---), more than the {} accepted; "
+                    "split it into several files",
+                    file, markers, kMaxDocuments));
+  }
   std::vector<YAML::Node> nodes;
   try {
     nodes = YAML::LoadAll(std::string(text));
