@@ -9,7 +9,11 @@
 // duplicate keys, NUL bytes — each a clear error with nothing applied.
 //
 // Prints the number of inputs tried.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +23,7 @@
 #include <filesystem>
 #include <functional>
 #include <set>
+#include <thread>
 
 #include "fmt/format.h"
 #include "reliability/daemon_fixture.h"
@@ -575,6 +580,172 @@ TEST_F(HostileInputTest, GrpcRequestsGetClearErrorsAndChangeNothing) {
       "spec's OK) and changed nothing, %d failed a check\n",
       tried, tried - failed, failed);
 }
+
+#ifdef DITTOCTL_PATH
+// Runs dittoctl with at most 2 GiB of address space and `timeout`; returns
+// the exit code (-SIGNAL when killed) and stdout+stderr.
+struct CtlResult {
+  int code = 0;
+  std::string output;
+  double seconds = 0;
+};
+
+CtlResult RunLimited(std::vector<std::string> args, const std::string& log,
+                     std::chrono::seconds timeout) {
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  auto start = std::chrono::steady_clock::now();
+  pid_t pid = fork();
+  if (pid == 0) {
+    struct rlimit limit = {rlim_t{2} << 30, rlim_t{2} << 30};
+    setrlimit(RLIMIT_AS, &limit);
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  CtlResult result;
+  int status = 0;
+  for (;;) {
+    if (waitpid(pid, &status, WNOHANG) == pid) break;
+    if (std::chrono::steady_clock::now() - start > timeout) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  auto text = ReadWholeFile(log);
+  result.output = text.ok() ? *text : "";
+  return result;
+}
+
+std::string Repeat(const std::string& text, size_t times) {
+  std::string out;
+  out.reserve(text.size() * times);
+  for (size_t i = 0; i < times; ++i) out += text;
+  return out;
+}
+
+constexpr char kPvcHead[] = R"(apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: hostile
+  namespace: default
+)";
+constexpr char kPvcSpec[] = R"(spec:
+  accessModes: [ReadWriteOnce]
+  resources:
+    requests:
+      storage: 16Mi
+)";
+
+TEST_F(HostileInputTest, DittoctlYamlGetsClearErrorsAndAppliesNothing) {
+  const std::string state = work_.Join("state");
+  auto ctl = [&](std::vector<std::string> args,
+                 std::chrono::seconds timeout = std::chrono::seconds(60)) {
+    std::vector<std::string> argv = {DITTOCTL_PATH, "--state", state, "--pool-size", "1Gi"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunLimited(argv, work_.Join("dittoctl.out"), timeout);
+  };
+  // A valid object first, so "nothing applied" has something to compare.
+  ASSERT_TRUE(WriteFileSynced(work_.Join("ok.yaml"), std::string(kPvcHead) + kPvcSpec).ok());
+  CtlResult ok = ctl({"apply", "-f", work_.Join("ok.yaml")});
+  ASSERT_EQ(ok.code, 0) << ok.output;
+  auto observe = [&] {
+    std::string out = ctl({"get", "pvc,pv,ns", "-A", "-o", "yaml"}).output;
+    auto pool = ReadPoolState(state + "/pool/data");
+    if (!pool.ok()) pool = ReadPoolState(state + "/pool");
+    return out + (pool.ok() ? pool->Fingerprint() : std::string(pool.status().message()));
+  };
+  std::string before = observe();
+
+  std::string bomb = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (int i = 1; i < 10; ++i) {
+    bomb += fmt::format("a{}: &a{} [", i, i);
+    for (int j = 0; j < 10; ++j) bomb += fmt::format("{}*a{}", j ? ", " : "", i - 1);
+    bomb += "]\n";
+  }
+  std::string key_bomb = std::string(kPvcHead) + "  annotations: &x {a: b}\n" + kPvcSpec;
+  std::string nested_maps;
+  for (int i = 0; i < 20000; ++i) nested_maps += std::string(i % 200, ' ') + "a:\n";
+  std::vector<std::pair<std::string, std::string>> inputs = {
+      {"alias bomb (10^9 nodes)", bomb},
+      {"alias bomb inside a claim",
+       std::string(kPvcHead) + "  labels:\n    x: y\n" + kPvcSpec + bomb},
+      {"deep flow nesting", Repeat("[", 200000) + Repeat("]", 200000)},
+      {"deep mapping nesting", Repeat("{a: ", 100000) + "b" + Repeat("}", 100000)},
+      {"deep block nesting", nested_maps},
+      {"50 MB annotation", std::string(kPvcHead) + "  annotations:\n    big: \"" +
+                               std::string(50 << 20, 'x') + "\"\n" + kPvcSpec},
+      {"50 MB of documents", Repeat("---\n# filler\n", (50 << 20) / 14)},
+      {"3.5 million empty documents", Repeat("---\n", 3500000) + "---\n{a: [}\n"},
+      {"duplicate key", std::string(kPvcHead) + "  name: other\n" + kPvcSpec},
+      {"duplicate top-level key", std::string(kPvcHead) + kPvcSpec + "kind: Namespace\n"},
+      {"merge key", std::string(kPvcHead) + "  labels:\n    <<: {a: b}\n" + kPvcSpec},
+      {"alias as a key", key_bomb + "*x: 1\n"},
+      {"NUL byte", std::string(kPvcHead) + std::string("  labels: {a: \"\0\"}\n", 18) + kPvcSpec},
+      {"invalid UTF-8", std::string(kPvcHead) + "  labels: {a: \"\xff\xfe\"}\n" + kPvcSpec},
+      {"python tag", "!!python/object/apply:os.system [\"touch /tmp/pwned\"]\n"},
+      {"unterminated quote", std::string(kPvcHead) + "  labels: {a: \"b}\n"},
+      {"tab indentation", "apiVersion: v1\nkind: Namespace\nmetadata:\n\tname: tabbed\n"},
+      {"name with path", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ../../etc\n"},
+      {"10 KB name",
+       "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + std::string(10 * 1024, 'n') + "\n"},
+      {"negative size", std::string(kPvcHead) +
+                            "spec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n"
+                            "      storage: -5Gi\n"},
+      {"overflowing size", std::string(kPvcHead) +
+                               "spec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    "
+                               "requests:\n      storage: 99999999999Ei\n"},
+      {"one bad document of two",
+       "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: half-applied\n---\n" +
+           std::string(kPvcHead) + "  name: twice\n" + kPvcSpec},
+  };
+  int tried = 0, clear = 0;
+  for (const auto& [what, yaml] : inputs) {
+    SCOPED_TRACE(what);
+    std::string file = work_.Join("hostile.yaml");
+    ASSERT_TRUE(WriteFileSynced(file, yaml).ok());
+    CtlResult result = ctl({"apply", "-f", file});
+    ++tried;
+    if (std::getenv("DITTO_RELIABILITY_VERBOSE") != nullptr) {
+      std::printf("  dittoctl apply %s -> exit %d in %.1fs: %s\n", what.c_str(), result.code,
+                  result.seconds, result.output.substr(0, 200).c_str());
+    }
+    bool good = true;
+    if (result.code <= 0) {
+      good = false;
+      ADD_FAILURE() << what << ": dittoctl " << (result.code == 0 ? "accepted it" : "was killed")
+                    << " (exit " << result.code << ", " << result.seconds << " s)\n"
+                    << result.output.substr(0, 2000);
+    } else if (result.output.find(file) == std::string::npos || result.output.size() > 65536) {
+      // Like kubectl, the message may quote the offending value; it must
+      // name the file.
+      good = false;
+      ADD_FAILURE() << what << ": no clear error naming the file (" << result.output.size()
+                    << " bytes of output): " << result.output.substr(0, 300);
+    }
+    std::string after = observe();
+    if (after != before) {
+      good = false;
+      ADD_FAILURE() << what << ": something was applied";
+      before = after;  // judge the next input on its own
+    }
+    if (good) ++clear;
+  }
+  struct stat pwned;
+  EXPECT_NE(::stat("/tmp/pwned", &pwned), 0);
+  std::printf(
+      "hostile input: %d dittoctl YAML inputs tried, %d refused with a clear error and "
+      "nothing applied\n",
+      tried, clear);
+}
+#endif
 
 }  // namespace
 }  // namespace ditto::reliability
