@@ -1,0 +1,118 @@
+// Permissions: the CSI socket is 0600, the pool and state directories and the
+// catalog are not accessible to other users (root tests over a real dittod
+// and dittoctl), and no source file runs an external tool through a shell
+// (a scan of src/).
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "fmt/format.h"
+#include "reliability/daemon_fixture.h"
+
+namespace ditto::reliability {
+namespace {
+
+uint32_t ModeOf(const std::string& path) {
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0) return 07777;  // fails every check below
+  return info.st_mode & 07777;
+}
+
+// Whether another user can reach `path` and read it: it is readable by
+// others and every directory from `root` down to it lets others through.
+// (Above `root` the test's own temporary directory is 0700 anyway.)
+bool OthersCanRead(const std::string& root, const std::string& path) {
+  if ((ModeOf(path) & 0004) == 0) return false;
+  for (std::filesystem::path dir = std::filesystem::path(path).parent_path();
+       dir.string().size() >= root.size(); dir = dir.parent_path()) {
+    if ((ModeOf(dir) & 0001) == 0) return false;
+    if (dir.string() == root) break;
+  }
+  return true;
+}
+
+class PermissionsTest : public DaemonTest {};
+
+TEST_F(PermissionsTest, SocketPoolAndCatalogAreOwnerOnly) {
+  ASSERT_NO_FATAL_FAILURE(StartDaemon());
+  EXPECT_EQ(ModeOf(work_.socket_path()), 0600u)
+      << fmt::format("socket mode {:o}", ModeOf(work_.socket_path()));
+  EXPECT_EQ(ModeOf(work_.pool_dir()) & 0077, 0u)
+      << fmt::format("pool directory mode {:o}", ModeOf(work_.pool_dir()));
+  pb::CreateVolumeResponse created;
+  ASSERT_TRUE(csi().CreateVolume(VolumeRequest("perm", 16 << 20), &created).ok());
+  std::string image = work_.DataDir() + "/volumes/" + created.volume().volume_id() + ".img";
+  for (const std::string& path :
+       {work_.DataDir(), work_.DataDir() + "/catalog.db", work_.DataDir() + "/volumes",
+        work_.DataDir() + "/snapshots", work_.DataDir() + "/tmp", image}) {
+    EXPECT_FALSE(OthersCanRead(work_.pool_dir(), path))
+        << fmt::format("{} (mode {:o}) is readable by other users", path, ModeOf(path));
+  }
+  // A restart over a stale socket makes it 0600 again.
+  ASSERT_NO_FATAL_FAILURE(StopDaemon());
+  ASSERT_NO_FATAL_FAILURE(StartDaemon());
+  EXPECT_EQ(ModeOf(work_.socket_path()), 0600u);
+}
+
+#ifdef DITTOCTL_PATH
+TEST_F(PermissionsTest, DittoctlStateIsOwnerOnly) {
+  std::string state = work_.Join("state");
+  ToolResult made = RunTool(
+      {DITTOCTL_PATH, "--state", state, "--pool-size", "1Gi", "create", "namespace", "perm"});
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  std::error_code error;
+  int checked = 0;
+  for (auto it = std::filesystem::recursive_directory_iterator(state, error);
+       it != std::filesystem::recursive_directory_iterator(); it.increment(error)) {
+    if (error) break;
+    std::string path = it->path();
+    if (it->is_directory() || path.find(".db") != std::string::npos) {
+      ++checked;
+      EXPECT_FALSE(OthersCanRead(state, path))
+          << fmt::format("{} (mode {:o}) is readable by other users", path, ModeOf(path));
+    }
+  }
+  EXPECT_EQ(ModeOf(state) & 0077, 0u) << fmt::format("{} is mode {:o}", state, ModeOf(state));
+  EXPECT_GT(checked, 2);
+}
+#endif
+
+}  // namespace
+
+// Not root: reads the source tree.
+TEST(NoShellTest, SourcesRunNoExternalToolThroughAShell) {
+  const std::filesystem::path root = DITTO_SOURCE_DIR "/src";
+  // A shell command line, or exec outside the one OS boundary (host/).
+  const std::regex shell(
+      R"((\bsystem\s*\()|(\bpopen\s*\()|("/bin/(ba)?sh")|("sh",\s*"-c")|(\bwordexp\s*\())");
+  const std::regex exec(
+      R"(\b(execv|execve|execvp|execvpe|execl|execlp|execle|posix_spawnp?|fork|vfork)\s*\()");
+  int files = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
+    std::string ext = entry.path().extension();
+    if (ext != ".cc" && ext != ".h") continue;
+    ++files;
+    std::ifstream in(entry.path());
+    std::string line;
+    int number = 0;
+    std::string relative = std::filesystem::relative(entry.path(), root).string();
+    while (std::getline(in, line)) {
+      ++number;
+      std::string code = line.substr(0, line.find("//"));  // comments may name them
+      EXPECT_FALSE(std::regex_search(code, shell))
+          << "src/" << relative << ":" << number << " runs a shell: " << line;
+      if (relative.rfind("host/", 0) != 0) {
+        EXPECT_FALSE(std::regex_search(code, exec))
+            << "src/" << relative << ":" << number
+            << " starts a process outside host/ (use Host::Run): " << line;
+      }
+    }
+  }
+  EXPECT_GT(files, 20) << "the source tree was not found at " << root;
+  std::printf("permissions: %d source files scanned, no shell and no exec outside host/\n", files);
+}
+
+}  // namespace ditto::reliability
