@@ -1,0 +1,7 @@
+// libFuzzer entry point: see FuzzCsiValidation in fuzz_targets.h.
+#include "fuzz_targets.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  ditto::fuzz::FuzzCsiValidation(data, size);
+  return 0;
+}
