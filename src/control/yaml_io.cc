@@ -5,8 +5,10 @@
 #include <cstdlib>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "fmt/format.h"
+#include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
 
 namespace ditto::control {
@@ -16,12 +18,33 @@ using nlohmann::json;
 
 // Limits on hostile input. The API server refuses requests over 3 MiB; an
 // apply file may hold many objects, so allow more, but not unbounded
-// memory: 16 MiB of text, and at most a million values after aliases are
-// expanded (a "billion laughs" file of a few hundred bytes expands to 10^9).
+// memory: 16 MiB of text, and at most 100000 values per document after
+// aliases are expanded (a "billion laughs" file of a few hundred bytes
+// expands to 10^9).
 constexpr size_t kMaxInputBytes = size_t{16} << 20;
-constexpr size_t kMaxValues = 1'000'000;
+constexpr size_t kMaxValues = 100'000;
 // yaml-cpp holds every document of a stream at once: bound their number.
-constexpr size_t kMaxDocuments = 100'000;
+constexpr size_t kMaxDocuments = 10'000;
+
+// Sees every parse event and keeps none: counts documents before they are
+// built. yaml-cpp 0.7 never reaches the end of some malformed streams (a lone
+// "," yields one empty document after another without consuming it), so
+// LoadAll runs only once this pass has reached the end.
+class DocumentCounter final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
 
 // Lines starting a document ("---") or ending one ("..."); an upper bound of
 // the number of documents, without parsing.
@@ -183,7 +206,10 @@ bool NeedsQuotes(const std::string& text) {
   static const std::set<std::string> kAmbiguous = {"y",  "Y",   "yes", "Yes", "YES", "n",
                                                    "N",  "no",  "No",  "NO",  "on",  "On",
                                                    "ON", "off", "Off", "OFF"};
-  return kAmbiguous.count(text) > 0 || text.front() == ' ' || text.back() == ' ';
+  // Control characters (a "\r" a reader takes for a line end, tabs).
+  bool control = std::any_of(text.begin(), text.end(),
+                             [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+  return kAmbiguous.count(text) > 0 || text.front() == ' ' || text.back() == ' ' || control;
 }
 
 void Emit(YAML::Emitter& out, const json& value) {
@@ -298,6 +324,17 @@ StatusOr<std::vector<Document>> ParseYaml(std::string_view text, std::string_vie
   }
   std::vector<YAML::Node> nodes;
   try {
+    std::istringstream in{std::string(text)};
+    YAML::Parser parser(in);
+    DocumentCounter counter;
+    for (size_t documents = 0; parser.HandleNextDocument(counter);) {
+      if (++documents > kMaxDocuments) {
+        return absl::InvalidArgumentError(fmt::format(
+            "{}: yaml: more than {} documents, or a stray character (such as a lone \",\") the "
+            "parser cannot get past; split the file or fix its syntax",
+            file, kMaxDocuments));
+      }
+    }
     nodes = YAML::LoadAll(std::string(text));
   } catch (const YAML::Exception& error) {
     return absl::InvalidArgumentError(
