@@ -1,5 +1,6 @@
 #include "fuzz_targets.h"
 
+#include <cstdio>
 #include <string>
 #include <string_view>
 
@@ -103,7 +104,14 @@ void FuzzYaml(const uint8_t* data, size_t size) {
   for (const auto& document : *documents) {
     std::string printed = control::ToYaml(document.object);
     auto again = control::ParseYaml(printed, "printed.yaml");
-    Check(again.ok() && again->size() == 1 && (*again)[0].object == document.object);
+    bool same = again.ok() && again->size() == 1 && (*again)[0].object == document.object;
+    if (!same) {
+      std::fprintf(stderr, "round trip differs\nparsed:  %s\nprinted: %s\nreparsed: %s\n",
+                   document.object.dump().c_str(), printed.c_str(),
+                   again.ok() ? (again->empty() ? "(nothing)" : (*again)[0].object.dump().c_str())
+                              : std::string(again.status().message()).c_str());
+    }
+    Check(same);
   }
 }
 
