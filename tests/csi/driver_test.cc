@@ -187,7 +187,11 @@ class DriverTest : public testing::Test {
     return request;
   }
   bool Mounted(const std::string& path) {
-    for (const auto& mount : *host_.ListMounts()) {
+    // Keep the StatusOr alive: ranging over *ListMounts() would iterate a
+    // destroyed temporary.
+    auto mounts = host_.ListMounts();
+    if (!mounts.ok()) return false;
+    for (const auto& mount : *mounts) {
       if (mount.target == path) return true;
     }
     return false;
