@@ -598,8 +598,12 @@ CtlResult RunLimited(std::vector<std::string> args, const std::string& log,
   auto start = std::chrono::steady_clock::now();
   pid_t pid = fork();
   if (pid == 0) {
+#if !defined(__SANITIZE_ADDRESS__)
+    // (An AddressSanitizer build reserves terabytes of address space for its
+    // shadow memory, so it cannot run under this limit.)
     struct rlimit limit = {rlim_t{2} << 30, rlim_t{2} << 30};
     setrlimit(RLIMIT_AS, &limit);
+#endif
     int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     dup2(fd, 1);
     dup2(fd, 2);
