@@ -146,11 +146,23 @@ class Converter {
         *out = nullptr;
         return absl::OkStatus();
       case YAML::NodeType::Scalar: {
+        // Escapes ("\ud800") can make text that is not UTF-8 from valid input.
+        if (InvalidUtf8At(node.Scalar()) != std::string_view::npos) {
+          return absl::InvalidArgumentError(
+              fmt::format("{}: yaml: the value is not valid UTF-8 (an escape such as \\ud800?)",
+                          PositionFromMark(document_->file, node.Mark()).ToString()));
+        }
         const std::string& tag = node.Tag();
         if (tag == "!" || tag == "tag:yaml.org,2002:str") {
           *out = node.Scalar();
         } else {
           *out = ResolvePlain(node.Scalar());
+          // JSON (and so the API) has no infinity or NaN.
+          if (out->is_number_float() && !std::isfinite(out->get<double>())) {
+            return absl::InvalidArgumentError(fmt::format(
+                "{}: yaml: {} is not a number JSON can hold; quote it to mean the string",
+                PositionFromMark(document_->file, node.Mark()).ToString(), node.Scalar()));
+          }
         }
         return absl::OkStatus();
       }
@@ -173,6 +185,11 @@ class Converter {
                 fmt::format("{}: yaml: mapping keys must be strings", key_position.ToString()));
           }
           const std::string& key = it->first.Scalar();
+          if (InvalidUtf8At(key) != std::string_view::npos) {
+            return absl::InvalidArgumentError(
+                fmt::format("{}: yaml: the key is not valid UTF-8 (an escape such as \\ud800?)",
+                            key_position.ToString()));
+          }
           if (out->contains(key)) {
             return absl::InvalidArgumentError(
                 fmt::format("{}: yaml: duplicate key \"{}\"; remove one of them",
@@ -209,7 +226,10 @@ bool NeedsQuotes(const std::string& text) {
   // Control characters (a "\r" a reader takes for a line end, tabs).
   bool control = std::any_of(text.begin(), text.end(),
                              [](char c) { return static_cast<unsigned char>(c) < 0x20; });
-  return kAmbiguous.count(text) > 0 || text.front() == ' ' || text.back() == ' ' || control;
+  // "---" and "..." at a line start are document markers.
+  bool marker = text.rfind("---", 0) == 0 || text.rfind("...", 0) == 0;
+  return kAmbiguous.count(text) > 0 || text.front() == ' ' || text.back() == ' ' || control ||
+         marker;
 }
 
 void Emit(YAML::Emitter& out, const json& value) {
@@ -221,6 +241,9 @@ void Emit(YAML::Emitter& out, const json& value) {
       }
       out << YAML::BeginMap;
       for (const auto& [key, item] : value.items()) {
+        // A plain key may be at most 1024 characters once printed (escapes
+        // included); a longer one needs the explicit "? key" form.
+        if (key.size() > 200) out << YAML::LongKey;
         out << YAML::Key;
         if (NeedsQuotes(key)) out << YAML::DoubleQuoted;
         out << key << YAML::Value;
