@@ -104,7 +104,10 @@ void FuzzYaml(const uint8_t* data, size_t size) {
   for (const auto& document : *documents) {
     std::string printed = control::ToYaml(document.object);
     auto again = control::ParseYaml(printed, "printed.yaml");
-    bool same = again.ok() && again->size() == 1 && (*again)[0].object == document.object;
+    // Compared as the JSON the store keeps: a YAML .inf or .nan has no JSON
+    // form and is stored (and printed) as null.
+    bool same =
+        again.ok() && again->size() == 1 && (*again)[0].object.dump() == document.object.dump();
     if (!same) {
       std::fprintf(stderr, "round trip differs\nparsed:  %s\nprinted: %s\nreparsed: %s\n",
                    document.object.dump().c_str(), printed.c_str(),

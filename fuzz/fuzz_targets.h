@@ -21,7 +21,7 @@ void FuzzIds(const uint8_t* data, size_t size);
 // paths are absolute and normalised, accepted sizes fit the range.
 void FuzzCsiValidation(const uint8_t* data, size_t size);
 // dittoctl YAML: ParseYaml never crashes or exhausts memory; what it
-// accepts prints back (ToYaml) to YAML that parses to the same object.
+// accepts prints back (ToYaml) to YAML that parses to the same JSON.
 void FuzzYaml(const uint8_t* data, size_t size);
 
 }  // namespace ditto::fuzz
