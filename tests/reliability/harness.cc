@@ -1,3 +1,4 @@
+#include "common/status.h"
 #include "reliability/harness.h"
 
 #include <fcntl.h>
@@ -434,25 +435,7 @@ pb::CreateVolumeRequest RestoreRequest(const std::string& name, const std::strin
 }
 
 std::string Describe(const grpc::Status& status) {
-  static const char* const kNames[] = {"OK",
-                                       "CANCELLED",
-                                       "UNKNOWN",
-                                       "INVALID_ARGUMENT",
-                                       "DEADLINE_EXCEEDED",
-                                       "NOT_FOUND",
-                                       "ALREADY_EXISTS",
-                                       "PERMISSION_DENIED",
-                                       "RESOURCE_EXHAUSTED",
-                                       "FAILED_PRECONDITION",
-                                       "ABORTED",
-                                       "OUT_OF_RANGE",
-                                       "UNIMPLEMENTED",
-                                       "INTERNAL",
-                                       "UNAVAILABLE",
-                                       "DATA_LOSS",
-                                       "UNAUTHENTICATED"};
-  int code = status.error_code();
-  std::string name = code >= 0 && code < 17 ? kNames[code] : std::to_string(code);
+  std::string name = ditto::StatusCodeName(status.error_code());
   return status.ok() ? name : name + ": " + status.error_message();
 }
 
