@@ -1,6 +1,6 @@
 // The durable record of a pool: volumes, snapshots, node stage/publish
 // records and pool settings, in SQLite (WAL, synchronous=FULL) inside the
-// pool. Every mutating call is one transaction, durable when it returns.
+// pool. Every mutating call is atomic and durable when it returns.
 //
 // Names are unique per kind. IDs are chosen by the caller (see common/ids.h)
 // and are validated by it; the catalog stores them as given.

@@ -259,7 +259,7 @@ StatusOr<PublishRecord> ReadPublish(const Statement& s) {
 
 // Runs `sql` with an optional single parameter and reads every row.
 template <typename Record>
-StatusOr<std::vector<Record>> Query(Db& db, const std::string& sql, const std::string* arg,
+StatusOr<std::vector<Record>> QueryRows(Db& db, const std::string& sql, const std::string* arg,
                                     StatusOr<Record> (*read)(const Statement&)) {
   ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db, sql.c_str()));
   if (arg != nullptr) stmt.Bind(1, *arg);
@@ -274,9 +274,10 @@ StatusOr<std::vector<Record>> Query(Db& db, const std::string& sql, const std::s
 }
 
 template <typename Record>
-std::optional<Record> First(std::vector<Record> records) {
-  if (records.empty()) return std::nullopt;
-  return std::move(records.front());
+StatusOr<std::optional<Record>> FirstOf(StatusOr<std::vector<Record>> records) {
+  if (!records.ok()) return records.status();
+  if (records->empty()) return std::optional<Record>();
+  return std::optional<Record>(std::move(records->front()));
 }
 
 }  // namespace
@@ -287,286 +288,329 @@ StatusOr<std::unique_ptr<Catalog>> Catalog::Open(const std::string& path) {
 }
 
 StatusOr<std::unique_ptr<SqliteCatalog>> SqliteCatalog::Open(const std::string& path) {
-  ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::Open(path));
+  ASSIGN_OR_RETURN(std::unique_ptr<Db> writer, Db::Open(path));
   // The busy timeout first: the pragmas below may already wait for a lock.
-  RETURN_IF_ERROR(db->Exec("PRAGMA busy_timeout = 10000"));
-  RETURN_IF_ERROR(SetJournalModeWal(*db));
-  RETURN_IF_ERROR(db->Exec("PRAGMA synchronous = FULL"));
-  RETURN_IF_ERROR(db->Exec("PRAGMA foreign_keys = ON"));
-  RETURN_IF_ERROR(Migrate(*db));
-  return std::unique_ptr<SqliteCatalog>(new SqliteCatalog(std::move(db)));
+  RETURN_IF_ERROR(writer->Exec("PRAGMA busy_timeout = 10000"));
+  RETURN_IF_ERROR(SetJournalModeWal(*writer));
+  RETURN_IF_ERROR(writer->Exec("PRAGMA synchronous = FULL"));
+  RETURN_IF_ERROR(writer->Exec("PRAGMA foreign_keys = ON"));
+  RETURN_IF_ERROR(Migrate(*writer));
+  // A second connection for reads, so that a lookup never waits for the WAL
+  // flush of a commit in flight. An in-memory catalog is private to its one
+  // connection, so it reads through the writer.
+  std::unique_ptr<Db> reader;
+  if (path != ":memory:") {
+    ASSIGN_OR_RETURN(reader, Db::Open(path));
+    RETURN_IF_ERROR(reader->Exec("PRAGMA busy_timeout = 10000"));
+    RETURN_IF_ERROR(reader->Exec("PRAGMA query_only = 1"));
+  }
+  return std::unique_ptr<SqliteCatalog>(new SqliteCatalog(std::move(writer), std::move(reader)));
+}
+
+// ---- Group commit ----
+
+Status SqliteCatalog::Write(std::function<Status(Db&)> write) {
+  PendingWrite pending{std::move(write)};
+  std::unique_lock lock(queue_mu_);
+  queue_.push_back(&pending);
+  while (!pending.done) {
+    if (committing_) {
+      queue_cv_.wait(lock);
+      continue;
+    }
+    // Lead: commit everything queued so far, this write included.
+    committing_ = true;
+    std::vector<PendingWrite*> batch;
+    batch.swap(queue_);
+    lock.unlock();
+    RunBatch(batch);
+    lock.lock();
+    committing_ = false;
+    for (PendingWrite* done : batch) done->done = true;
+    queue_cv_.notify_all();
+  }
+  return pending.status;
+}
+
+void SqliteCatalog::RunBatch(const std::vector<PendingWrite*>& batch) {
+  std::lock_guard lock(writer_mu_);
+  auto fail_all = [&](const Status& status) {
+    for (PendingWrite* pending : batch) {
+      if (pending->status.ok()) pending->status = status;
+    }
+  };
+  auto txn = Transaction::Begin(*writer_);
+  if (!txn.ok()) return fail_all(txn.status());
+  for (PendingWrite* pending : batch) {
+    Status savepoint = writer_->Exec("SAVEPOINT one_write");
+    if (!savepoint.ok()) return fail_all(savepoint);
+    pending->status = pending->write(*writer_);
+    if (sqlite3_get_autocommit(writer_->handle()) != 0) {
+      // SQLite rolled the whole transaction back (disk full, I/O error):
+      // every write of the batch is undone.
+      return fail_all(absl::UnavailableError(fmt::format(
+          "catalog {}: a write failed and SQLite rolled back its transaction; retry",
+          writer_->path())));
+    }
+    if (!pending->status.ok()) {
+      Status undone = writer_->Exec("ROLLBACK TO one_write");
+      if (!undone.ok()) return fail_all(undone);
+    }
+    Status released = writer_->Exec("RELEASE one_write");
+    if (!released.ok()) return fail_all(released);
+  }
+  fail_all((*txn)->Commit());
+}
+
+template <typename Fn>
+auto SqliteCatalog::Read(Fn&& read) -> decltype(read(std::declval<Db&>())) {
+  if (reader_ != nullptr) {
+    std::lock_guard lock(reader_mu_);
+    return read(*reader_);
+  }
+  std::lock_guard lock(writer_mu_);
+  return read(*writer_);
 }
 
 // ---- Volumes ----
 
 Status SqliteCatalog::InsertVolume(const VolumeRecord& record) {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(*db_, fmt::format("INSERT INTO volumes ({}) VALUES "
+  return Write([&](Db& db) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     Statement::Prepare(db, fmt::format("INSERT INTO volumes ({}) VALUES "
                                                         "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
                                                         "?10, ?11, ?12, ?13, ?14)",
                                                         kVolumeColumns)
                                                 .c_str()));
-  RETURN_IF_ERROR(BindVolume(stmt, record));
-  auto changed = stmt.Run();
-  if (!changed.ok()) {
-    return ConflictError(*db_, changed.status(), "volume", record.id, record.name);
-  }
-  return absl::OkStatus();
+    RETURN_IF_ERROR(BindVolume(stmt, record));
+    auto changed = stmt.Run();
+    if (!changed.ok()) {
+      return ConflictError(db, changed.status(), "volume", record.id, record.name);
+    }
+    return absl::OkStatus();
+  });
 }
 
 Status SqliteCatalog::UpdateVolume(const VolumeRecord& record) {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(*db_,
-                                      "UPDATE volumes SET name = ?2, capacity = ?3, "
-                                      "target_capacity = ?4, mode_hint = ?5, fs_type = ?6, "
-                                      "parameters = ?7, source_kind = ?8, source_id = ?9, "
-                                      "clone_method = ?10, thick = ?11, state = ?12, "
-                                      "created_at = ?13, updated_at = ?14 WHERE id = ?1"));
-  RETURN_IF_ERROR(BindVolume(stmt, record));
-  auto changed = stmt.Run();
-  if (!changed.ok()) {
-    return ConflictError(*db_, changed.status(), "volume", record.id, record.name);
-  }
-  if (*changed == 0) {
-    return absl::NotFoundError(
-        fmt::format("volume \"{}\" is not in the catalog; it cannot be updated", record.id));
-  }
-  return absl::OkStatus();
+  return Write([&](Db& db) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     Statement::Prepare(db,
+                                        "UPDATE volumes SET name = ?2, capacity = ?3, "
+                                        "target_capacity = ?4, mode_hint = ?5, fs_type = ?6, "
+                                        "parameters = ?7, source_kind = ?8, source_id = ?9, "
+                                        "clone_method = ?10, thick = ?11, state = ?12, "
+                                        "created_at = ?13, updated_at = ?14 WHERE id = ?1"));
+    RETURN_IF_ERROR(BindVolume(stmt, record));
+    auto changed = stmt.Run();
+    if (!changed.ok()) {
+      return ConflictError(db, changed.status(), "volume", record.id, record.name);
+    }
+    if (*changed == 0) {
+      return absl::NotFoundError(
+          fmt::format("volume \"{}\" is not in the catalog; it cannot be updated", record.id));
+    }
+    return absl::OkStatus();
+  });
 }
 
 Status SqliteCatalog::DeleteVolume(const std::string& id) {
-  std::lock_guard lock(mu_);
   return DeleteByKey("DELETE FROM volumes WHERE id = ?1", id);
 }
 
 StatusOr<std::optional<VolumeRecord>> SqliteCatalog::FindVolume(const std::string& id) {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(
-      auto records,
-      QueryVolumes(fmt::format("SELECT {} FROM volumes WHERE id = ?1", kVolumeColumns).c_str(),
-                   &id));
-  return First(std::move(records));
+  return FirstOf(Query<VolumeRecord>(
+      fmt::format("SELECT {} FROM volumes WHERE id = ?1", kVolumeColumns), &id, &ReadVolume));
 }
 
 StatusOr<std::optional<VolumeRecord>> SqliteCatalog::FindVolumeByName(const std::string& name) {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(
-      auto records,
-      QueryVolumes(fmt::format("SELECT {} FROM volumes WHERE name = ?1", kVolumeColumns).c_str(),
-                   &name));
-  return First(std::move(records));
+  return FirstOf(Query<VolumeRecord>(
+      fmt::format("SELECT {} FROM volumes WHERE name = ?1", kVolumeColumns), &name, &ReadVolume));
 }
 
 StatusOr<std::vector<VolumeRecord>> SqliteCatalog::ListVolumes() {
-  std::lock_guard lock(mu_);
-  return QueryVolumes(
-      fmt::format("SELECT {} FROM volumes ORDER BY created_at, id", kVolumeColumns).c_str(),
-      nullptr);
+  return Query<VolumeRecord>(
+      fmt::format("SELECT {} FROM volumes ORDER BY created_at, id", kVolumeColumns), nullptr,
+      &ReadVolume);
 }
 
 // ---- Snapshots ----
 
 Status SqliteCatalog::InsertSnapshot(const SnapshotRecord& record) {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(
-      Statement stmt,
-      Statement::Prepare(
-          *db_, fmt::format("INSERT INTO snapshots ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+  return Write([&](Db& db) -> Status {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        Statement::Prepare(
+            db, fmt::format("INSERT INTO snapshots ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                             kSnapshotColumns)
                     .c_str()));
-  BindSnapshot(stmt, record);
-  auto changed = stmt.Run();
-  if (!changed.ok()) {
-    return ConflictError(*db_, changed.status(), "snapshot", record.id, record.name);
-  }
-  return absl::OkStatus();
+    BindSnapshot(stmt, record);
+    auto changed = stmt.Run();
+    if (!changed.ok()) {
+      return ConflictError(db, changed.status(), "snapshot", record.id, record.name);
+    }
+    return absl::OkStatus();
+  });
 }
 
 Status SqliteCatalog::UpdateSnapshot(const SnapshotRecord& record) {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(*db_,
-                                      "UPDATE snapshots SET name = ?2, source_volume_id = ?3, "
-                                      "size = ?4, ready = ?5, clone_method = ?6, state = ?7, "
-                                      "created_at = ?8 WHERE id = ?1"));
-  BindSnapshot(stmt, record);
-  auto changed = stmt.Run();
-  if (!changed.ok()) {
-    return ConflictError(*db_, changed.status(), "snapshot", record.id, record.name);
-  }
-  if (*changed == 0) {
-    return absl::NotFoundError(
-        fmt::format("snapshot \"{}\" is not in the catalog; it cannot be updated", record.id));
-  }
-  return absl::OkStatus();
+  return Write([&](Db& db) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     Statement::Prepare(db,
+                                        "UPDATE snapshots SET name = ?2, source_volume_id = ?3, "
+                                        "size = ?4, ready = ?5, clone_method = ?6, state = ?7, "
+                                        "created_at = ?8 WHERE id = ?1"));
+    BindSnapshot(stmt, record);
+    auto changed = stmt.Run();
+    if (!changed.ok()) {
+      return ConflictError(db, changed.status(), "snapshot", record.id, record.name);
+    }
+    if (*changed == 0) {
+      return absl::NotFoundError(
+          fmt::format("snapshot \"{}\" is not in the catalog; it cannot be updated", record.id));
+    }
+    return absl::OkStatus();
+  });
 }
 
 Status SqliteCatalog::DeleteSnapshot(const std::string& id) {
-  std::lock_guard lock(mu_);
   return DeleteByKey("DELETE FROM snapshots WHERE id = ?1", id);
 }
 
 StatusOr<std::optional<SnapshotRecord>> SqliteCatalog::FindSnapshot(const std::string& id) {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(
-      auto records,
-      QuerySnapshots(
-          fmt::format("SELECT {} FROM snapshots WHERE id = ?1", kSnapshotColumns).c_str(), &id));
-  return First(std::move(records));
+  return FirstOf(Query<SnapshotRecord>(
+      fmt::format("SELECT {} FROM snapshots WHERE id = ?1", kSnapshotColumns), &id,
+      &ReadSnapshot));
 }
 
 StatusOr<std::optional<SnapshotRecord>> SqliteCatalog::FindSnapshotByName(const std::string& name) {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(
-      auto records,
-      QuerySnapshots(
-          fmt::format("SELECT {} FROM snapshots WHERE name = ?1", kSnapshotColumns).c_str(),
-          &name));
-  return First(std::move(records));
+  return FirstOf(Query<SnapshotRecord>(
+      fmt::format("SELECT {} FROM snapshots WHERE name = ?1", kSnapshotColumns), &name,
+      &ReadSnapshot));
 }
 
 StatusOr<std::vector<SnapshotRecord>> SqliteCatalog::ListSnapshots() {
-  std::lock_guard lock(mu_);
-  return QuerySnapshots(
-      fmt::format("SELECT {} FROM snapshots ORDER BY created_at, id", kSnapshotColumns).c_str(),
-      nullptr);
+  return Query<SnapshotRecord>(
+      fmt::format("SELECT {} FROM snapshots ORDER BY created_at, id", kSnapshotColumns), nullptr,
+      &ReadSnapshot);
 }
 
 // ---- Node records ----
 
 Status SqliteCatalog::PutStage(const StageRecord& r) {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(*db_, fmt::format("INSERT OR REPLACE INTO stages ({}) VALUES "
+  return Write([&](Db& db) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     Statement::Prepare(db, fmt::format("INSERT OR REPLACE INTO stages ({}) VALUES "
                                                         "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                                                         kStageColumns)
                                                 .c_str()));
-  stmt.Bind(1, r.volume_id)
-      .Bind(2, r.staging_path)
-      .Bind(3, r.device)
-      .Bind(4, r.block)
-      .Bind(5, r.fs_type)
-      .Bind(6, r.mount_flags)
-      .Bind(7, r.access_mode)
-      .Bind(8, r.created_at_ns);
-  return stmt.Run().status();
+    stmt.Bind(1, r.volume_id)
+        .Bind(2, r.staging_path)
+        .Bind(3, r.device)
+        .Bind(4, r.block)
+        .Bind(5, r.fs_type)
+        .Bind(6, r.mount_flags)
+        .Bind(7, r.access_mode)
+        .Bind(8, r.created_at_ns);
+    return stmt.Run().status();
+  });
 }
 
 Status SqliteCatalog::DeleteStage(const std::string& volume_id) {
-  std::lock_guard lock(mu_);
   return DeleteByKey("DELETE FROM stages WHERE volume_id = ?1", volume_id);
 }
 
 StatusOr<std::optional<StageRecord>> SqliteCatalog::FindStage(const std::string& volume_id) {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(
-      auto records,
-      QueryStages(fmt::format("SELECT {} FROM stages WHERE volume_id = ?1", kStageColumns).c_str(),
-                  &volume_id));
-  return First(std::move(records));
+  return FirstOf(Query<StageRecord>(
+      fmt::format("SELECT {} FROM stages WHERE volume_id = ?1", kStageColumns), &volume_id,
+      &ReadStage));
 }
 
 StatusOr<std::vector<StageRecord>> SqliteCatalog::ListStages() {
-  std::lock_guard lock(mu_);
-  return QueryStages(
-      fmt::format("SELECT {} FROM stages ORDER BY created_at, volume_id", kStageColumns).c_str(),
-      nullptr);
+  return Query<StageRecord>(
+      fmt::format("SELECT {} FROM stages ORDER BY created_at, volume_id", kStageColumns), nullptr,
+      &ReadStage);
 }
 
 Status SqliteCatalog::PutPublish(const PublishRecord& r) {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(
-      Statement stmt,
-      Statement::Prepare(*db_, fmt::format("INSERT OR REPLACE INTO publishes ({}) VALUES "
+  return Write([&](Db& db) -> Status {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        Statement::Prepare(db, fmt::format("INSERT OR REPLACE INTO publishes ({}) VALUES "
                                            "(?1, ?2, ?3, ?4, ?5)",
                                            kPublishColumns)
                                    .c_str()));
-  stmt.Bind(1, r.volume_id)
-      .Bind(2, r.target_path)
-      .Bind(3, r.read_only)
-      .Bind(4, r.block)
-      .Bind(5, r.created_at_ns);
-  return stmt.Run().status();
+    stmt.Bind(1, r.volume_id)
+        .Bind(2, r.target_path)
+        .Bind(3, r.read_only)
+        .Bind(4, r.block)
+        .Bind(5, r.created_at_ns);
+    return stmt.Run().status();
+  });
 }
 
 Status SqliteCatalog::DeletePublish(const std::string& volume_id, const std::string& target_path) {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(*db_,
-                                      "DELETE FROM publishes WHERE volume_id = ?1 AND "
-                                      "target_path = ?2"));
-  stmt.Bind(1, volume_id).Bind(2, target_path);
-  return stmt.Run().status();
+  return Write([&](Db& db) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     Statement::Prepare(db,
+                                        "DELETE FROM publishes WHERE volume_id = ?1 AND "
+                                        "target_path = ?2"));
+    stmt.Bind(1, volume_id).Bind(2, target_path);
+    return stmt.Run().status();
+  });
 }
 
 StatusOr<std::vector<PublishRecord>> SqliteCatalog::ListPublishes(const std::string& volume_id) {
-  std::lock_guard lock(mu_);
-  return QueryPublishes(fmt::format("SELECT {} FROM publishes WHERE volume_id = ?1 "
-                                    "ORDER BY created_at, target_path",
-                                    kPublishColumns)
-                            .c_str(),
-                        &volume_id);
+  return Query<PublishRecord>(fmt::format("SELECT {} FROM publishes WHERE volume_id = ?1 "
+                                          "ORDER BY created_at, target_path",
+                                          kPublishColumns),
+                              &volume_id, &ReadPublish);
 }
 
 StatusOr<std::vector<PublishRecord>> SqliteCatalog::ListAllPublishes() {
-  std::lock_guard lock(mu_);
-  return QueryPublishes(fmt::format("SELECT {} FROM publishes "
-                                    "ORDER BY created_at, volume_id, target_path",
-                                    kPublishColumns)
-                            .c_str(),
-                        nullptr);
+  return Query<PublishRecord>(fmt::format("SELECT {} FROM publishes "
+                                          "ORDER BY created_at, volume_id, target_path",
+                                          kPublishColumns),
+                              nullptr, &ReadPublish);
 }
 
 // ---- Settings ----
 
 Status SqliteCatalog::PutSetting(const std::string& key, const std::string& value) {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(*db_,
-                                      "INSERT INTO settings (key, value) VALUES (?1, ?2) "
-                                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value"));
-  stmt.Bind(1, key).Bind(2, value);
-  return stmt.Run().status();
+  return Write([&](Db& db) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     Statement::Prepare(db,
+                                        "INSERT INTO settings (key, value) VALUES (?1, ?2) "
+                                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value"));
+    stmt.Bind(1, key).Bind(2, value);
+    return stmt.Run().status();
+  });
 }
 
 StatusOr<std::optional<std::string>> SqliteCatalog::GetSetting(const std::string& key) {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(*db_, "SELECT value FROM settings WHERE key = ?1"));
-  stmt.Bind(1, key);
-  ASSIGN_OR_RETURN(bool row, stmt.Step());
-  if (!row) return std::optional<std::string>();
-  return std::optional<std::string>(stmt.Text(0));
+  return Read([&](Db& db) -> StatusOr<std::optional<std::string>> {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     Statement::Prepare(db, "SELECT value FROM settings WHERE key = ?1"));
+    stmt.Bind(1, key);
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return std::optional<std::string>();
+    return std::optional<std::string>(stmt.Text(0));
+  });
 }
 
 // ---- Helpers ----
 
-StatusOr<std::vector<VolumeRecord>> SqliteCatalog::QueryVolumes(const char* sql,
-                                                                const std::string* arg) {
-  return Query<VolumeRecord>(*db_, sql, arg, &ReadVolume);
-}
-
-StatusOr<std::vector<SnapshotRecord>> SqliteCatalog::QuerySnapshots(const char* sql,
-                                                                    const std::string* arg) {
-  return Query<SnapshotRecord>(*db_, sql, arg, &ReadSnapshot);
-}
-
-StatusOr<std::vector<StageRecord>> SqliteCatalog::QueryStages(const char* sql,
-                                                              const std::string* arg) {
-  return Query<StageRecord>(*db_, sql, arg, &ReadStage);
-}
-
-StatusOr<std::vector<PublishRecord>> SqliteCatalog::QueryPublishes(const char* sql,
-                                                                   const std::string* arg) {
-  return Query<PublishRecord>(*db_, sql, arg, &ReadPublish);
+template <typename Record>
+StatusOr<std::vector<Record>> SqliteCatalog::Query(const std::string& sql, const std::string* arg,
+                                                   StatusOr<Record> (*read)(const Statement&)) {
+  return Read([&](Db& db) { return QueryRows<Record>(db, sql, arg, read); });
 }
 
 Status SqliteCatalog::DeleteByKey(const char* sql, const std::string& key) {
-  ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(*db_, sql));
-  stmt.Bind(1, key);
-  return stmt.Run().status();
+  return Write([&](Db& db) -> Status {
+    ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db, sql));
+    stmt.Bind(1, key);
+    return stmt.Run().status();
+  });
 }
 
 }  // namespace ditto::catalog

@@ -5,6 +5,9 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 
+#include <fmt/format.h>
+
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -435,6 +438,52 @@ TEST_F(CatalogFileTest, ConcurrentWritersOnOneFileAllLand) {
   auto volumes = a->ListVolumes();
   ASSERT_TRUE(volumes.ok());
   EXPECT_EQ(volumes->size(), 4u * kPerThread);
+}
+
+// Concurrent writes share group commits; a write that fails inside a shared
+// transaction (here: a taken name) is rolled back alone, so every name ends
+// up with exactly one volume and every other write of the batch lands.
+TEST_F(CatalogFileTest, FailingWritesInASharedCommitRollBackAlone) {
+  auto catalog = OpenOrDie(path_);
+  ASSERT_NE(catalog, nullptr);
+  constexpr int kThreads = 8;
+  constexpr int kNames = 40;
+  std::atomic<int> created{0};
+  std::atomic<int> refused{0};
+  auto writer = [&](int thread) {
+    for (int i = 0; i < kNames; ++i) {
+      std::string id = fmt::format("t{}-{}", thread, i);
+      Status status = catalog->InsertVolume(Volume(id, fmt::format("pvc-{}", i), i));
+      if (status.ok()) {
+        ++created;
+      } else {
+        EXPECT_EQ(status.code(), absl::StatusCode::kAlreadyExists) << status;
+        EXPECT_THAT(std::string(status.message()), HasSubstr(fmt::format("\"pvc-{}\"", i)));
+        ++refused;
+      }
+      // Writes of other kinds in the same batches must land regardless.
+      EXPECT_TRUE(catalog->PutSetting(fmt::format("t{}", thread), std::to_string(i)).ok());
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) threads.emplace_back(writer, t);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(created.load(), kNames);
+  EXPECT_EQ(refused.load(), (kThreads - 1) * kNames);
+  auto volumes = catalog->ListVolumes();
+  ASSERT_TRUE(volumes.ok());
+  EXPECT_EQ(volumes->size(), static_cast<size_t>(kNames));
+  for (int t = 0; t < kThreads; ++t) {
+    auto value = catalog->GetSetting(fmt::format("t{}", t));
+    ASSERT_TRUE(value.ok());
+    EXPECT_EQ(value->value_or(""), std::to_string(kNames - 1));
+  }
+  // Everything is on disk: a second opener sees the same.
+  auto again = OpenOrDie(path_);
+  ASSERT_NE(again, nullptr);
+  auto reread = again->ListVolumes();
+  ASSERT_TRUE(reread.ok());
+  EXPECT_EQ(reread->size(), static_cast<size_t>(kNames));
 }
 
 TEST(SqliteErrorTest, ResultCodesMapToStatusCodes) {
