@@ -7,8 +7,10 @@
 
 namespace ditto::catalog {
 
-// Lifecycle of a volume or snapshot record. A record in kCreating/kDeleting/
-// kExpanding is an intent: recovery finishes or rolls it back on open.
+// Lifecycle of a volume or snapshot record. kExpanding is an intent that
+// recovery finishes on open. The pool now commits rows only as kReady (see
+// pool.h); kCreating/kDeleting rows of older pools are still finished or
+// rolled back by recovery.
 enum class State { kCreating, kReady, kExpanding, kDeleting };
 const char* StateName(State state);
 bool ParseState(const std::string& text, State* state);

@@ -15,21 +15,18 @@ namespace ditto {
 const std::vector<std::string_view>& AllFailpoints() {
   static const std::vector<std::string_view> kAll = {
       // pool: create / clone / restore / snapshot / expand / delete
-      "pool.create.after_intent",
       "pool.create.after_image",
       "pool.create.after_rename",
       "pool.clone.after_reflink",
       "pool.clone.after_rename",
       "pool.restore.after_reflink",
-      "pool.snapshot.after_intent",
+      "pool.restore.after_rename",
       "pool.snapshot.after_reflink",
       "pool.snapshot.after_rename",
       "pool.expand.after_intent",
       "pool.expand.after_resize",
-      "pool.delete_volume.after_intent",
-      "pool.delete_volume.after_unlink",
-      "pool.delete_snapshot.after_intent",
-      "pool.delete_snapshot.after_unlink",
+      "pool.delete_volume.after_commit",
+      "pool.delete_snapshot.after_commit",
       // node: stage / publish / unstage / unpublish
       "node.stage.after_attach",
       "node.stage.after_format",

@@ -12,19 +12,28 @@
 //   DATA/snapshots/<id>.img   snapshot images, mode 0444
 //   DATA/tmp/                 files being made; emptied on open
 //
-// Crash safety: every operation records an intent in the catalog before it
-// touches files, files appear only by rename, and Open() finishes or rolls
-// back every intent. Thread-safe; two operations on the same volume,
-// snapshot or name at once: the second fails ABORTED.
+// Crash safety: a new image is made under tmp/, fsynced, renamed into
+// volumes/ or snapshots/ and that directory fsynced before its catalog row is
+// committed; a delete commits the row's removal before unlinking the image.
+// So every committed row has its image, and a crash can leave only files in
+// tmp/ and images without a row, which Open() removes (refusing to when the
+// catalog itself looks lost). An expansion records an intent (state
+// expanding) that Open() finishes. Each create and delete is one catalog
+// commit, shared with concurrent ones (see SqliteCatalog).
+// Thread-safe; two operations on the same volume, snapshot or name at once:
+// the second fails ABORTED.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "catalog/catalog.h"
 #include "common/status.h"
 #include "host/host.h"
@@ -157,7 +166,26 @@ class Pool {
                                   uint64_t size, const std::string& frozen_volume_id);
   // rename(2) into place, then fsync the directory: the image now exists.
   Status PublishImage(const std::string& temp_path, const std::string& final_path);
-  Status CheckOvercommit(uint64_t additional_bytes);
+  // Capacity promised to a create or expansion until its row is in the
+  // catalog: concurrent requests cannot together pass the over-commit limit.
+  class Reservation {
+   public:
+    Reservation(Pool& pool, uint64_t bytes) : pool_(pool), bytes_(bytes) {}
+    ~Reservation();
+    Reservation(const Reservation&) = delete;
+    Reservation& operator=(const Reservation&) = delete;
+
+   private:
+    Pool& pool_;
+    uint64_t bytes_;
+  };
+  // ResourceExhausted when `additional_bytes` more would provision beyond
+  // overcommit ratio x pool capacity (rows and reservations counted).
+  StatusOr<std::unique_ptr<Reservation>> ReserveCapacity(uint64_t additional_bytes);
+  // Removes images in `kind` ("volumes" or "snapshots") that no row names.
+  Status RemoveOrphanImages(const std::string& kind, const std::set<std::string>& ids);
+  // Removes `path`; a missing file is fine.
+  Status RemoveIfPresent(const std::string& path);
   StatusOr<ImageSpace> ImageSpaceOf(const std::string& path);
   std::string TempPath(const std::string& id) const;
 
@@ -169,6 +197,8 @@ class Pool {
   std::unique_ptr<catalog::Catalog> catalog_;
   bool reflink_ = false;
   OperationLocks locks_;
+  std::mutex reserve_mu_;
+  uint64_t reserved_bytes_ ABSL_GUARDED_BY(reserve_mu_) = 0;
 };
 
 }  // namespace ditto::pool

@@ -171,6 +171,25 @@ StatusOr<std::unique_ptr<Pool>> Pool::OpenOrInit(host::Host& host, const std::st
 }
 
 Status Pool::Recover() {
+  // The catalog is the only record of which images exist. One without the
+  // settings Init writes is not this pool's (replaced, or lost and created
+  // anew, empty, by SQLite): removing images it has no row for would then
+  // destroy every volume, so refuse to open instead.
+  ASSIGN_OR_RETURN(auto ratio, catalog_->GetSetting("overcommit_ratio"));
+  if (!ratio) {
+    size_t images = 0;
+    for (const char* kind : {"volumes", "snapshots"}) {
+      ASSIGN_OR_RETURN(auto files, host_.ListDirectory(JoinPath(layout_.data_dir, kind)));
+      images += files.size();
+    }
+    if (images > 0) {
+      return absl::DataLossError(fmt::format(
+          "pool {}: the catalog {} has none of the pool's settings but the pool holds {} "
+          "image(s): the catalog was lost or replaced; restore it from a backup (ditto does not "
+          "open a pool whose catalog does not know its images)",
+          layout_.dir, JoinPath(layout_.data_dir, "catalog.db"), images));
+    }
+  }
   // Files under tmp/ were never published: nothing refers to them.
   std::string tmp = JoinPath(layout_.data_dir, "tmp");
   ASSIGN_OR_RETURN(auto leftovers, host_.ListDirectory(tmp));
@@ -238,8 +257,38 @@ Status Pool::Recover() {
       spdlog::error("snapshot {} ({}) has no image at {}", snapshot.id, snapshot.name, path);
     }
   }
+  // Images without a row: a crash between a create's rename and its commit,
+  // or between a delete's commit and its unlink.
+  std::set<std::string> volume_ids, snapshot_ids;
+  ASSIGN_OR_RETURN(auto kept_volumes, catalog_->ListVolumes());
+  for (const auto& volume : kept_volumes) volume_ids.insert(volume.id);
+  ASSIGN_OR_RETURN(auto kept_snapshots, catalog_->ListSnapshots());
+  for (const auto& snapshot : kept_snapshots) snapshot_ids.insert(snapshot.id);
+  RETURN_IF_ERROR(RemoveOrphanImages("volumes", volume_ids));
+  RETURN_IF_ERROR(RemoveOrphanImages("snapshots", snapshot_ids));
   RETURN_IF_ERROR(host_.SyncDirectory(JoinPath(layout_.data_dir, "volumes")));
   return host_.SyncDirectory(JoinPath(layout_.data_dir, "snapshots"));
+}
+
+Status Pool::RemoveOrphanImages(const std::string& kind, const std::set<std::string>& ids) {
+  std::string dir = JoinPath(layout_.data_dir, kind);
+  ASSIGN_OR_RETURN(auto files, host_.ListDirectory(dir));
+  for (const auto& file : files) {
+    constexpr std::string_view kSuffix = ".img";
+    std::string id = file.size() > kSuffix.size() && file.ends_with(kSuffix)
+                         ? file.substr(0, file.size() - kSuffix.size())
+                         : "";
+    bool is_image = kind == "volumes" ? ValidateVolumeId(id).ok() : ValidateSnapshotId(id).ok();
+    if (!is_image) {
+      spdlog::warn("recovery: {}/{} is not a ditto image; left alone", kind, file);
+      continue;
+    }
+    if (ids.count(id) > 0) continue;
+    spdlog::info("recovery: removing {}/{}, an image with no catalog record (an interrupted "
+                 "create or delete)", kind, file);
+    RETURN_IF_ERROR(RemoveIfPresent(JoinPath(dir, file)));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace ditto::pool

@@ -35,31 +35,35 @@ StatusOr<CreateSnapshotResult> Pool::CreateSnapshot(const std::string& name,
   record.name = name;
   record.source_volume_id = source_volume_id;
   record.size_bytes = source.capacity_bytes;
-  record.state = catalog::State::kCreating;
+  record.state = catalog::State::kReady;
+  record.ready_to_use = true;
   record.created_at_ns = NowNanos();
-  RETURN_IF_ERROR(catalog_->InsertSnapshot(record));
+  ASSIGN_OR_RETURN(auto id_hold, locks_.TryAcquire({"snap:" + record.id}));
 
+  // As for volumes (see pool.h): the image complete and durable first, the
+  // catalog row last.
   std::string temp = TempPath(record.id);
-  auto make_image = [&]() -> Status {
-    RETURN_IF_ERROR(Failpoint("pool.snapshot.after_intent"));
+  std::string final_path = SnapshotPath(record.id);
+  auto make_snapshot = [&]() -> Status {
     ASSIGN_OR_RETURN(record.clone_method,
                      CopyImage(VolumePath(source_volume_id), temp, record.size_bytes,
                                source_volume_id));
     RETURN_IF_ERROR(host_.SetMode(temp, 0444));
     RETURN_IF_ERROR(Failpoint("pool.snapshot.after_reflink"));
-    RETURN_IF_ERROR(PublishImage(temp, SnapshotPath(record.id)));
-    return Failpoint("pool.snapshot.after_rename");
+    RETURN_IF_ERROR(PublishImage(temp, final_path));
+    RETURN_IF_ERROR(Failpoint("pool.snapshot.after_rename"));
+    return catalog_->InsertSnapshot(record);
   };
-  Status made = make_image();
+  Status made = make_snapshot();
   if (!made.ok()) {
-    (void)host_.Remove(temp);
-    (void)host_.Remove(SnapshotPath(record.id));
-    (void)catalog_->DeleteSnapshot(record.id);
+    (void)RemoveIfPresent(temp);
+    Status removed = RemoveIfPresent(final_path);
+    if (!removed.ok()) {
+      spdlog::error("cannot roll back snapshot {}: {}; it is removed when the pool is next opened",
+                    record.id, std::string(removed.message()));
+    }
     return made;
   }
-  record.state = catalog::State::kReady;
-  record.ready_to_use = true;
-  RETURN_IF_ERROR(catalog_->UpdateSnapshot(record));
   spdlog::info("created snapshot {} ({}) of volume {} by {}", record.id, name, source_volume_id,
                record.clone_method);
   return CreateSnapshotResult{record, true};
@@ -69,15 +73,12 @@ Status Pool::DeleteSnapshot(const std::string& id) {
   RETURN_IF_ERROR(ValidateSnapshotId(id));
   ASSIGN_OR_RETURN(auto hold, locks_.TryAcquire({"snap:" + id}));
   ASSIGN_OR_RETURN(auto record, catalog_->FindSnapshot(id));
-  if (!record) return absl::OkStatus();
-  record->state = catalog::State::kDeleting;
-  RETURN_IF_ERROR(catalog_->UpdateSnapshot(*record));
-  RETURN_IF_ERROR(Failpoint("pool.delete_snapshot.after_intent"));
-  Status removed = host_.Remove(SnapshotPath(id));
-  if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
-  RETURN_IF_ERROR(host_.SyncDirectory(JoinPath(layout_.data_dir, "snapshots")));
-  RETURN_IF_ERROR(Failpoint("pool.delete_snapshot.after_unlink"));
+  // Already deleted; an image an interrupted delete left goes now.
+  if (!record) return RemoveIfPresent(SnapshotPath(id));
+  // The row's removal is the commit point, as for volumes.
   RETURN_IF_ERROR(catalog_->DeleteSnapshot(id));
+  RETURN_IF_ERROR(Failpoint("pool.delete_snapshot.after_commit"));
+  RETURN_IF_ERROR(RemoveIfPresent(SnapshotPath(id)));
   spdlog::info("deleted snapshot {} ({})", id, record->name);
   return absl::OkStatus();
 }

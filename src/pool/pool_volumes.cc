@@ -61,12 +61,20 @@ class ThawOnExit {
 
 }  // namespace
 
-Status Pool::CheckOvercommit(uint64_t additional_bytes) {
+Pool::Reservation::~Reservation() {
+  std::lock_guard lock(pool_.reserve_mu_);
+  pool_.reserved_bytes_ -= bytes_;
+}
+
+StatusOr<std::unique_ptr<Pool::Reservation>> Pool::ReserveCapacity(uint64_t additional_bytes) {
   ASSIGN_OR_RETURN(auto fs, host_.StatFilesystem(layout_.data_dir));
   ASSIGN_OR_RETURN(auto ratio_text, catalog_->GetSetting("overcommit_ratio"));
   double ratio = ratio_text ? std::strtod(ratio_text->c_str(), nullptr) : 10.0;
+  // Listing and reserving under one lock: two requests cannot both see room
+  // that only one of them fits in.
+  std::lock_guard lock(reserve_mu_);
   ASSIGN_OR_RETURN(auto volumes, catalog_->ListVolumes());
-  long double provisioned = additional_bytes;
+  long double provisioned = static_cast<long double>(additional_bytes) + reserved_bytes_;
   for (const auto& volume : volumes) {
     provisioned += std::max(volume.capacity_bytes, volume.target_capacity_bytes);
   }
@@ -80,6 +88,13 @@ Status Pool::CheckOvercommit(uint64_t additional_bytes) {
         HumanBytes(static_cast<uint64_t>(allowed)), ratio, HumanBytes(fs.capacity_bytes),
         layout_.dir));
   }
+  reserved_bytes_ += additional_bytes;
+  return std::make_unique<Reservation>(*this, additional_bytes);
+}
+
+Status Pool::RemoveIfPresent(const std::string& path) {
+  Status removed = host_.Remove(path);
+  if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
   return absl::OkStatus();
 }
 
@@ -181,7 +196,7 @@ StatusOr<CreateVolumeResult> Pool::CreateVolume(const CreateVolumeSpec& spec) {
         FormatQuantity(capacity), spec.source_id, FormatQuantity(source_size),
         FormatQuantity(source_size)));
   }
-  RETURN_IF_ERROR(CheckOvercommit(capacity));
+  ASSIGN_OR_RETURN(auto reservation, ReserveCapacity(capacity));
 
   catalog::VolumeRecord record;
   record.id = NewVolumeId();
@@ -193,13 +208,15 @@ StatusOr<CreateVolumeResult> Pool::CreateVolume(const CreateVolumeSpec& spec) {
   record.source_kind = SourceKindName(spec.source_kind);
   record.source_id = spec.source_id;
   record.thick = spec.thick;
-  record.state = catalog::State::kCreating;
+  record.state = catalog::State::kReady;
   record.created_at_ns = record.updated_at_ns = NowNanos();
-  RETURN_IF_ERROR(catalog_->InsertVolume(record));
+  ASSIGN_OR_RETURN(auto id_hold, locks_.TryAcquire({"vol:" + record.id}));
 
+  // The image first, complete and durable under its final name; the catalog
+  // row last, as the commit point (see pool.h).
   std::string temp = TempPath(record.id);
-  auto make_image = [&]() -> Status {
-    RETURN_IF_ERROR(Failpoint("pool.create.after_intent"));
+  std::string final_path = VolumePath(record.id);
+  auto make_volume = [&]() -> Status {
     if (spec.source_kind == SourceKind::kNone) {
       RETURN_IF_ERROR(host_.CreateSparseFile(temp, capacity));
       if (spec.thick) RETURN_IF_ERROR(host_.Allocate(temp, 0, capacity));  // both fsync
@@ -212,22 +229,23 @@ StatusOr<CreateVolumeResult> Pool::CreateVolume(const CreateVolumeSpec& spec) {
                                     ? "pool.clone.after_reflink"
                                     : "pool.restore.after_reflink"));
     }
-    RETURN_IF_ERROR(PublishImage(temp, VolumePath(record.id)));
-    return Failpoint(spec.source_kind == SourceKind::kVolume ? "pool.clone.after_rename"
-                                                             : "pool.create.after_rename");
+    RETURN_IF_ERROR(PublishImage(temp, final_path));
+    RETURN_IF_ERROR(Failpoint(spec.source_kind == SourceKind::kVolume   ? "pool.clone.after_rename"
+                              : spec.source_kind == SourceKind::kNone ? "pool.create.after_rename"
+                                                                      : "pool.restore.after_rename"));
+    return catalog_->InsertVolume(record);
   };
-  Status made = make_image();
+  Status made = make_volume();
   if (!made.ok()) {
     // Roll back: nothing of this volume may remain.
-    (void)host_.Remove(temp);
-    (void)host_.Remove(VolumePath(record.id));
-    Status removed = catalog_->DeleteVolume(record.id);
-    if (!removed.ok()) spdlog::error("cannot roll back volume {}: {}", record.id, std::string(removed.message()));
+    (void)RemoveIfPresent(temp);
+    Status removed = RemoveIfPresent(final_path);
+    if (!removed.ok()) {
+      spdlog::error("cannot roll back volume {}: {}; it is removed when the pool is next opened",
+                    record.id, std::string(removed.message()));
+    }
     return made;
   }
-  record.state = catalog::State::kReady;
-  record.updated_at_ns = NowNanos();
-  RETURN_IF_ERROR(catalog_->UpdateVolume(record));
   spdlog::info("created volume {} ({}, {}{})", record.id, record.name, FormatQuantity(capacity),
                record.source_id.empty() ? ""
                                         : fmt::format(", {} of {} {}", record.clone_method,
@@ -239,7 +257,8 @@ Status Pool::DeleteVolume(const std::string& id) {
   RETURN_IF_ERROR(ValidateVolumeId(id));
   ASSIGN_OR_RETURN(auto hold, locks_.TryAcquire({"vol:" + id}));
   ASSIGN_OR_RETURN(auto record, catalog_->FindVolume(id));
-  if (!record) return absl::OkStatus();
+  // Already deleted; an image an interrupted delete left goes now.
+  if (!record) return RemoveIfPresent(VolumePath(id));
   ASSIGN_OR_RETURN(auto stage, catalog_->FindStage(id));
   if (stage) {
     return absl::FailedPreconditionError(fmt::format(
@@ -248,15 +267,11 @@ Status Pool::DeleteVolume(const std::string& id) {
   }
   // Hold the name too, so a concurrent create of the same name waits for us.
   ASSIGN_OR_RETURN(auto name_hold, locks_.TryAcquire({"name:" + record->name}));
-  record->state = catalog::State::kDeleting;
-  record->updated_at_ns = NowNanos();
-  RETURN_IF_ERROR(catalog_->UpdateVolume(*record));
-  RETURN_IF_ERROR(Failpoint("pool.delete_volume.after_intent"));
-  Status removed = host_.Remove(VolumePath(id));
-  if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
-  RETURN_IF_ERROR(host_.SyncDirectory(JoinPath(layout_.data_dir, "volumes")));
-  RETURN_IF_ERROR(Failpoint("pool.delete_volume.after_unlink"));
+  // The row's removal is the commit point; an image a crash leaves behind
+  // has no row and goes at the next open (or the next delete of this id).
   RETURN_IF_ERROR(catalog_->DeleteVolume(id));
+  RETURN_IF_ERROR(Failpoint("pool.delete_volume.after_commit"));
+  RETURN_IF_ERROR(RemoveIfPresent(VolumePath(id)));
   spdlog::info("deleted volume {} ({})", id, record->name);
   return absl::OkStatus();
 }
@@ -269,7 +284,7 @@ StatusOr<catalog::VolumeRecord> Pool::ExpandVolume(const std::string& id, uint64
   ASSIGN_OR_RETURN(auto hold, locks_.TryAcquire({"vol:" + id}));
   ASSIGN_OR_RETURN(auto record, GetVolume(id));
   if (capacity_bytes <= static_cast<uint64_t>(record.capacity_bytes)) return record;
-  RETURN_IF_ERROR(CheckOvercommit(capacity_bytes - record.capacity_bytes));
+  ASSIGN_OR_RETURN(auto reservation, ReserveCapacity(capacity_bytes - record.capacity_bytes));
   record.state = catalog::State::kExpanding;
   record.target_capacity_bytes = static_cast<int64_t>(capacity_bytes);
   record.updated_at_ns = NowNanos();

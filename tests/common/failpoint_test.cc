@@ -9,7 +9,7 @@ namespace {
 TEST(FailpointTest, InactiveByDefaultAndErrorsWhenAsked) {
   unsetenv("DITTO_FAILPOINTS");
   EXPECT_TRUE(Failpoint("pool.clone.after_reflink").ok());
-  setenv("DITTO_FAILPOINTS", "pool.create.after_intent=error,pool.clone.after_reflink=error", 1);
+  setenv("DITTO_FAILPOINTS", "pool.create.after_image=error,pool.clone.after_reflink=error", 1);
   EXPECT_EQ(Failpoint("pool.clone.after_reflink").code(), absl::StatusCode::kInternal);
   EXPECT_TRUE(Failpoint("pool.clone.after_rename").ok());
   unsetenv("DITTO_FAILPOINTS");

@@ -267,8 +267,7 @@ TEST_P(CrashRecovery, EveryPoolFailpointLosesNothingAndRetriesComplete) {
   };
   std::string snap_id = snapshot->snapshot.id;
   std::vector<Case> cases;
-  for (const char* point : {"pool.create.after_intent", "pool.create.after_image",
-                            "pool.create.after_rename"}) {
+  for (const char* point : {"pool.create.after_image", "pool.create.after_rename"}) {
     cases.push_back({point, [](Pool& p) { (void)p.CreateVolume({.name = "empty", .capacity_bytes = 8 * kMiB}); },
                      [&] {
                        auto v = pool_->CreateVolume({.name = "empty", .capacity_bytes = 8 * kMiB});
@@ -290,20 +289,23 @@ TEST_P(CrashRecovery, EveryPoolFailpointLosesNothingAndRetriesComplete) {
                        ASSERT_TRUE(pool_->DeleteVolume(v->volume.id).ok());
                      }});
   }
-  cases.push_back({"pool.restore.after_reflink",
-                   [&](Pool& p) {
-                     (void)p.CreateVolume({.name = "restored", .source_kind = SourceKind::kSnapshot,
-                                           .source_id = snap_id});
-                   },
-                   [&] {
-                     auto v = pool_->CreateVolume({.name = "restored", .source_kind = SourceKind::kSnapshot,
-                                                   .source_id = snap_id});
-                     ASSERT_TRUE(v.ok()) << v.status();
-                     EXPECT_EQ(Hash(v->volume.id), source_hash);
-                     ASSERT_TRUE(pool_->DeleteVolume(v->volume.id).ok());
-                   }});
-  for (const char* point : {"pool.snapshot.after_intent", "pool.snapshot.after_reflink",
-                            "pool.snapshot.after_rename"}) {
+  for (const char* point : {"pool.restore.after_reflink", "pool.restore.after_rename"}) {
+    cases.push_back({point,
+                     [&](Pool& p) {
+                       (void)p.CreateVolume({.name = "restored",
+                                             .source_kind = SourceKind::kSnapshot,
+                                             .source_id = snap_id});
+                     },
+                     [&] {
+                       auto v = pool_->CreateVolume({.name = "restored",
+                                                     .source_kind = SourceKind::kSnapshot,
+                                                     .source_id = snap_id});
+                       ASSERT_TRUE(v.ok()) << v.status();
+                       EXPECT_EQ(Hash(v->volume.id), source_hash);
+                       ASSERT_TRUE(pool_->DeleteVolume(v->volume.id).ok());
+                     }});
+  }
+  for (const char* point : {"pool.snapshot.after_reflink", "pool.snapshot.after_rename"}) {
     cases.push_back({point, [&](Pool& p) { (void)p.CreateSnapshot("snap2", source.id); },
                      [&] {
                        auto s = pool_->CreateSnapshot("snap2", source.id);
@@ -321,7 +323,7 @@ TEST_P(CrashRecovery, EveryPoolFailpointLosesNothingAndRetriesComplete) {
                        EXPECT_EQ(v->capacity_bytes, target);
                      }});
   }
-  for (const char* point : {"pool.delete_volume.after_intent", "pool.delete_volume.after_unlink"}) {
+  for (const char* point : {"pool.delete_volume.after_commit"}) {
     cases.push_back({point,
                      [&](Pool& p) {
                        auto v = p.FindVolumeByName("doomed");
@@ -333,8 +335,7 @@ TEST_P(CrashRecovery, EveryPoolFailpointLosesNothingAndRetriesComplete) {
                        EXPECT_FALSE(*pool_->FindVolumeByName("doomed"));
                      }});
   }
-  for (const char* point :
-       {"pool.delete_snapshot.after_intent", "pool.delete_snapshot.after_unlink"}) {
+  for (const char* point : {"pool.delete_snapshot.after_commit"}) {
     cases.push_back({point,
                      [&](Pool& p) {
                        auto s = p.FindSnapshotByName("doomed-snap");

@@ -314,5 +314,84 @@ TEST_F(PoolTest, InjectedErrorsAtFailpointsRollBack) {
   EXPECT_EQ(pool_->GetVolume(source.id)->state, catalog::State::kReady);
 }
 
+// A crash after a create's rename or a delete's commit leaves an image with
+// no row; opening the pool removes it and nothing else.
+TEST_F(PoolTest, RecoveryRemovesImagesWithoutARecord) {
+  Init();
+  auto keep = MakeVolume("keep");
+  auto snapshot = pool_->CreateSnapshot("keep-snap", keep.id);
+  ASSERT_TRUE(snapshot.ok());
+  std::string orphan_volume = pool_->VolumePath(NewVolumeId());
+  std::string orphan_snapshot = pool_->SnapshotPath(NewSnapshotId());
+  std::string stranger = dir_ + "/volumes/notes.txt";
+  ASSERT_TRUE(host_.CreateSparseFile(orphan_volume, kMiB).ok());
+  ASSERT_TRUE(host_.CreateSparseFile(orphan_snapshot, kMiB).ok());
+  ASSERT_TRUE(host_.CreateSparseFile(stranger, 10).ok());
+  Reopen();
+  EXPECT_FALSE(host_.Stat(orphan_volume).ok());
+  EXPECT_FALSE(host_.Stat(orphan_snapshot).ok());
+  EXPECT_TRUE(host_.Stat(stranger).ok()) << "a file that is no image is left alone";
+  EXPECT_TRUE(host_.Stat(pool_->VolumePath(keep.id)).ok());
+  EXPECT_TRUE(host_.Stat(pool_->SnapshotPath(snapshot->snapshot.id)).ok());
+}
+
+// Without its catalog a pool cannot tell its images from orphans: it refuses
+// to open and removes nothing.
+TEST_F(PoolTest, ALostCatalogRefusesToOpenAndRemovesNothing) {
+  Init();
+  auto keep = MakeVolume("keep");
+  pool_.reset();
+  for (const char* file : {"/catalog.db", "/catalog.db-wal", "/catalog.db-shm"}) {
+    std::filesystem::remove(dir_ + file);
+  }
+  auto reopened = Pool::Open(host_, dir_);
+  EXPECT_EQ(reopened.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(reopened.status().message().find("restore it from a backup"), std::string::npos)
+      << reopened.status();
+  EXPECT_TRUE(host_.Stat(dir_ + "/volumes/" + keep.id + ".img").ok());
+}
+
+TEST_F(PoolTest, ACrashedDeleteLeavesNoRecordAndItsImageGoesOnRetryOrReopen) {
+  Init();
+  auto first = MakeVolume("first");
+  auto second = MakeVolume("second");
+  setenv("DITTO_FAILPOINTS", "pool.delete_volume.after_commit=error", 1);
+  EXPECT_FALSE(pool_->DeleteVolume(first.id).ok());
+  EXPECT_FALSE(pool_->DeleteVolume(second.id).ok());
+  unsetenv("DITTO_FAILPOINTS");
+  // Deleted as far as anyone can see.
+  EXPECT_EQ(pool_->GetVolume(first.id).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(host_.Stat(pool_->VolumePath(first.id)).ok());
+  // A retry finishes the job; so does reopening the pool.
+  EXPECT_TRUE(pool_->DeleteVolume(first.id).ok());
+  EXPECT_FALSE(host_.Stat(pool_->VolumePath(first.id)).ok());
+  Reopen();
+  EXPECT_FALSE(host_.Stat(pool_->VolumePath(second.id)).ok());
+}
+
+TEST_F(PoolTest, AFailureAfterTheRenameRollsTheImageBack) {
+  Init();
+  auto source = MakeVolume("source");
+  auto snapshot = pool_->CreateSnapshot("snap", source.id);
+  ASSERT_TRUE(snapshot.ok());
+  setenv("DITTO_FAILPOINTS",
+         "pool.create.after_rename=error,pool.clone.after_rename=error,"
+         "pool.restore.after_rename=error,pool.snapshot.after_rename=error",
+         1);
+  EXPECT_FALSE(pool_->CreateVolume({.name = "empty", .capacity_bytes = kMiB}).ok());
+  EXPECT_FALSE(pool_->CreateVolume({.name = "clone", .source_kind = SourceKind::kVolume,
+                                    .source_id = source.id})
+                   .ok());
+  EXPECT_FALSE(pool_->CreateVolume({.name = "restored", .source_kind = SourceKind::kSnapshot,
+                                    .source_id = snapshot->snapshot.id})
+                   .ok());
+  EXPECT_FALSE(pool_->CreateSnapshot("snap2", source.id).ok());
+  unsetenv("DITTO_FAILPOINTS");
+  EXPECT_EQ(host_.ListDirectory(dir_ + "/volumes")->size(), 1u);
+  EXPECT_EQ(host_.ListDirectory(dir_ + "/snapshots")->size(), 1u);
+  EXPECT_EQ(pool_->ListVolumes()->size(), 1u);
+  EXPECT_EQ(pool_->ListSnapshots()->size(), 1u);
+}
+
 }  // namespace
 }  // namespace ditto::pool
