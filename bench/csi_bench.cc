@@ -435,33 +435,54 @@ FioResult RunFio(const std::string& file, const std::string& rw, const std::stri
   return {side["iops"].get<double>(), side["bw"].get<double>() / 1024.0};
 }
 
+// A volume staged (ext4 on a loop device) and published over CSI, with a
+// laid-out fio file; unpublished, unstaged and deleted when it goes.
+class MountedVolume {
+ public:
+  MountedVolume(Bench& b, const std::string& id, const std::string& label)
+      : b_(b), id_(id), stage_(b.node_dir + "/stage-" + label), target_(b.node_dir + "/pub-" + label) {
+    b_.client->NodeStage(id_, stage_);
+    b_.client->NodePublish(id_, stage_, target_);
+  }
+  ~MountedVolume() {
+    b_.client->NodeUnpublish(id_, target_);
+    b_.client->NodeUnstage(id_, stage_);
+    b_.client->DeleteVolume(id_);
+  }
+  std::string file() const { return target_ + "/fio.dat"; }
+
+ private:
+  Bench& b_;
+  std::string id_, stage_, target_;
+};
+
+void LayOutFioFile(const std::string& path, uint64_t bytes) {
+  RunTool({"fio", "--name=layout", "--filename=" + path, "--rw=write", "--bs=1M",
+           "--ioengine=libaio", "--direct=1", "--iodepth=4", fmt::format("--size={}", bytes)});
+}
+
 void Io(Bench& b) {
   const Options& o = b.options;
-  std::string source_stage = b.node_dir + "/stage-fio-source";
-  std::string source_target = b.node_dir + "/pub-fio-source";
-  std::string clone_stage = b.node_dir + "/stage-fio-clone";
-  std::string clone_target = b.node_dir + "/pub-fio-clone";
-  Progress("io: source volume (ext4), staged+published, with the fio file laid out");
-  std::string source = b.client->CreateVolume(b.Name("fio-source"), o.fio_file * 2 + kGiB);
-  b.client->NodeStage(source, source_stage);
-  b.client->NodePublish(source, source_stage, source_target);
-  RunTool({"fio", "--name=layout", "--filename=" + source_target + "/fio.dat", "--rw=write",
-           "--bs=1M", "--ioengine=libaio", "--direct=1", "--iodepth=4",
-           fmt::format("--size={}", o.fio_file)});
-  b.client->NodeUnpublish(source, source_target);
-  b.client->NodeUnstage(source, source_stage);
-  std::string clone = b.client->CreateVolume(b.Name("fio-clone"), 0, Source::kVolume, source);
-  b.client->NodeStage(clone, clone_stage);
-  b.client->NodePublish(clone, clone_stage, clone_target);
-  std::string in_clone = clone_target + "/fio.dat";
-  // The source itself, staged again: the same stack (ext4, loop device,
-  // image file) without copy-on-write, to tell the two costs apart.
-  b.client->NodeStage(source, source_stage);
-  b.client->NodePublish(source, source_stage, source_target);
-  std::string in_volume = source_target + "/fio.dat";
+  uint64_t capacity = o.fio_file * 2 + kGiB;
+  // The clone source: its fio file written, then never staged again, so that
+  // every job gets a fresh clone whose blocks are all still shared.
+  Progress("io: source volume with the fio file laid out");
+  std::string source = b.client->CreateVolume(b.Name("fio-source"), capacity);
+  {
+    std::string stage = b.node_dir + "/stage-fio-source", target = b.node_dir + "/pub-fio-source";
+    b.client->NodeStage(source, stage);
+    b.client->NodePublish(source, stage, target);
+    LayOutFioFile(target + "/fio.dat", o.fio_file);
+    b.client->NodeUnpublish(source, target);
+    b.client->NodeUnstage(source, stage);
+  }
+  // The same stack (ext4, loop device, image file) without sharing: a volume
+  // that is never cloned.
+  Progress("io: plain volume (never cloned) with the fio file laid out");
+  MountedVolume plain(b, b.client->CreateVolume(b.Name("fio-plain"), capacity), "fio-plain");
+  LayOutFioFile(plain.file(), o.fio_file);
   std::string in_pool = b.scratch + "/fio.dat";
-  RunTool({"fio", "--name=layout", "--filename=" + in_pool, "--rw=write", "--bs=1M",
-           "--ioengine=libaio", "--direct=1", "--iodepth=4", fmt::format("--size={}", o.fio_file)});
+  LayOutFioFile(in_pool, o.fio_file);
   SyncAll();
 
   struct Job {
@@ -477,36 +498,48 @@ void Io(Bench& b) {
             << fmt::format(
                    "fio (libaio, O_DIRECT, {} s per job, {} file) on a file inside a clone that "
                    "was staged (ext4 on a loop device) and published over CSI, against the same "
-                   "job on a file directly in the pool filesystem. The clone's file was written "
-                   "in the source before cloning, so the clone's first writes to each block are "
-                   "copy-on-write in the pool.\n\n",
+                   "job on a file directly in the pool filesystem and in a volume that was never "
+                   "cloned. Every job gets a fresh clone, made after the file was written in the "
+                   "source: its reads find shared blocks, its writes are the first to each block "
+                   "(copy-on-write in the pool).\n\n",
                    o.fio_seconds, SizeLabel(o.fio_file))
-            << "| job | in clone | in pool fs | clone / pool fs | in a plain volume (not a clone) "
-               "| plain volume / pool fs |\n|---|---|---|---|---|---|\n";
+            << "| job | in clone | in pool fs | clone / pool fs | in the clone, again | again / pool "
+               "fs | in a plain volume (not a clone) | plain volume / pool fs |\n"
+               "|---|---|---|---|---|---|---|---|\n";
+  int round = 0;
   for (const auto& job : jobs) {
-    Progress(fmt::format("io: {} (clone, pool fs, plain volume)", job.label));
-    FioResult clone_result = RunFio(in_clone, job.rw, job.bs, job.depth, o);
+    Progress(fmt::format("io: {} (fresh clone, pool fs, plain volume)", job.label));
+    FioResult clone_result, again_result;
+    {
+      std::string label = fmt::format("fio-clone-{}", ++round);
+      MountedVolume clone(b, b.client->CreateVolume(b.Name(label), 0, Source::kVolume, source),
+                          label);
+      clone_result = RunFio(clone.file(), job.rw, job.bs, job.depth, o);
+      // The same job again on the same clone: writes now find blocks the
+      // clone already owns, so copy-on-write is behind them.
+      again_result = RunFio(clone.file(), job.rw, job.bs, job.depth, o);
+    }
     FioResult pool_result = RunFio(in_pool, job.rw, job.bs, job.depth, o);
-    FioResult volume_result = RunFio(in_volume, job.rw, job.bs, job.depth, o);
+    FioResult volume_result = RunFio(plain.file(), job.rw, job.bs, job.depth, o);
     if (job.bandwidth) {
-      std::cout << fmt::format("| {} | {:.0f} MiB/s | {:.0f} MiB/s | {:.2f} | {:.0f} MiB/s | {:.2f} |\n",
+      std::cout << fmt::format("| {} | {:.0f} MiB/s | {:.0f} MiB/s | {:.2f} | {:.0f} MiB/s | {:.2f} "
+                               "| {:.0f} MiB/s | {:.2f} |\n",
                                job.label, clone_result.mib_per_s, pool_result.mib_per_s,
                                clone_result.mib_per_s / pool_result.mib_per_s,
+                               again_result.mib_per_s,
+                               again_result.mib_per_s / pool_result.mib_per_s,
                                volume_result.mib_per_s,
                                volume_result.mib_per_s / pool_result.mib_per_s);
     } else {
-      std::cout << fmt::format("| {} | {:.0f} IOPS | {:.0f} IOPS | {:.2f} | {:.0f} IOPS | {:.2f} |\n",
+      std::cout << fmt::format("| {} | {:.0f} IOPS | {:.0f} IOPS | {:.2f} | {:.0f} IOPS | {:.2f} "
+                               "| {:.0f} IOPS | {:.2f} |\n",
                                job.label, clone_result.iops, pool_result.iops,
-                               clone_result.iops / pool_result.iops, volume_result.iops,
+                               clone_result.iops / pool_result.iops, again_result.iops,
+                               again_result.iops / pool_result.iops, volume_result.iops,
                                volume_result.iops / pool_result.iops);
     }
     std::cout << std::flush;
   }
-  b.client->NodeUnpublish(clone, clone_target);
-  b.client->NodeUnstage(clone, clone_stage);
-  b.client->NodeUnpublish(source, source_target);
-  b.client->NodeUnstage(source, source_stage);
-  b.client->DeleteVolume(clone);
   b.client->DeleteVolume(source);
   RemoveFile(in_pool);
   SyncAll();
