@@ -175,7 +175,7 @@ int CopyRepeats(const Options& options, uint64_t size) {
 struct SizeResult {
   uint64_t size = 0;
   uint64_t extents = 0;
-  Summary ditto, floor, floor_sync, protocol, copy, snapshot, restore;
+  Summary ditto, floor, floor_sync, protocol, copy, snapshot, restore, rpc;
 };
 
 SizeResult MeasureSize(Bench& b, uint64_t size, bool clone, bool snapshot) {
@@ -185,7 +185,7 @@ SizeResult MeasureSize(Bench& b, uint64_t size, bool clone, bool snapshot) {
   std::string source = b.WrittenVolume("source-" + label, size);
   std::string source_image = b.ImagePath(source);
   result.extents = ExtentCount(source_image);
-  std::vector<double> ditto, floor, floor_sync, protocol, copy, snap, restore;
+  std::vector<double> ditto, floor, floor_sync, protocol, copy, snap, restore, rpc;
   int repeats = b.options.repeats;
   if (clone) {
     Progress(fmt::format("{}: {} ditto clones, raw FICLONE and FICLONE+fsync each (+1 warm-up)",
@@ -216,7 +216,12 @@ SizeResult MeasureSize(Bench& b, uint64_t size, bool clone, bool snapshot) {
       double protocol_ms = MillisSince(start);
       RemoveFile(published);
       SyncAll();
+
+      start = Clock::now();
+      b.client->ControllerGetCapabilities();
+      double rpc_ms = MillisSince(start);
       if (i >= 0) {
+        rpc.push_back(rpc_ms);
         ditto.push_back(ditto_ms);
         floor.push_back(floor_ms);
         floor_sync.push_back(floor_sync_ms);
@@ -272,6 +277,7 @@ SizeResult MeasureSize(Bench& b, uint64_t size, bool clone, bool snapshot) {
   result.copy = Summarize(copy);
   result.snapshot = Summarize(snap);
   result.restore = Summarize(restore);
+  result.rpc = Summarize(rpc);
   return result;
 }
 
@@ -287,20 +293,23 @@ void CloneAndSnapshot(Bench& b) {
                  "full sparse-aware copy (pread/pwrite of every data range + fsync). Milliseconds; "
               << b.options.repeats << " samples per size after one warm-up (copies: 5/5/3/2).\n\n"
               << "| source | extents | ditto p50 | ditto p90 | FICLONE p50 | FICLONE p90 | "
-                 "FICLONE+fsync p50 | crash-safe file protocol p50 | full copy p50 | full copy "
-                 "p90 | ditto/floor p50 | ditto/floor p90 | copy/ditto p50 |\n"
-              << "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+                 "FICLONE+fsync p50 | crash-safe file protocol p50 | no-op RPC p50 | full copy p50 "
+                 "| full copy p90 | ditto/floor p50 | ditto/floor p90 | ditto/FICLONE+fsync p50 | "
+                 "copy/ditto p50 |\n"
+              << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (const auto& r : results) {
       std::cout << fmt::format(
-          "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", SizeLabel(r.size),
-          r.extents, Ms(r.ditto.p50), Ms(r.ditto.p90), Ms(r.floor.p50), Ms(r.floor.p90),
-          Ms(r.floor_sync.p50), Ms(r.protocol.p50), Ms(r.copy.p50), Ms(r.copy.p90),
-          Ratio(r.ditto.p50, r.floor.p50), Ratio(r.ditto.p90, r.floor.p90),
+          "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+          SizeLabel(r.size), r.extents, Ms(r.ditto.p50), Ms(r.ditto.p90), Ms(r.floor.p50),
+          Ms(r.floor.p90), Ms(r.floor_sync.p50), Ms(r.protocol.p50), Ms(r.rpc.p50),
+          Ms(r.copy.p50), Ms(r.copy.p90), Ratio(r.ditto.p50, r.floor.p50),
+          Ratio(r.ditto.p90, r.floor.p90), Ratio(r.ditto.p50, r.floor_sync.p50),
           Ratio(r.copy.p50, r.ditto.p50));
     }
     std::cout << "\nThe crash-safe file protocol is what the pool does to the file system "
                  "without its catalog: FICLONE into a temporary name, fsync, rename, fsync the "
-                 "directory.\n";
+                 "directory. A no-op RPC (ControllerGetCapabilities) is what any call over the "
+                 "socket costs before it does anything.\n";
     if (results.size() >= 2) {
       const auto& small = results.front();
       const auto& large = results.back();

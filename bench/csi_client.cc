@@ -62,6 +62,15 @@ void CsiClient::DeleteVolume(const std::string& volume_id) {
   CheckRpc(controller_->DeleteVolume(&context, request, &response), "DeleteVolume " + volume_id);
 }
 
+void CsiClient::ControllerGetCapabilities() {
+  csi::v1::ControllerGetCapabilitiesRequest request;
+  csi::v1::ControllerGetCapabilitiesResponse response;
+  grpc::ClientContext context;
+  Prepare(context);
+  CheckRpc(controller_->ControllerGetCapabilities(&context, request, &response),
+           "ControllerGetCapabilities");
+}
+
 std::string CsiClient::CreateSnapshot(const std::string& name, const std::string& source_volume_id) {
   csi::v1::CreateSnapshotRequest request;
   request.set_name(name);

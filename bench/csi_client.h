@@ -22,6 +22,8 @@ class CsiClient {
   std::string CreateVolume(const std::string& name, uint64_t capacity, Source source = Source::kNone,
                            const std::string& source_id = "", const std::string& fs_type = "");
   void DeleteVolume(const std::string& volume_id);
+  // A no-op round trip: what any RPC costs before it does anything.
+  void ControllerGetCapabilities();
   std::string CreateSnapshot(const std::string& name, const std::string& source_volume_id);
   void DeleteSnapshot(const std::string& snapshot_id);
 

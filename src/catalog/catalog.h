@@ -34,6 +34,9 @@ class Catalog {
   virtual StatusOr<std::optional<VolumeRecord>> FindVolumeByName(const std::string& name) = 0;
   // Ordered by (created_at_ns, id): stable for pagination.
   virtual StatusOr<std::vector<VolumeRecord>> ListVolumes() = 0;
+  // Sum over volumes of max(capacity, target capacity): what the pool has
+  // promised, for over-commit admission without reading every row.
+  virtual StatusOr<int64_t> ProvisionedBytes() = 0;
 
   // Snapshots, as volumes.
   virtual Status InsertSnapshot(const SnapshotRecord& record) = 0;

@@ -433,6 +433,17 @@ StatusOr<std::vector<VolumeRecord>> SqliteCatalog::ListVolumes() {
       &ReadVolume);
 }
 
+StatusOr<int64_t> SqliteCatalog::ProvisionedBytes() {
+  return Read([&](Db& db) -> StatusOr<int64_t> {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     Statement::Prepare(db,
+                                        "SELECT COALESCE(SUM(MAX(capacity, target_capacity)), 0) "
+                                        "FROM volumes"));
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    return row ? stmt.Int(0) : int64_t{0};
+  });
+}
+
 // ---- Snapshots ----
 
 Status SqliteCatalog::InsertSnapshot(const SnapshotRecord& record) {

@@ -35,6 +35,7 @@ class SqliteCatalog : public Catalog {
   StatusOr<std::optional<VolumeRecord>> FindVolume(const std::string& id) override;
   StatusOr<std::optional<VolumeRecord>> FindVolumeByName(const std::string& name) override;
   StatusOr<std::vector<VolumeRecord>> ListVolumes() override;
+  StatusOr<int64_t> ProvisionedBytes() override;
 
   Status InsertSnapshot(const SnapshotRecord& record) override;
   Status UpdateSnapshot(const SnapshotRecord& record) override;

@@ -73,11 +73,9 @@ StatusOr<std::unique_ptr<Pool::Reservation>> Pool::ReserveCapacity(uint64_t addi
   // Listing and reserving under one lock: two requests cannot both see room
   // that only one of them fits in.
   std::lock_guard lock(reserve_mu_);
-  ASSIGN_OR_RETURN(auto volumes, catalog_->ListVolumes());
-  long double provisioned = static_cast<long double>(additional_bytes) + reserved_bytes_;
-  for (const auto& volume : volumes) {
-    provisioned += std::max(volume.capacity_bytes, volume.target_capacity_bytes);
-  }
+  ASSIGN_OR_RETURN(int64_t recorded, catalog_->ProvisionedBytes());
+  long double provisioned =
+      static_cast<long double>(additional_bytes) + reserved_bytes_ + recorded;
   long double allowed = static_cast<long double>(fs.capacity_bytes) * ratio;
   if (provisioned > allowed) {
     return absl::ResourceExhaustedError(fmt::format(

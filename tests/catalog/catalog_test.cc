@@ -142,6 +142,18 @@ TEST(CatalogTest, VolumeInsertFindUpdateDelete) {
   EXPECT_TRUE(catalog->DeleteVolume("vol-1").ok()) << "delete of an absent volume is OK";
 }
 
+TEST(CatalogTest, ProvisionedBytesCountsTheLargerOfCapacityAndTarget) {
+  auto catalog = OpenOrDie(":memory:");
+  ASSERT_NE(catalog, nullptr);
+  EXPECT_EQ(*catalog->ProvisionedBytes(), 0);
+  ASSERT_TRUE(catalog->InsertVolume(Volume("v1", "a")).ok());
+  VolumeRecord growing = Volume("v2", "b");
+  growing.state = State::kExpanding;
+  growing.target_capacity_bytes = 5 << 20;
+  ASSERT_TRUE(catalog->InsertVolume(growing).ok());
+  EXPECT_EQ(*catalog->ProvisionedBytes(), (1 << 20) + (5 << 20));
+}
+
 TEST(CatalogTest, SnapshotInsertFindUpdateDelete) {
   auto catalog = OpenOrDie(":memory:");
   ASSERT_NE(catalog, nullptr);
