@@ -43,6 +43,24 @@ StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path) {
     return db->Error(rc, "open the catalog");
   }
   sqlite3_extended_result_codes(raw, 1);
+  if (path != ":memory:") {
+    // Owner-only, like the directories around it. SQLite creates its -wal and
+    // -shm files with the database's mode, so setting it here covers them;
+    // files of an older catalog are tightened as well.
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      std::error_code ec;
+      std::filesystem::path file(path + suffix);
+      if (!std::filesystem::exists(file, ec)) continue;
+      std::filesystem::permissions(
+          file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+          std::filesystem::perm_options::replace, ec);
+      if (ec) {
+        return absl::PermissionDeniedError(fmt::format(
+            "cannot make {} owner-only: {}; check who owns the catalog", file.string(),
+            ec.message()));
+      }
+    }
+  }
   return db;
 }
 

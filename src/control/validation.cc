@@ -318,6 +318,21 @@ void CheckSemantics(const Json& object, const KindInfo& kind, Checker& checker) 
                   fmt::format("Invalid value: \"{}\": {}", name, problem));
     }
   }
+  // As the API server: all annotations together (keys and values) at most
+  // 256 KiB, so no object can grow the state without bound.
+  constexpr size_t kMaxAnnotationBytes = 256 * 1024;
+  const Json* annotations = Find(object, {"metadata", "annotations"});
+  if (annotations != nullptr && annotations->is_object()) {
+    size_t total = 0;
+    for (const auto& [key, value] : annotations->items()) {
+      total += key.size() + (value.is_string() ? value.get_ref<const std::string&>().size() : 0);
+    }
+    if (total > kMaxAnnotationBytes) {
+      checker.Add("/metadata/annotations", "metadata.annotations",
+                  fmt::format("Too long: must have at most {} bytes (these have {})",
+                              kMaxAnnotationBytes, total));
+    }
+  }
   std::string ns = Namespace(object);
   if (kind.namespaced && !ns.empty()) {
     std::string problem = CheckLabelName(ns);

@@ -752,6 +752,13 @@ Status NodeService::DoExpand(const pb::NodeExpandVolumeRequest& request,
         "volume {} is {} bytes, less than the {} asked for; ControllerExpandVolume it first",
         volume.id, volume.capacity_bytes, required));
   }
+  int64_t limit = request.has_capacity_range() ? request.capacity_range().limit_bytes() : 0;
+  if (limit > 0 && volume.capacity_bytes > limit) {
+    return absl::OutOfRangeError(fmt::format(
+        "volume {} is already {} bytes, more than the limit of {} asked for; a volume never "
+        "shrinks, ask for a limit of at least its size",
+        volume.id, volume.capacity_bytes, limit));
+  }
   RETURN_IF_ERROR(context_.host.RefreshLoopCapacity(stage->device));
   if (!stage->block) {
     ASSIGN_OR_RETURN(auto mount, MountAt(stage->staging_path));

@@ -30,7 +30,8 @@ bool IsDigits(std::string_view text) {
 // key=value flags: the key decides which values are allowed.
 bool AllowedKeyValue(std::string_view key, std::string_view value) {
   if (key == "commit" || key == "logbufs") return IsDigits(value);
-  if (key == "errors") return value == "remount-ro" || value == "continue" || value == "panic";
+  // Not errors=panic: one volume's filesystem error must not take the node down.
+  if (key == "errors") return value == "remount-ro" || value == "continue";
   if (key == "data") return value == "ordered" || value == "writeback" || value == "journal";
   if (key == "logbsize" || key == "allocsize") {
     // Sizes like 256k or 64m.
@@ -47,7 +48,7 @@ std::string KnownFlagList() {
   std::string out;
   for (const auto& word : AllowedFlagWords()) out += (out.empty() ? "" : ", ") + word;
   return out +
-         ", commit=N, errors=remount-ro|continue|panic, data=ordered|writeback|journal, "
+         ", commit=N, errors=remount-ro|continue, data=ordered|writeback|journal, "
          "logbufs=N, logbsize=SIZE, allocsize=SIZE";
 }
 

@@ -249,13 +249,19 @@ StatusOr<std::string> ResolveTool(const std::string& tool) {
 
 // Reads both pipes until the child closes them; poll avoids the deadlock of
 // a child blocked on a full stderr while we wait on stdout.
-Status DrainPipes(int out_fd, int err_fd, std::string& out, std::string& err) {
+// Reads both pipes to EOF; DeadlineExceeded if that has not happened by
+// `deadline`.
+Status DrainPipes(int out_fd, int err_fd, std::string& out, std::string& err,
+                  std::chrono::steady_clock::time_point deadline) {
   struct pollfd fds[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
   std::string* sinks[2] = {&out, &err};
   int open_count = 2;
   char buffer[65536];
   while (open_count > 0) {
-    int ready = ::poll(fds, 2, -1);
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return absl::DeadlineExceededError("command output not finished");
+    int ready = ::poll(fds, 2, static_cast<int>(std::min<int64_t>(left.count(), INT32_MAX)));
     if (ready < 0) {
       if (errno == EINTR) continue;
       return PosixError("poll command output", errno);
@@ -902,10 +908,35 @@ StatusOr<CommandResult> LinuxHost::Run(const std::vector<std::string>& argv) {
   report_write.Reset();
   dev_null.Reset();
 
-  auto reap = [pid]() -> StatusOr<int> {
+  const auto deadline = std::chrono::steady_clock::now() + command_timeout_;
+  // Waits for the child until the deadline; past it, kills the child (ours,
+  // by PID) and gives it a moment to go.
+  auto reap = [pid, deadline, &path, this]() -> StatusOr<int> {
     int wstatus = 0;
-    if (RetryOnEintr([&] { return ::waitpid(pid, &wstatus, 0); }) < 0) {
-      return PosixError(fmt::format("wait for process {}", pid), errno);
+    bool killed = false;
+    auto kill_deadline = deadline;
+    while (true) {
+      pid_t done = RetryOnEintr([&] { return ::waitpid(pid, &wstatus, WNOHANG); });
+      if (done < 0) return PosixError(fmt::format("wait for process {}", pid), errno);
+      if (done == pid) break;
+      auto now = std::chrono::steady_clock::now();
+      if (!killed && now >= deadline) {
+        ::kill(pid, SIGKILL);
+        killed = true;
+        kill_deadline = now + std::chrono::seconds(5);
+      } else if (killed && now >= kill_deadline) {
+        return absl::DeadlineExceededError(fmt::format(
+            "{} (process {}) did not finish within {} ms and did not die when killed; it is "
+            "stuck in the kernel: check the device it works on",
+            path, pid, command_timeout_.count()));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(killed ? 10 : 1));
+    }
+    if (killed) {
+      return absl::DeadlineExceededError(fmt::format(
+          "{} did not finish within {} ms and was killed; check the device it works on, then "
+          "retry",
+          path, command_timeout_.count()));
     }
     if (WIFEXITED(wstatus)) return WEXITSTATUS(wstatus);
     if (WIFSIGNALED(wstatus)) return 128 + WTERMSIG(wstatus);
@@ -929,8 +960,8 @@ StatusOr<CommandResult> LinuxHost::Run(const std::vector<std::string>& argv) {
   }
 
   CommandResult result;
-  Status drained =
-      DrainPipes(out_read.get(), err_read.get(), result.stdout_text, result.stderr_text);
+  Status drained = DrainPipes(out_read.get(), err_read.get(), result.stdout_text,
+                              result.stderr_text, deadline);
   out_read.Reset();  // a child still writing gets SIGPIPE instead of blocking us
   err_read.Reset();
   ASSIGN_OR_RETURN(result.exit_code, reap());

@@ -2,6 +2,8 @@
 // is safe to call from any thread. Every errno goes through PosixError().
 #pragma once
 
+#include <chrono>
+
 #include <string>
 #include <vector>
 
@@ -15,7 +17,13 @@ class LinuxHost : public Host {
   static constexpr const char* kToolPath =
       "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+  // How long Run() lets a command take before it kills it (mkfs, resize2fs
+  // and e2fsck of a large filesystem take minutes; a hung mount(8) forever).
+  static constexpr std::chrono::milliseconds kDefaultCommandTimeout = std::chrono::minutes(15);
+
   LinuxHost() = default;
+  explicit LinuxHost(std::chrono::milliseconds command_timeout)
+      : command_timeout_(command_timeout) {}
 
   Status MakeDirectories(const std::string& path, uint32_t mode) override;
   StatusOr<FileInfo> Stat(const std::string& path) override;
@@ -61,6 +69,9 @@ class LinuxHost : public Host {
   // succeeds on a mount point even while it is busy. For last-resort cleanup
   // (test fixtures); NotFound when nothing is mounted at `target`.
   Status UnmountLazily(const std::string& target);
+
+ private:
+  std::chrono::milliseconds command_timeout_ = kDefaultCommandTimeout;
 };
 
 // Parses the text of /proc/<pid>/mountinfo (exposed for tests). Octal escapes

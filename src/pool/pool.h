@@ -115,8 +115,9 @@ class Pool {
   // `lock_timeout_ms`; Unavailable when another process keeps the pool open),
   // re-mounts its backing file if needed, opens the catalog, recovers
   // interrupted operations. FailedPrecondition when `dir` is not a pool.
+  static constexpr int kDefaultLockTimeoutMs = 30000;
   static StatusOr<std::unique_ptr<Pool>> Open(host::Host& host, const std::string& dir,
-                                              int lock_timeout_ms = 30000);
+                                              int lock_timeout_ms = kDefaultLockTimeoutMs);
   // Opens `dir` if it is a pool, else initialises it.
   static StatusOr<std::unique_ptr<Pool>> OpenOrInit(host::Host& host, const std::string& dir,
                                                     const InitOptions& options);
@@ -158,6 +159,9 @@ class Pool {
  private:
   Pool(host::Host& host, PoolLayout layout, std::unique_ptr<catalog::Catalog> catalog);
 
+  // Open() once DIR/pool.lock is held.
+  static StatusOr<std::unique_ptr<Pool>> OpenLocked(host::Host& host, PoolLayout layout,
+                                                    std::unique_ptr<host::FileLock> process_lock);
   Status Recover();
   // Reflinks (or sparse-copies) `source` to the new file `temp_path`, grown to
   // `size` and fsynced, freezing the filesystem of `frozen_volume_id` (if

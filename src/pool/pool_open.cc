@@ -76,6 +76,19 @@ Status MakeBacking(host::Host& host, const PoolLayout& layout) {
   return MountBacking(host, layout);
 }
 
+// Takes DIR/pool.lock: one process at a time initialises or opens a pool.
+StatusOr<std::unique_ptr<host::FileLock>> LockPool(host::Host& host, const std::string& dir,
+                                                   int timeout_ms) {
+  auto lock = host.LockFile(JoinPath(dir, "pool.lock"), timeout_ms);
+  if (absl::IsUnavailable(lock.status())) {
+    return absl::UnavailableError(fmt::format(
+        "pool {} is in use by another process (a running dittod or dittoctl); talk to that "
+        "dittod with --endpoint, or stop it first",
+        dir));
+  }
+  return lock;
+}
+
 }  // namespace
 
 Pool::Pool(host::Host& host, PoolLayout layout, std::unique_ptr<catalog::Catalog> catalog)
@@ -102,11 +115,16 @@ StatusOr<std::unique_ptr<Pool>> Pool::Init(host::Host& host, const std::string& 
   }
   RETURN_IF_ERROR(host.MakeDirectories(dir, 0700));
   RETURN_IF_ERROR(host.SetMode(dir, 0700));
-  if (host.Stat(JoinPath(dir, kLayoutFileName)).ok()) {
+  auto already = [&] {
     return absl::AlreadyExistsError(fmt::format(
         "{} already holds a ditto pool; open it (for example `dittoctl pool status {}`) or "
         "choose another directory", dir, dir));
-  }
+  };
+  if (host.Stat(JoinPath(dir, kLayoutFileName)).ok()) return already();
+  // Checked again under the pool lock: of two concurrent inits of one
+  // directory, the second finds the first's pool.json (or waits for it).
+  ASSIGN_OR_RETURN(auto process_lock, LockPool(host, dir, kDefaultLockTimeoutMs));
+  if (host.Stat(JoinPath(dir, kLayoutFileName)).ok()) return already();
   PoolLayout layout;
   layout.dir = dir;
   switch (options.backing) {
@@ -133,7 +151,7 @@ StatusOr<std::unique_ptr<Pool>> Pool::Init(host::Host& host, const std::string& 
   RETURN_IF_ERROR(host.SyncDirectory(dir));
   spdlog::info("initialised pool {} ({})", dir,
                layout.backing_file ? "loop-mounted XFS backing file" : "directly on its filesystem");
-  return Open(host, dir);
+  return OpenLocked(host, std::move(layout), std::move(process_lock));
 }
 
 StatusOr<std::unique_ptr<Pool>> Pool::Open(host::Host& host, const std::string& dir,
@@ -143,21 +161,19 @@ StatusOr<std::unique_ptr<Pool>> Pool::Open(host::Host& host, const std::string& 
         "pool directory \"{}\" must be an absolute path without \".\" or \"..\"", dir));
   }
   ASSIGN_OR_RETURN(PoolLayout layout, ReadLayout(host, dir));
-  auto process_lock = host.LockFile(JoinPath(dir, "pool.lock"), lock_timeout_ms);
-  if (absl::IsUnavailable(process_lock.status())) {
-    return absl::UnavailableError(fmt::format(
-        "pool {} is in use by another process (a running dittod or dittoctl); talk to that "
-        "dittod with --endpoint, or stop it first",
-        dir));
-  }
-  if (!process_lock.ok()) return process_lock.status();
+  ASSIGN_OR_RETURN(auto process_lock, LockPool(host, dir, lock_timeout_ms));
+  return OpenLocked(host, std::move(layout), std::move(process_lock));
+}
+
+StatusOr<std::unique_ptr<Pool>> Pool::OpenLocked(host::Host& host, PoolLayout layout,
+                                                 std::unique_ptr<host::FileLock> process_lock) {
   if (layout.backing_file) RETURN_IF_ERROR(MountBacking(host, layout));
   for (const char* sub : {"volumes", "snapshots", "tmp"}) {
     RETURN_IF_ERROR(host.MakeDirectories(JoinPath(layout.data_dir, sub), 0700));
   }
   ASSIGN_OR_RETURN(auto catalog, catalog::Catalog::Open(JoinPath(layout.data_dir, "catalog.db")));
   std::unique_ptr<Pool> pool(new Pool(host, std::move(layout), std::move(catalog)));
-  pool->process_lock_ = std::move(*process_lock);
+  pool->process_lock_ = std::move(process_lock);
   pool->reflink_ = CanReflink(host, JoinPath(pool->layout_.data_dir, "tmp"));
   RETURN_IF_ERROR(pool->Recover());
   return pool;
@@ -166,7 +182,10 @@ StatusOr<std::unique_ptr<Pool>> Pool::Open(host::Host& host, const std::string& 
 StatusOr<std::unique_ptr<Pool>> Pool::OpenOrInit(host::Host& host, const std::string& dir,
                                                  const InitOptions& options) {
   auto pool = Open(host, dir);
-  if (absl::IsFailedPrecondition(pool.status())) return Init(host, dir, options);
+  if (!absl::IsFailedPrecondition(pool.status())) return pool;
+  pool = Init(host, dir, options);
+  // Another process initialised it meanwhile: open theirs.
+  if (absl::IsAlreadyExists(pool.status())) return Open(host, dir);
   return pool;
 }
 

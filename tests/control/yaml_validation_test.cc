@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "control/apply.h"
@@ -123,6 +124,18 @@ TEST(ValidationTest, NamesMustBeRfc1123) {
   EXPECT_TRUE(CheckSubdomainName("pvc-1.a").empty());
   EXPECT_FALSE(CheckLabelName("a.b").empty());
   EXPECT_FALSE(CheckLabelName(std::string(64, 'a')).empty());
+}
+
+TEST(ValidationTest, AnnotationsAreCappedAt256KiBTogether) {
+  auto with_annotation = [](size_t bytes) {
+    return fmt::format(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: big\n  annotations:\n"
+        "    a: \"{}\"\n    b: \"{}\"\n",
+        std::string(bytes / 2, 'x'), std::string(bytes / 2, 'y'));
+  };
+  EXPECT_EQ(ErrorsOf(with_annotation(200 * 1024)), "");
+  EXPECT_NE(ErrorsOf(with_annotation(300 * 1024)).find("metadata.annotations: Too long"),
+            std::string::npos);
 }
 
 TEST(ValidationTest, RequiredFieldsAndEnums) {

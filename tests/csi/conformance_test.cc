@@ -576,6 +576,11 @@ TEST_F(ConformanceTest, NodeErrorTables) {
   expand.clear_volume_capability();
   expand.mutable_capacity_range()->set_required_bytes(1024 * kMiB);
   EXPECT_EQ(Nd(&pb::Node::Stub::NodeExpandVolume, expand), C::OUT_OF_RANGE);
+  // A limit below the volume's size: it would have to shrink.
+  expand.mutable_capacity_range()->set_required_bytes(0);
+  expand.mutable_capacity_range()->set_limit_bytes(kMiB);
+  EXPECT_EQ(Nd(&pb::Node::Stub::NodeExpandVolume, expand), C::OUT_OF_RANGE);
+  expand.clear_capacity_range();
   pb::NodeUnpublishVolumeRequest unpublish;
   unpublish.set_volume_id(NewVolumeId());
   unpublish.set_target_path(target);

@@ -67,7 +67,7 @@ TEST(ValidationTest, MountFlagsAllowlist) {
       ValidateMountFlags({"ro", "noatime", "nodev", "commit=30", "errors=remount-ro"}).ok());
   EXPECT_TRUE(ValidateMountFlags({}).ok());
   for (std::string bad :
-       {"noatime,nodev", "a b", "$(reboot)", "x;y", "", "commit=abc", "errors=whatever",
+       {"noatime,nodev", "a b", "$(reboot)", "x;y", "", "commit=abc", "errors=whatever", "errors=panic",
         "context=system_u", "uid=0", "`id`", "data=\"x\"", "../..", "loop"}) {
     EXPECT_TRUE(absl::IsInvalidArgument(ValidateMountFlags({bad}))) << bad;
   }

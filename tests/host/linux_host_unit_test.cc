@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gmock/gmock.h>
+
+#include <chrono>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -153,6 +155,18 @@ TEST(LinuxHostRunTest, NonZeroExitIsAResultNotAnError) {
   EXPECT_EQ(result->stdout_text, "");
   EXPECT_THAT(result->stderr_text, HasSubstr("nonexistent-ditto-path"));
   EXPECT_EQ(host.Run({"false"})->exit_code, 1);
+}
+
+TEST(LinuxHostRunTest, ACommandPastItsTimeoutIsKilledAndReported) {
+  LinuxHost host(std::chrono::milliseconds(300));
+  auto start = std::chrono::steady_clock::now();
+  StatusOr<CommandResult> result = host.Run({"sleep", "30"});
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kDeadlineExceeded) << result.status();
+  EXPECT_THAT(std::string(result.status().message()), HasSubstr("was killed"));
+  EXPECT_LT(took, std::chrono::seconds(10));
+  // Within the timeout, commands run as always.
+  EXPECT_TRUE(host.Run({"true"}).ok());
 }
 
 TEST(LinuxHostRunTest, ArgumentsAreNotInterpretedByAShell) {

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <thread>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/ids.h"
@@ -69,6 +71,24 @@ TEST_F(PoolTest, InitOpenAndRefuseASecondInit) {
   EXPECT_EQ(Pool::Open(host_, "relative/dir").status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Pool::Open(host_, "/a/../b").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(PoolTest, OfTwoConcurrentInitsOneMakesThePoolTheOtherFindsIt) {
+  Status results[2];
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) {
+    threads.emplace_back([&, i] { results[i] = Pool::Init(host_, dir_, {}).status(); });
+  }
+  for (auto& thread : threads) thread.join();
+  // The other finds the pool, or finds it open (FakeHost's lock never waits).
+  int made = 0, found = 0;
+  for (const Status& status : results) {
+    if (status.ok()) ++made;
+    if (absl::IsAlreadyExists(status) || absl::IsUnavailable(status)) ++found;
+  }
+  EXPECT_EQ(made, 1) << results[0] << " / " << results[1];
+  EXPECT_EQ(found, 1) << results[0] << " / " << results[1];
+  Reopen();
 }
 
 TEST_F(PoolTest, WithoutReflinkAutoMakesAnXfsBackingFileAndRemountsIt) {

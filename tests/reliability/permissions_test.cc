@@ -51,6 +51,11 @@ TEST_F(PermissionsTest, SocketPoolAndCatalogAreOwnerOnly) {
     EXPECT_FALSE(OthersCanRead(work_.pool_dir(), path))
         << fmt::format("{} (mode {:o}) is readable by other users", path, ModeOf(path));
   }
+  // The catalog files themselves, not only the directories around them.
+  for (const char* suffix : {"/catalog.db", "/catalog.db-wal", "/catalog.db-shm"}) {
+    std::string file = work_.DataDir() + suffix;
+    EXPECT_EQ(ModeOf(file) & 0077, 0u) << fmt::format("{} is mode {:o}", file, ModeOf(file));
+  }
   // A restart over a stale socket makes it 0600 again.
   ASSERT_NO_FATAL_FAILURE(StopDaemon());
   ASSERT_NO_FATAL_FAILURE(StartDaemon());
