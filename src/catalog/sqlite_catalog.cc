@@ -126,6 +126,19 @@ Status ConflictError(const Db& db, Status status, const char* kind, const std::s
   }
 }
 
+// Runs a prepared UPDATE of the record `id`: a taken name is AlreadyExists,
+// no such record NotFound.
+Status RunUpdate(const Db& db, Statement& stmt, const char* kind, const std::string& id,
+                 const std::string& name) {
+  auto changed = stmt.Run();
+  if (!changed.ok()) return ConflictError(db, changed.status(), kind, id, name);
+  if (*changed == 0) {
+    return absl::NotFoundError(
+        fmt::format("{} \"{}\" is not in the catalog; it cannot be updated", kind, id));
+  }
+  return absl::OkStatus();
+}
+
 StatusOr<std::string> ParametersToJson(const std::map<std::string, std::string>& parameters) {
   try {
     return nlohmann::json(parameters).dump();
@@ -401,15 +414,7 @@ Status SqliteCatalog::UpdateVolume(const VolumeRecord& record) {
                                         "clone_method = ?10, thick = ?11, state = ?12, "
                                         "created_at = ?13, updated_at = ?14 WHERE id = ?1"));
     RETURN_IF_ERROR(BindVolume(stmt, record));
-    auto changed = stmt.Run();
-    if (!changed.ok()) {
-      return ConflictError(db, changed.status(), "volume", record.id, record.name);
-    }
-    if (*changed == 0) {
-      return absl::NotFoundError(
-          fmt::format("volume \"{}\" is not in the catalog; it cannot be updated", record.id));
-    }
-    return absl::OkStatus();
+    return RunUpdate(db, stmt, "volume", record.id, record.name);
   });
 }
 
@@ -471,15 +476,7 @@ Status SqliteCatalog::UpdateSnapshot(const SnapshotRecord& record) {
                                         "size = ?4, ready = ?5, clone_method = ?6, state = ?7, "
                                         "created_at = ?8 WHERE id = ?1"));
     BindSnapshot(stmt, record);
-    auto changed = stmt.Run();
-    if (!changed.ok()) {
-      return ConflictError(db, changed.status(), "snapshot", record.id, record.name);
-    }
-    if (*changed == 0) {
-      return absl::NotFoundError(
-          fmt::format("snapshot \"{}\" is not in the catalog; it cannot be updated", record.id));
-    }
-    return absl::OkStatus();
+    return RunUpdate(db, stmt, "snapshot", record.id, record.name);
   });
 }
 
