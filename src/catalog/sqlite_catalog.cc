@@ -126,13 +126,13 @@ Status ConflictError(const Db& db, Status status, const char* kind, const std::s
   }
 }
 
-// Runs a prepared UPDATE of the record `id`: a taken name is AlreadyExists,
-// no such record NotFound.
-Status RunUpdate(const Db& db, Statement& stmt, const char* kind, const std::string& id,
-                 const std::string& name) {
+// Runs a prepared INSERT or UPDATE of the record `id`: a taken id or name is
+// AlreadyExists; an UPDATE that matches no record is NotFound.
+Status RunRecordWrite(const Db& db, Statement& stmt, const char* kind, const std::string& id,
+                      const std::string& name, bool is_update) {
   auto changed = stmt.Run();
   if (!changed.ok()) return ConflictError(db, changed.status(), kind, id, name);
-  if (*changed == 0) {
+  if (is_update && *changed == 0) {
     return absl::NotFoundError(
         fmt::format("{} \"{}\" is not in the catalog; it cannot be updated", kind, id));
   }
@@ -396,11 +396,7 @@ Status SqliteCatalog::InsertVolume(const VolumeRecord& record) {
                                                         kVolumeColumns)
                                                 .c_str()));
     RETURN_IF_ERROR(BindVolume(stmt, record));
-    auto changed = stmt.Run();
-    if (!changed.ok()) {
-      return ConflictError(db, changed.status(), "volume", record.id, record.name);
-    }
-    return absl::OkStatus();
+    return RunRecordWrite(db, stmt, "volume", record.id, record.name, /*is_update=*/false);
   });
 }
 
@@ -414,12 +410,12 @@ Status SqliteCatalog::UpdateVolume(const VolumeRecord& record) {
                                         "clone_method = ?10, thick = ?11, state = ?12, "
                                         "created_at = ?13, updated_at = ?14 WHERE id = ?1"));
     RETURN_IF_ERROR(BindVolume(stmt, record));
-    return RunUpdate(db, stmt, "volume", record.id, record.name);
+    return RunRecordWrite(db, stmt, "volume", record.id, record.name, /*is_update=*/true);
   });
 }
 
 Status SqliteCatalog::DeleteVolume(const std::string& id) {
-  return DeleteByKey("DELETE FROM volumes WHERE id = ?1", id);
+  return WriteStatement("DELETE FROM volumes WHERE id = ?1", {id});
 }
 
 StatusOr<std::optional<VolumeRecord>> SqliteCatalog::FindVolume(const std::string& id) {
@@ -460,11 +456,7 @@ Status SqliteCatalog::InsertSnapshot(const SnapshotRecord& record) {
                             kSnapshotColumns)
                     .c_str()));
     BindSnapshot(stmt, record);
-    auto changed = stmt.Run();
-    if (!changed.ok()) {
-      return ConflictError(db, changed.status(), "snapshot", record.id, record.name);
-    }
-    return absl::OkStatus();
+    return RunRecordWrite(db, stmt, "snapshot", record.id, record.name, /*is_update=*/false);
   });
 }
 
@@ -476,12 +468,12 @@ Status SqliteCatalog::UpdateSnapshot(const SnapshotRecord& record) {
                                         "size = ?4, ready = ?5, clone_method = ?6, state = ?7, "
                                         "created_at = ?8 WHERE id = ?1"));
     BindSnapshot(stmt, record);
-    return RunUpdate(db, stmt, "snapshot", record.id, record.name);
+    return RunRecordWrite(db, stmt, "snapshot", record.id, record.name, /*is_update=*/true);
   });
 }
 
 Status SqliteCatalog::DeleteSnapshot(const std::string& id) {
-  return DeleteByKey("DELETE FROM snapshots WHERE id = ?1", id);
+  return WriteStatement("DELETE FROM snapshots WHERE id = ?1", {id});
 }
 
 StatusOr<std::optional<SnapshotRecord>> SqliteCatalog::FindSnapshot(const std::string& id) {
@@ -524,7 +516,7 @@ Status SqliteCatalog::PutStage(const StageRecord& r) {
 }
 
 Status SqliteCatalog::DeleteStage(const std::string& volume_id) {
-  return DeleteByKey("DELETE FROM stages WHERE volume_id = ?1", volume_id);
+  return WriteStatement("DELETE FROM stages WHERE volume_id = ?1", {volume_id});
 }
 
 StatusOr<std::optional<StageRecord>> SqliteCatalog::FindStage(const std::string& volume_id) {
@@ -557,14 +549,8 @@ Status SqliteCatalog::PutPublish(const PublishRecord& r) {
 }
 
 Status SqliteCatalog::DeletePublish(const std::string& volume_id, const std::string& target_path) {
-  return Write([&](Db& db) -> Status {
-    ASSIGN_OR_RETURN(Statement stmt,
-                     Statement::Prepare(db,
-                                        "DELETE FROM publishes WHERE volume_id = ?1 AND "
-                                        "target_path = ?2"));
-    stmt.Bind(1, volume_id).Bind(2, target_path);
-    return stmt.Run().status();
-  });
+  return WriteStatement("DELETE FROM publishes WHERE volume_id = ?1 AND target_path = ?2",
+                        {volume_id, target_path});
 }
 
 StatusOr<std::vector<PublishRecord>> SqliteCatalog::ListPublishes(const std::string& volume_id) {
@@ -584,14 +570,10 @@ StatusOr<std::vector<PublishRecord>> SqliteCatalog::ListAllPublishes() {
 // ---- Settings ----
 
 Status SqliteCatalog::PutSetting(const std::string& key, const std::string& value) {
-  return Write([&](Db& db) -> Status {
-    ASSIGN_OR_RETURN(Statement stmt,
-                     Statement::Prepare(db,
-                                        "INSERT INTO settings (key, value) VALUES (?1, ?2) "
-                                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value"));
-    stmt.Bind(1, key).Bind(2, value);
-    return stmt.Run().status();
-  });
+  return WriteStatement(
+      "INSERT INTO settings (key, value) VALUES (?1, ?2) "
+      "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      {key, value});
 }
 
 StatusOr<std::optional<std::string>> SqliteCatalog::GetSetting(const std::string& key) {
@@ -613,10 +595,12 @@ StatusOr<std::vector<Record>> SqliteCatalog::Query(const std::string& sql, const
   return Read([&](Db& db) { return QueryRows<Record>(db, sql, arg, read); });
 }
 
-Status SqliteCatalog::DeleteByKey(const char* sql, const std::string& key) {
+Status SqliteCatalog::WriteStatement(const char* sql,
+                                     std::initializer_list<std::string_view> args) {
   return Write([&](Db& db) -> Status {
     ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db, sql));
-    stmt.Bind(1, key);
+    int index = 0;
+    for (std::string_view arg : args) stmt.Bind(++index, arg);
     return stmt.Run().status();
   });
 }

@@ -9,9 +9,11 @@
 #include <memory>
 #include <condition_variable>
 #include <functional>
+#include <initializer_list>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -79,7 +81,8 @@ class SqliteCatalog : public Catalog {
   template <typename Record>
   StatusOr<std::vector<Record>> Query(const std::string& sql, const std::string* arg,
                                       StatusOr<Record> (*read)(const Statement&));
-  Status DeleteByKey(const char* sql, const std::string& key);
+  // Writes with constant `sql` whose ?1..?N take `args`.
+  Status WriteStatement(const char* sql, std::initializer_list<std::string_view> args);
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;

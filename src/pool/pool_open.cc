@@ -214,8 +214,7 @@ Status Pool::Recover() {
   ASSIGN_OR_RETURN(auto leftovers, host_.ListDirectory(tmp));
   for (const auto& name : leftovers) {
     spdlog::info("recovery: removing unfinished file tmp/{}", name);
-    Status removed = host_.Remove(JoinPath(tmp, name));
-    if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
+    RETURN_IF_ERROR(RemoveIfPresent(JoinPath(tmp, name)));
   }
   ASSIGN_OR_RETURN(auto volumes, catalog_->ListVolumes());
   for (auto volume : volumes) {
@@ -249,8 +248,7 @@ Status Pool::Recover() {
         spdlog::info("recovery: finished expanding volume {} ({})", volume.id, volume.name);
         break;
       case catalog::State::kDeleting: {
-        Status removed = host_.Remove(path);
-        if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
+        RETURN_IF_ERROR(RemoveIfPresent(path));
         RETURN_IF_ERROR(catalog_->DeleteVolume(volume.id));
         spdlog::info("recovery: finished deleting volume {} ({})", volume.id, volume.name);
         break;
@@ -268,8 +266,7 @@ Status Pool::Recover() {
       spdlog::info("recovery: finished snapshot {} ({})", snapshot.id, snapshot.name);
     } else if (snapshot.state == catalog::State::kCreating ||
                snapshot.state == catalog::State::kDeleting) {
-      Status removed = host_.Remove(path);
-      if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
+      RETURN_IF_ERROR(RemoveIfPresent(path));
       RETURN_IF_ERROR(catalog_->DeleteSnapshot(snapshot.id));
       spdlog::info("recovery: removed unfinished snapshot {} ({})", snapshot.id, snapshot.name);
     } else if (!exists) {
@@ -278,11 +275,11 @@ Status Pool::Recover() {
   }
   // Images without a row: a crash between a create's rename and its commit,
   // or between a delete's commit and its unlink.
+  // The listings from before the loops serve: a row they removed had its
+  // image removed with it (or never had one).
   std::set<std::string> volume_ids, snapshot_ids;
-  ASSIGN_OR_RETURN(auto kept_volumes, catalog_->ListVolumes());
-  for (const auto& volume : kept_volumes) volume_ids.insert(volume.id);
-  ASSIGN_OR_RETURN(auto kept_snapshots, catalog_->ListSnapshots());
-  for (const auto& snapshot : kept_snapshots) snapshot_ids.insert(snapshot.id);
+  for (const auto& volume : volumes) volume_ids.insert(volume.id);
+  for (const auto& snapshot : snapshots) snapshot_ids.insert(snapshot.id);
   RETURN_IF_ERROR(RemoveOrphanImages("volumes", volume_ids));
   RETURN_IF_ERROR(RemoveOrphanImages("snapshots", snapshot_ids));
   RETURN_IF_ERROR(host_.SyncDirectory(JoinPath(layout_.data_dir, "volumes")));
