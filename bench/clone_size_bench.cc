@@ -1,8 +1,9 @@
-// Clone cost against volume size: a pool clone of a volume with 64 MiB and
-// with 4 GiB of written data, each against `cp --reflink=always` of the same
-// image (the floor) in the same run. Prints medians and ratios.
+// Clone cost against volume size, for each pool backend: a pool clone of a
+// volume with 64 MiB and with N GiB of written data, each against
+// `cp --reflink=always` of the same image (the floor) in the same run.
+// Prints medians and ratios.
 //
-//   clone_size_bench [--large-gib N] [--repeats N]
+//   clone_size_bench [--large-gib N] [--repeats N] [--backends btrfs,xfs]
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <iostream>
 #include <random>
+#include <sstream>
 
 #include "fmt/format.h"
 #include "host/linux_host.h"
@@ -84,25 +86,17 @@ Result Measure(ditto::pool::Pool& pool, ditto::host::Host& host, const std::stri
   return {Median(ditto_ms), Median(floor_ms)};
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  uint64_t large_gib = 4;
-  int repeats = 9;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::string(argv[i]) == "--large-gib") large_gib = std::stoull(argv[i + 1]);
-    if (std::string(argv[i]) == "--repeats") repeats = std::stoi(argv[i + 1]);
-  }
-  if (geteuid() != 0) {
-    std::cerr << "clone_size_bench needs root (it loop-mounts an XFS filesystem)\n";
-    return 1;
-  }
-  spdlog::set_level(spdlog::level::warn);  // the pool logs every operation at info
-  ditto::host::LinuxHost host;
-  auto fs = ditto::test::LoopFilesystem::Create("xfs", (large_gib + 2) << 30);
+// One backend: its own loop-mounted filesystem, pool, sources and clones.
+void RunBackend(ditto::host::LinuxHost& host, const std::string& backend, uint64_t large_gib,
+                int repeats) {
+  auto fs = ditto::test::LoopFilesystem::Create(backend == "btrfs" ? "btrfs" : "xfs",
+                                                (2 * large_gib + 3) << 30);
   Check(fs.status(), "loop filesystem");
   std::string dir = (*fs)->mount_point() + "/pool";
-  auto pool = ditto::pool::Pool::Init(host, dir, {.backing = ditto::pool::Backing::kNever});
+  ditto::pool::InitOptions options{.backing = ditto::pool::Backing::kNever};
+  options.backend =
+      backend == "btrfs" ? ditto::pool::BackendChoice::kBtrfs : ditto::pool::BackendChoice::kXfs;
+  auto pool = ditto::pool::Pool::Init(host, dir, options);
   Check(pool.status(), "pool init");
   std::string scratch = (*fs)->mount_point() + "/scratch";
   Check(host.MakeDirectories(scratch, 0700), "scratch");
@@ -114,7 +108,7 @@ int main(int argc, char** argv) {
   std::vector<Size> sizes = {{"64MiB", 64 * kMiB}, {fmt::format("{}GiB", large_gib), large_gib << 30}};
   std::vector<Result> results;
   for (const auto& size : sizes) {
-    std::cerr << fmt::format("writing a {} source volume...\n", size.label);
+    std::cerr << fmt::format("{}: writing a {} source volume...\n", backend, size.label);
     auto source = (*pool)->CreateVolume({.name = "source-" + size.label, .capacity_bytes = size.bytes});
     Check(source.status(), "create source");
     FillImage(host, (*pool)->VolumePath(source->volume.id), size.bytes);
@@ -126,13 +120,37 @@ int main(int argc, char** argv) {
     Check(space.status(), "space");
     results.push_back(Measure(**pool, host, source->volume.id, scratch, repeats, size.label));
     std::cout << fmt::format(
-        "{:>8} written ({} extents): ditto clone {:.2f} ms, cp --reflink=always {:.2f} ms, "
+        "{:>6} {:>8} written ({} extents): ditto clone {:.2f} ms, cp --reflink=always {:.2f} ms, "
         "ratio {:.2f}\n",
-        size.label, space->extent_count, results.back().ditto_ms, results.back().floor_ms,
-        results.back().ditto_ms / results.back().floor_ms);
+        backend, size.label, space->extent_count, results.back().ditto_ms,
+        results.back().floor_ms, results.back().ditto_ms / results.back().floor_ms);
   }
-  std::cout << fmt::format("clone time {} / {}: {:.2f} (1.00 = size does not matter)\n",
-                           sizes[1].label, sizes[0].label,
+  std::cout << fmt::format("{}: clone time {} / {}: {:.2f} (1.00 = size does not matter)\n",
+                           backend, sizes[1].label, sizes[0].label,
                            results[1].ditto_ms / results[0].ditto_ms);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  uint64_t large_gib = 4;
+  int repeats = 9;
+  std::vector<std::string> backends = {"btrfs", "xfs"};
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::string(argv[i]) == "--large-gib") large_gib = std::stoull(argv[i + 1]);
+    if (std::string(argv[i]) == "--repeats") repeats = std::stoi(argv[i + 1]);
+    if (std::string(argv[i]) == "--backends") {
+      backends.clear();
+      std::stringstream in(argv[i + 1]);
+      for (std::string item; std::getline(in, item, ',');) backends.push_back(item);
+    }
+  }
+  if (geteuid() != 0) {
+    std::cerr << "clone_size_bench needs root (it loop-mounts btrfs and XFS filesystems)\n";
+    return 1;
+  }
+  spdlog::set_level(spdlog::level::warn);  // the pool logs every operation at info
+  ditto::host::LinuxHost host;
+  for (const auto& backend : backends) RunBackend(host, backend, large_gib, repeats);
   return 0;
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <fstream>
 #include <iostream>
@@ -776,9 +777,14 @@ int main(int argc, char** argv) {
   // Room for the largest source, its full copy and a little more.
   uint64_t largest = *std::max_element(options.sizes.begin(), options.sizes.end());
   uint64_t fs_size = std::max<uint64_t>(2 * largest + 8 * kGiB, 16 * kGiB);
-  Progress(fmt::format("creating a {} sparse XFS filesystem (reflink=1) on a loop device",
-                       SizeLabel(fs_size)));
-  auto fs = Check(ditto::test::LoopFilesystem::Create("xfs", fs_size), "loop filesystem");
+  // The pool's backend (DITTO_POOL_BACKEND, which dittod reads too) decides
+  // the filesystem: the pool lives directly on it, no backing file.
+  const char* backend_env = std::getenv("DITTO_POOL_BACKEND");
+  std::string backend = backend_env != nullptr && *backend_env != '\0' ? backend_env : "btrfs";
+  std::string fs_type = backend == "xfs" ? "xfs" : "btrfs";
+  Progress(fmt::format("creating a {} sparse {} filesystem on a loop device for a {} pool",
+                       SizeLabel(fs_size), fs_type, backend));
+  auto fs = Check(ditto::test::LoopFilesystem::Create(fs_type, fs_size), "loop filesystem");
 
   Bench b;
   b.options = options;
@@ -805,7 +811,7 @@ int main(int argc, char** argv) {
   b.client = std::make_unique<CsiClient>(b.daemon->NewChannel());
   Progress(fmt::format("dittod pid {} ready on {}", b.daemon->pid(), daemon.socket));
 
-  std::cout << "# ditto benchmark results\n" << std::flush;
+  std::cout << fmt::format("# ditto benchmark results: {} pool\n", backend) << std::flush;
   if (Wanted(options, "clone") || Wanted(options, "snapshot")) CloneAndSnapshot(b);
   if (Wanted(options, "throughput")) Throughput(b);
   if (Wanted(options, "space")) Space(b);

@@ -21,6 +21,9 @@ struct PoolArgs {
   std::string size = "20Gi";  // pool init: backing file size
   std::string capacity;       // volume create/expand
   std::string backing = "auto";
+  std::string backend;  // pool init: btrfs or xfs ("" = $DITTO_POOL_BACKEND, else btrfs)
+  std::string device;   // pool init: a whole disk or partition
+  bool force = false;   // pool init: format a device that holds something
   double overcommit_ratio = 10.0;
   std::string output = "table";
   std::string name;
@@ -90,14 +93,26 @@ Status PoolInit(host::Host& host, const PoolArgs& args) {
   options.backing = args.backing == "always"  ? pool::Backing::kAlways
                     : args.backing == "never" ? pool::Backing::kNever
                                               : pool::Backing::kAuto;
+  if (args.backend.empty()) {
+    ASSIGN_OR_RETURN(options.backend, pool::DefaultBackendChoice());
+  } else {
+    ASSIGN_OR_RETURN(options.backend, pool::ParseBackendChoice(args.backend));
+  }
+  options.device = args.device;
+  options.force = args.force;
   ASSIGN_OR_RETURN(auto pool, pool::Pool::Init(host, args.pool_dir, options));
-  std::cout << fmt::format(
-      "pool {} ready: {}; reflink {}\n", args.pool_dir,
-      pool->layout().backing_file
-          ? fmt::format("XFS backing file of {} mounted at {}", FormatQuantity(size),
-                        pool->layout().data_dir)
-          : "directly on its filesystem",
-      pool->reflink() ? "yes" : "no (clones are sparse copies)");
+  const pool::PoolLayout& layout = pool->layout();
+  std::string where =
+      !layout.device.empty()
+          ? fmt::format("{} on device {} (UUID {}) mounted at {}", layout.backing_fs,
+                        layout.device, layout.device_uuid, layout.data_dir)
+      : layout.backing_file
+          ? fmt::format("{} backing file of {} mounted at {}", layout.backing_fs,
+                        FormatQuantity(size), layout.data_dir)
+          : std::string("directly on its filesystem");
+  std::cout << fmt::format("pool {} ready: {}, {}; {}\n", args.pool_dir, layout.backend, where,
+                           pool->reflink() ? "clones share blocks"
+                                           : "no reflink (clones are sparse copies)");
   return absl::OkStatus();
 }
 
@@ -107,7 +122,10 @@ Status PoolStatusCommand(host::Host& host, const PoolArgs& args) {
   if (args.output == "json") {
     nlohmann::json json = {{"dir", status.layout.dir},
                            {"dataDir", status.layout.data_dir},
+                           {"backend", status.backend},
                            {"backingFile", status.layout.backing_file},
+                           {"device", status.layout.device},
+                           {"deviceUuid", status.layout.device_uuid},
                            {"filesystem", status.fs_type},
                            {"reflink", status.reflink},
                            {"capacityBytes", status.capacity_bytes},
@@ -123,6 +141,7 @@ Status PoolStatusCommand(host::Host& host, const PoolArgs& args) {
   }
   std::cout << fmt::format(
       "Pool:         {}\n"
+      "Backend:      {}\n"
       "Data:         {}{}\n"
       "Filesystem:   {}\n"
       "Reflink:      {}\n"
@@ -131,9 +150,13 @@ Status PoolStatusCommand(host::Host& host, const PoolArgs& args) {
       "Free:         {}\n"
       "Volumes:      {} ({} provisioned, overcommit ratio {})\n"
       "Snapshots:    {}\n"
-      "Shared:       {} (data shared between images by reflink)\n",
-      status.layout.dir, status.layout.data_dir,
-      status.layout.backing_file ? " (loop-mounted backing.img)" : "", status.fs_type,
+      "Shared:       {} (data shared between images)\n",
+      status.layout.dir, status.backend, status.layout.data_dir,
+      !status.layout.device.empty()
+          ? fmt::format(" (device {}, UUID {})", status.layout.device, status.layout.device_uuid)
+      : status.layout.backing_file ? std::string(" (loop-mounted backing.img)")
+                                   : std::string(),
+      status.fs_type,
       status.reflink ? "yes" : "no", HumanBytes(status.capacity_bytes),
       HumanBytes(status.used_bytes), HumanBytes(status.free_bytes), status.volume_count,
       HumanBytes(status.provisioned_bytes), status.overcommit_ratio, status.snapshot_count,
@@ -277,11 +300,20 @@ void RegisterPoolCommands(CLI::App& app, int* exit_code) {
   pool->require_subcommand(1);
   CLI::App* init = pool->add_subcommand("init", "Create a pool in DIR");
   init->add_option("dir", args->pool_dir, "pool directory (absolute)")->required();
-  init->add_option("--size", args->size, "backing file size when DIR cannot reflink")
+  init->add_option("--backend", args->backend,
+                   "btrfs (default; each volume a subvolume, clones are O(1) snapshots) or xfs "
+                   "(reflinked image files); $DITTO_POOL_BACKEND sets the default")
+      ->check(CLI::IsMember({"btrfs", "xfs"}));
+  init->add_option("--device", args->device,
+                   "a whole disk or partition for the pool's filesystem (formatted; no backing "
+                   "file)");
+  init->add_flag("--force", args->force,
+                 "with --device: format it even if it holds a filesystem or partition table");
+  init->add_option("--size", args->size, "backing file size when DIR does not suit the backend")
       ->capture_default_str();
   init->add_option("--backing", args->backing,
-                   "auto: a loop-mounted XFS backing file only when DIR cannot reflink; "
-                   "always; never (use DIR, sparse copies)")
+                   "auto: a loop-mounted backing file only when DIR's filesystem does not suit "
+                   "the backend; always; never (use DIR as it is)")
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str();
   init->add_option("--overcommit-ratio", args->overcommit_ratio,

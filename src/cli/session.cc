@@ -54,6 +54,7 @@ StatusOr<std::unique_ptr<Session>> Session::Open(const GlobalFlags& flags) {
     options.init_pool_if_missing = true;
     ASSIGN_OR_RETURN(int64_t size, ParseQuantity(flags.pool_size));
     options.pool_init.size_bytes = static_cast<uint64_t>(size);
+    ASSIGN_OR_RETURN(options.pool_init.backend, pool::DefaultBackendChoice());
     RETURN_IF_ERROR(session->host_.MakeDirectories(flags.state_dir, 0700));
     ASSIGN_OR_RETURN(session->driver_, csi::Driver::Open(session->host_, options));
     grpc::ServerBuilder builder;

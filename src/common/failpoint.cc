@@ -17,10 +17,13 @@ const std::vector<std::string_view>& AllFailpoints() {
       // pool: create / clone / restore / snapshot / expand / delete
       "pool.create.after_image",
       "pool.create.after_rename",
+      "pool.clone.frozen",
       "pool.clone.after_reflink",
       "pool.clone.after_rename",
+      "pool.restore.frozen",
       "pool.restore.after_reflink",
       "pool.restore.after_rename",
+      "pool.snapshot.frozen",
       "pool.snapshot.after_reflink",
       "pool.snapshot.after_rename",
       "pool.expand.after_intent",

@@ -47,6 +47,8 @@ struct Flags {
   std::string driver_name = "ditto.csi.dev";
   std::string mode = "all";
   std::string pool_size;
+  std::string pool_backend;  // "" = $DITTO_POOL_BACKEND, else btrfs
+  std::string pool_device;
   std::string metrics_address;  // empty: no metrics endpoint
   std::string log_level = "info";
 };
@@ -122,6 +124,17 @@ int Serve(const Flags& flags) {
     options.init_pool_if_missing = true;
     options.pool_init.size_bytes = static_cast<uint64_t>(*size);
   }
+  if (!flags.pool_device.empty()) {
+    options.init_pool_if_missing = true;
+    options.pool_init.device = flags.pool_device;
+  }
+  auto backend = flags.pool_backend.empty() ? pool::DefaultBackendChoice()
+                                            : pool::ParseBackendChoice(flags.pool_backend);
+  if (!backend.ok()) {
+    fmt::print(stderr, "dittod: {}\n", std::string(backend.status().message()));
+    return 2;
+  }
+  options.pool_init.backend = *backend;
   auto socket_path = SocketPath(flags.endpoint);
   if (!socket_path.ok()) {
     fmt::print(stderr, "dittod: {}\n", std::string(socket_path.status().message()));
@@ -230,6 +243,14 @@ int main(int argc, char** argv) {
   app.add_option("--pool-size", flags.pool_size,
                  "initialise the pool with a backing file of this size (e.g. 20Gi) if it does "
                  "not exist yet");
+  app.add_option("--pool-backend", flags.pool_backend,
+                 "backend of a pool made here: btrfs (subvolume snapshots, the default) or xfs "
+                 "(reflinked files); default $DITTO_POOL_BACKEND")
+      ->check(CLI::IsMember({"btrfs", "xfs"}));
+  app.add_option("--pool-device", flags.pool_device,
+                 "make the pool on this whole disk or partition if it does not exist yet (it "
+                 "must be empty); the pool finds it again by its filesystem UUID")
+      ->envname("DITTO_POOL_DEVICE");
   app.add_option("--metrics-address", flags.metrics_address,
                  "serve Prometheus /metrics and /healthz (readiness) on HOST:PORT, e.g. "
                  "0.0.0.0:9810; off when not given");

@@ -7,50 +7,19 @@
 #include <utility>
 
 #include "fmt/format.h"
+#include "host/fake_paths.h"
 
 namespace ditto::host {
 namespace {
 
+using internal::ChildPrefix;
+using internal::IsUnder;
+using internal::Normalize;
+using internal::ParentOf;
+
 constexpr uint64_t kFakeDevice = 0xd1770;
 constexpr uint64_t kFakeTotalInodes = uint64_t{1} << 20;
 constexpr int kLoopMajor = 7;
-
-// Absolute, without "."/".." components, repeated or trailing slashes.
-StatusOr<std::string> Normalize(const std::string& path, std::string_view op) {
-  if (path.empty() || path[0] != '/') {
-    return absl::InvalidArgumentError(fmt::format("{} '{}': path must be absolute", op, path));
-  }
-  std::vector<std::string_view> parts;
-  std::string_view rest = path;
-  while (!rest.empty()) {
-    size_t slash = rest.find('/');
-    std::string_view part = rest.substr(0, slash);
-    rest.remove_prefix(slash == std::string_view::npos ? rest.size() : slash + 1);
-    if (part.empty() || part == ".") continue;
-    if (part == "..") {
-      if (!parts.empty()) parts.pop_back();
-      continue;
-    }
-    parts.push_back(part);
-  }
-  std::string normal;
-  for (std::string_view part : parts) {
-    normal += '/';
-    normal += part;
-  }
-  return normal.empty() ? std::string("/") : normal;
-}
-
-std::string ParentOf(const std::string& path) {
-  size_t slash = path.find_last_of('/');
-  return slash == 0 ? std::string("/") : path.substr(0, slash);
-}
-
-std::string ChildPrefix(const std::string& dir) { return dir == "/" ? dir : dir + "/"; }
-
-bool IsUnder(const std::string& path, const std::string& dir) {
-  return path != dir && path.rfind(ChildPrefix(dir), 0) == 0;
-}
 
 // N of "/dev/loopN", or -1.
 int LoopIndex(const std::string& device) {
@@ -364,9 +333,13 @@ Status FakeHost::CreateSparseFile(const std::string& path, uint64_t size) {
   ASSIGN_OR_RETURN(std::string p, Normalize(path, "create"));
   std::lock_guard lock(mutex_);
   RETURN_IF_ERROR(CheckParent(p, "create"));
+  RETURN_IF_ERROR(CheckWritable(p, "create"));
   if (nodes_.count(p) > 0)
     return absl::AlreadyExistsError(fmt::format("create {}: File exists", p));
-  NewNode(p, Kind::kFile, 0600).size = size;
+  bool no_cow = nodes_[ParentOf(p)].no_cow;
+  Node& node = NewNode(p, Kind::kFile, 0600);
+  node.size = size;
+  node.no_cow = no_cow;
   return absl::OkStatus();
 }
 
@@ -385,6 +358,7 @@ Status FakeHost::Allocate(const std::string& path, uint64_t offset, uint64_t len
   ASSIGN_OR_RETURN(std::string p, Normalize(path, "fallocate"));
   std::lock_guard lock(mutex_);
   ASSIGN_OR_RETURN(Node * node, FindFile(p, "fallocate"));
+  RETURN_IF_ERROR(CheckWritable(p, "fallocate"));
   if (length == 0) {
     return absl::InvalidArgumentError(fmt::format("fallocate {}: Invalid argument (length 0)", p));
   }
@@ -405,6 +379,7 @@ Status FakeHost::Resize(const std::string& path, uint64_t size) {
   ASSIGN_OR_RETURN(std::string p, Normalize(path, "truncate"));
   std::lock_guard lock(mutex_);
   ASSIGN_OR_RETURN(Node * node, FindFile(p, "truncate"));
+  RETURN_IF_ERROR(CheckWritable(p, "truncate"));
   TruncateLocked(*node, size);
   return absl::OkStatus();
 }
@@ -435,6 +410,8 @@ Status FakeHost::Rename(const std::string& from, const std::string& to) {
   std::string op = fmt::format("rename {} to", source);
   ASSIGN_OR_RETURN(Node * node, Find(source, op));
   RETURN_IF_ERROR(CheckParent(target, op));
+  RETURN_IF_ERROR(CheckWritable(source, op));  // a read-only subvolume cannot move either
+  RETURN_IF_ERROR(CheckWritable(target, op));
   if (source == target) return absl::OkStatus();
   if (IsUnder(target, source)) {
     return absl::InvalidArgumentError(fmt::format("{} {}: Invalid argument", op, target));
@@ -472,6 +449,11 @@ Status FakeHost::Remove(const std::string& path) {
   std::lock_guard lock(mutex_);
   ASSIGN_OR_RETURN(Node * node, Find(p, "unlink"));
   if (p == "/") return absl::PermissionDeniedError("rmdir /: Device or resource busy");
+  RETURN_IF_ERROR(CheckWritable(p, "unlink"));
+  if (node->subvolume) {
+    return absl::PermissionDeniedError(fmt::format(
+        "rmdir {}: Operation not permitted (a subvolume; delete it as a subvolume)", p));
+  }
   if (node->kind == Kind::kDirectory && HasChildren(p)) {
     return absl::FailedPreconditionError(fmt::format("rmdir {}: Directory not empty", p));
   }
@@ -484,6 +466,7 @@ Status FakeHost::SetMode(const std::string& path, uint32_t mode) {
   ASSIGN_OR_RETURN(std::string p, Normalize(path, "chmod"));
   std::lock_guard lock(mutex_);
   ASSIGN_OR_RETURN(Node * node, Find(p, "chmod"));
+  RETURN_IF_ERROR(CheckWritable(p, "chmod"));
   node->mode = mode & 07777;
   return absl::OkStatus();
 }
@@ -527,6 +510,7 @@ Status FakeHost::WriteAt(const std::string& path, uint64_t offset, const std::st
   ASSIGN_OR_RETURN(std::string p, Normalize(path, "write"));
   std::lock_guard lock(mutex_);
   ASSIGN_OR_RETURN(Node * node, FindFile(p, "write"));
+  RETURN_IF_ERROR(CheckWritable(p, "write"));
   if (node->kind == Kind::kBlockDevice) {
     // Writes through a loop device land in its backing file, within its size.
     auto loop = loops_.find(LoopIndex(p));

@@ -8,6 +8,8 @@
 // ResourceExhausted. Loop devices, mounts and freezes are recorded, not
 // performed; Run answers through a settable handler and logs every argv.
 // InjectError makes a chosen method fail for paths containing a substring.
+// With the filesystem type "btrfs", subvolumes work: a snapshot copies the
+// subvolume's tree sharing every block; a read-only one refuses changes.
 //
 // The namespace starts with "/" only. Paths must be absolute; "." and ".."
 // components and repeated slashes are normalised; there are no symlinks.
@@ -101,6 +103,15 @@ class FakeHost : public Host {
   Status Thaw(const std::string& mount_point) override;
   StatusOr<std::unique_ptr<FileLock>> LockFile(const std::string& path, int timeout_ms) override;
 
+  Status CreateSubvolume(const std::string& path) override;
+  Status SnapshotSubvolume(const std::string& source, const std::string& destination,
+                           bool read_only) override;
+  Status DeleteSubvolume(const std::string& path) override;
+  Status MakeSubvolumeReadOnly(const std::string& path) override;
+  StatusOr<bool> IsSubvolume(const std::string& path) override;
+  Status SetNoCow(const std::string& path) override;
+  Status SyncFilesystem(const std::string& path) override;
+
   StatusOr<std::string> AttachLoop(const std::string& backing_file, bool direct_io,
                                    bool read_only) override;
   Status DetachLoop(const std::string& device) override;
@@ -129,6 +140,9 @@ class FakeHost : public Host {
     uint64_t size = 0;
     uint64_t rdev = 0;
     std::map<uint64_t, std::shared_ptr<Block>> blocks;  // by block index
+    bool subvolume = false;  // a directory that is the root of a btrfs subvolume
+    bool read_only = false;  // subvolume roots only: nothing below may change
+    bool no_cow = false;     // FS_NOCOW_FL; files made in a no_cow directory inherit it
   };
   struct InjectedError {
     std::string method;
@@ -162,6 +176,13 @@ class FakeHost : public Host {
   static std::string ReadLocked(const Node& node, uint64_t offset, uint64_t length);
   void TruncateLocked(Node& node, uint64_t size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   bool HasChildren(const std::string& path) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // FailedPrecondition ("Read-only file system") when `path` is inside a
+  // read-only subvolume.
+  Status CheckWritable(const std::string& path, std::string_view op) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Unimplemented unless the filesystem type is "btrfs".
+  Status CheckBtrfs(const std::string& path, std::string_view op) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   mutable std::mutex mutex_;
   std::map<std::string, Node> nodes_ ABSL_GUARDED_BY(mutex_);

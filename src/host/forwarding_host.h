@@ -76,6 +76,18 @@ class ForwardingHost : public Host {
   StatusOr<FilesystemInfo> StatFilesystem(const std::string& path) override {
     return target_.StatFilesystem(path);
   }
+  Status CreateSubvolume(const std::string& path) override { return target_.CreateSubvolume(path); }
+  Status SnapshotSubvolume(const std::string& source, const std::string& destination,
+                           bool read_only) override {
+    return target_.SnapshotSubvolume(source, destination, read_only);
+  }
+  Status DeleteSubvolume(const std::string& path) override { return target_.DeleteSubvolume(path); }
+  Status MakeSubvolumeReadOnly(const std::string& path) override {
+    return target_.MakeSubvolumeReadOnly(path);
+  }
+  StatusOr<bool> IsSubvolume(const std::string& path) override { return target_.IsSubvolume(path); }
+  Status SetNoCow(const std::string& path) override { return target_.SetNoCow(path); }
+  Status SyncFilesystem(const std::string& path) override { return target_.SyncFilesystem(path); }
   Status Freeze(const std::string& mount_point) override { return target_.Freeze(mount_point); }
   StatusOr<std::unique_ptr<FileLock>> LockFile(const std::string& path, int timeout_ms) override {
     return target_.LockFile(path, timeout_ms);

@@ -137,6 +137,30 @@ class Host {
   virtual Status Freeze(const std::string& mount_point) = 0;
   virtual Status Thaw(const std::string& mount_point) = 0;
 
+  // ---- btrfs subvolumes (Unimplemented elsewhere) ----
+  // BTRFS_IOC_SUBVOL_CREATE_V2: a new empty subvolume at `path` (must not exist).
+  virtual Status CreateSubvolume(const std::string& path) = 0;
+  // BTRFS_IOC_SNAP_CREATE_V2: `destination` (must not exist) becomes a
+  // snapshot of the subvolume `source`, read-only when asked. O(1): it shares
+  // the source's tree root, whatever its files hold.
+  virtual Status SnapshotSubvolume(const std::string& source, const std::string& destination,
+                                   bool read_only) = 0;
+  // BTRFS_IOC_SNAP_DESTROY_V2: removes the subvolume at `path` with all it
+  // holds (read-only ones too); its blocks are freed in the background.
+  // NotFound when missing.
+  virtual Status DeleteSubvolume(const std::string& path) = 0;
+  // BTRFS_IOC_SUBVOL_SETFLAGS: makes the subvolume at `path` read-only. (A
+  // read-only subvolume cannot be renamed: seal it where it stays.)
+  virtual Status MakeSubvolumeReadOnly(const std::string& path) = 0;
+  // Whether `path` is the root directory of a btrfs subvolume.
+  virtual StatusOr<bool> IsSubvolume(const std::string& path) = 0;
+  // FS_NOCOW_FL (chattr +C) on a directory (files made in it inherit it) or an
+  // empty file: writes to unshared blocks then happen in place.
+  virtual Status SetNoCow(const std::string& path) = 0;
+  // syncfs(2) of the filesystem holding `path`; on btrfs BTRFS_IOC_SYNC: a
+  // transaction commit that also wakes the cleaner (deleted subvolumes).
+  virtual Status SyncFilesystem(const std::string& path) = 0;
+
   // ---- block devices ----
   // Attaches a free loop device to `backing_file` (LOOP_CONFIGURE), with
   // direct I/O when asked and possible; a direct-I/O device always has

@@ -51,6 +51,15 @@ class LinuxHost : public Host {
   Status Thaw(const std::string& mount_point) override;
   StatusOr<std::unique_ptr<FileLock>> LockFile(const std::string& path, int timeout_ms) override;
 
+  Status CreateSubvolume(const std::string& path) override;
+  Status SnapshotSubvolume(const std::string& source, const std::string& destination,
+                           bool read_only) override;
+  Status DeleteSubvolume(const std::string& path) override;
+  Status MakeSubvolumeReadOnly(const std::string& path) override;
+  StatusOr<bool> IsSubvolume(const std::string& path) override;
+  Status SetNoCow(const std::string& path) override;
+  Status SyncFilesystem(const std::string& path) override;
+
   StatusOr<std::string> AttachLoop(const std::string& backing_file, bool direct_io,
                                    bool read_only) override;
   Status DetachLoop(const std::string& device) override;

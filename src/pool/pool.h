@@ -1,29 +1,37 @@
-// A pool: a directory on a reflink-capable filesystem holding sparse volume
-// images, read-only snapshot images and the catalog. Clones and restores are
-// FICLONE of the source image (cost follows extent count, not bytes); where
-// the filesystem cannot reflink, a sparse-aware copy.
+// A pool: a directory holding sparse volume images, read-only snapshot images
+// and the catalog. How images are kept and cloned is its backend's
+// (image_backend.h): btrfs subvolumes (a clone is an O(1) subvolume
+// snapshot, the default) or reflink files (a clone is FICLONE of the image,
+// cost per extent; a sparse-aware copy where the filesystem cannot reflink).
 //
-// Layout (DATA is DIR itself, or DIR/data when DIR's filesystem cannot
-// reflink and the pool lives in a loop-mounted XFS backing file):
+// Layout (DATA is DIR itself when DIR's filesystem suits the backend, else
+// DIR/data, where the pool mounts its own filesystem: a loop-mounted backing
+// file DIR/backing.img, or a whole device found by its filesystem UUID):
 //   DIR/pool.json             how the pool is laid out (written at init)
-//   DIR/backing.img           the XFS image (backing pools only)
-//   DATA/catalog.db           catalog (SQLite)
-//   DATA/volumes/<id>.img     volume images, exactly their capacity
-//   DATA/snapshots/<id>.img   snapshot images, mode 0444
-//   DATA/tmp/                 files being made; emptied on open
+//   DIR/backing.img           the backing filesystem image (backing pools only)
+//   DATA/catalog.db           catalog (SQLite; no copy-on-write on btrfs)
+//   DATA/volumes/<entry>      volume images, exactly their capacity
+//   DATA/snapshots/<entry>    snapshot images, read-only
+//   DATA/tmp/                 entries being made; emptied on open
+// An entry is <id>.img (reflink-files) or the subvolume <id> holding
+// disk.img (btrfs-subvolumes).
 //
-// Crash safety: a new image is made under tmp/, fsynced, renamed into
+// Crash safety: a new image is made under tmp/, made durable, renamed into
 // volumes/ or snapshots/ and that directory fsynced before its catalog row is
-// committed; a delete commits the row's removal before unlinking the image.
-// So every committed row has its image, and a crash can leave only files in
+// committed; a delete commits the row's removal before removing the image.
+// So every committed row has its image, and a crash can leave only entries in
 // tmp/ and images without a row, which Open() removes (refusing to when the
 // catalog itself looks lost). An expansion records an intent (state
 // expanding) that Open() finishes. Each create and delete is one catalog
-// commit, shared with concurrent ones (see SqliteCatalog).
+// commit, shared with concurrent ones (see SqliteCatalog). A clone or
+// snapshot of a mounted volume freezes its filesystem around the copy step
+// alone, bounded by a watchdog (freezer.h); Open() thaws what a crash left
+// frozen.
 // Thread-safe; two operations on the same volume, snapshot or name at once:
 // the second fails ABORTED.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -31,33 +39,56 @@
 #include <set>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "catalog/catalog.h"
 #include "common/status.h"
 #include "host/host.h"
+#include "pool/image_backend.h"
 #include "pool/operation_locks.h"
 
 namespace ditto::pool {
 
 enum class Backing {
-  kAuto,    // use DIR if it can reflink, else a loop-mounted XFS backing file
-  kNever,   // always use DIR directly (sparse copy when it cannot reflink)
+  kAuto,    // use DIR if its filesystem suits the backend, else a backing file
+  kNever,   // always use DIR directly (xfs: sparse copy when it cannot reflink)
   kAlways,  // always use a backing file
 };
+
+// The backends `dittoctl pool init --backend` offers.
+enum class BackendChoice {
+  kBtrfs,  // btrfs-subvolumes: on btrfs, else a btrfs backing file or device
+  kXfs,    // reflink-files: on a reflink filesystem, else an XFS backing file or device
+};
+
+// "btrfs" or "xfs"; InvalidArgument naming both for anything else.
+StatusOr<BackendChoice> ParseBackendChoice(std::string_view text);
+// The default backend for new pools: $DITTO_POOL_BACKEND when set, else btrfs.
+StatusOr<BackendChoice> DefaultBackendChoice();
 
 struct InitOptions {
   uint64_t size_bytes = 20ull << 30;  // backing file size
   Backing backing = Backing::kAuto;
+  BackendChoice backend = BackendChoice::kBtrfs;
+  // A whole disk or partition for the pool's own filesystem (no backing
+  // file). Refused when it holds a filesystem or partition table or is
+  // mounted, unless `force`.
+  std::string device;
+  bool force = false;
   double overcommit_ratio = 10.0;
 };
 
 struct PoolLayout {
   std::string dir;
   std::string data_dir;
+  std::string backend = std::string(kReflinkFilesBackend);  // image_backend.h names
   bool backing_file = false;
   uint64_t backing_size_bytes = 0;
+  std::string backing_fs;   // filesystem of the backing file or device: "xfs" or "btrfs"
+  std::string device;       // the device given at init (device pools only)
+  std::string device_uuid;  // its filesystem UUID, how it is found when opened
 };
 
 enum class SourceKind { kNone, kVolume, kSnapshot };
@@ -93,6 +124,7 @@ struct ImageSpace {
 
 struct PoolStatus {
   PoolLayout layout;
+  std::string backend;
   std::string fs_type;
   bool reflink = false;
   uint64_t capacity_bytes = 0;
@@ -145,31 +177,47 @@ class Pool {
 
   StatusOr<ImageSpace> VolumeSpace(const std::string& id);
   StatusOr<ImageSpace> SnapshotSpace(const std::string& id);
+  // Every figure of PoolStatus; its sharing figure reads every image's
+  // extent map, so its cost grows with the pool.
   StatusOr<PoolStatus> GetStatus();
+  // Bytes available for new data (one statfs: constant cost at any size).
+  StatusOr<uint64_t> FreeBytes();
   Status SetOvercommitRatio(double ratio);
 
-  // Whether the pool filesystem cloned with FICLONE (probed at open).
-  bool reflink() const { return reflink_; }
+  // Whether clones share blocks with their source (reflink or subvolume
+  // snapshot; probed at open), rather than being sparse copies.
+  bool reflink() const { return backend_->shares_blocks(); }
   const PoolLayout& layout() const { return layout_; }
+  const ImageBackend& backend() const { return *backend_; }
+  // The image file of a volume or snapshot (what a loop device attaches).
   std::string VolumePath(const std::string& id) const;
   std::string SnapshotPath(const std::string& id) const;
+  // How long a clone or snapshot may keep a source's filesystem frozen.
+  void set_freeze_limit(std::chrono::milliseconds limit) { freeze_limit_ = limit; }
   catalog::Catalog& catalog() { return *catalog_; }
   host::Host& host() { return host_; }
 
  private:
-  Pool(host::Host& host, PoolLayout layout, std::unique_ptr<catalog::Catalog> catalog);
+  Pool(host::Host& host, PoolLayout layout, std::unique_ptr<ImageBackend> backend,
+       std::unique_ptr<catalog::Catalog> catalog);
 
   // Open() once DIR/pool.lock is held.
   static StatusOr<std::unique_ptr<Pool>> OpenLocked(host::Host& host, PoolLayout layout,
                                                     std::unique_ptr<host::FileLock> process_lock);
   Status Recover();
-  // Reflinks (or sparse-copies) `source` to the new file `temp_path`, grown to
-  // `size` and fsynced, freezing the filesystem of `frozen_volume_id` (if
-  // ditto has it mounted) around the copy. Returns the method used.
-  StatusOr<std::string> CopyImage(const std::string& source, const std::string& temp_path,
-                                  uint64_t size, const std::string& frozen_volume_id);
+  // The backend's clone of the entry `source_entry` as `temp_entry`, grown to
+  // `size`, durable, with the filesystem of `frozen_volume_id` (if ditto has
+  // it mounted) frozen around the copy step alone and `failpoint` inside that
+  // window. Returns the method used.
+  StatusOr<std::string> CloneEntry(const std::string& source_entry, const std::string& temp_entry,
+                                   uint64_t size, const std::string& frozen_volume_id,
+                                   std::string_view failpoint);
   // rename(2) into place, then fsync the directory: the image now exists.
   Status PublishImage(const std::string& temp_path, const std::string& final_path);
+  // Entries (see the layout above).
+  std::string VolumeEntry(const std::string& id) const;
+  std::string SnapshotEntry(const std::string& id) const;
+  std::string TempEntry(const std::string& id) const;
   // Capacity promised to a create or expansion until its row is in the
   // catalog: concurrent requests cannot together pass the over-commit limit.
   class Reservation {
@@ -188,18 +236,18 @@ class Pool {
   StatusOr<std::unique_ptr<Reservation>> ReserveCapacity(uint64_t additional_bytes);
   // Removes images in `kind` ("volumes" or "snapshots") that no row names.
   Status RemoveOrphanImages(const std::string& kind, const std::set<std::string>& ids);
-  // Removes `path`; a missing file is fine.
+  // Removes the entry at `path` through the backend; a missing one is fine.
   Status RemoveIfPresent(const std::string& path);
   StatusOr<ImageSpace> ImageSpaceOf(const std::string& path);
-  std::string TempPath(const std::string& id) const;
 
   host::Host& host_;
   // One process at a time opens a pool: recovery must not roll back the
   // intents of another process's operations in flight.
   std::unique_ptr<host::FileLock> process_lock_;
   PoolLayout layout_;
+  std::unique_ptr<ImageBackend> backend_;
   std::unique_ptr<catalog::Catalog> catalog_;
-  bool reflink_ = false;
+  std::chrono::milliseconds freeze_limit_;
   OperationLocks locks_;
   std::mutex reserve_mu_;
   uint64_t reserved_bytes_ ABSL_GUARDED_BY(reserve_mu_) = 0;

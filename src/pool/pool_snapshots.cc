@@ -1,4 +1,4 @@
-// Snapshots: read-only reflinks of a volume image.
+// Snapshots: read-only copies of a volume image, made by the backend.
 #include "common/clock.h"
 #include "common/failpoint.h"
 #include "common/ids.h"
@@ -42,15 +42,15 @@ StatusOr<CreateSnapshotResult> Pool::CreateSnapshot(const std::string& name,
 
   // As for volumes (see pool.h): the image complete and durable first, the
   // catalog row last.
-  std::string temp = TempPath(record.id);
-  std::string final_path = SnapshotPath(record.id);
+  std::string temp = TempEntry(record.id);
+  std::string final_path = SnapshotEntry(record.id);
   auto make_snapshot = [&]() -> Status {
     ASSIGN_OR_RETURN(record.clone_method,
-                     CopyImage(VolumePath(source_volume_id), temp, record.size_bytes,
-                               source_volume_id));
-    RETURN_IF_ERROR(host_.SetMode(temp, 0444));
+                     CloneEntry(VolumeEntry(source_volume_id), temp, record.size_bytes,
+                                source_volume_id, "pool.snapshot.frozen"));
     RETURN_IF_ERROR(Failpoint("pool.snapshot.after_reflink"));
     RETURN_IF_ERROR(PublishImage(temp, final_path));
+    RETURN_IF_ERROR(backend_->Seal(final_path));
     RETURN_IF_ERROR(Failpoint("pool.snapshot.after_rename"));
     return catalog_->InsertSnapshot(record);
   };
@@ -74,11 +74,11 @@ Status Pool::DeleteSnapshot(const std::string& id) {
   ASSIGN_OR_RETURN(auto hold, locks_.TryAcquire({"snap:" + id}));
   ASSIGN_OR_RETURN(auto record, catalog_->FindSnapshot(id));
   // Already deleted; an image an interrupted delete left goes now.
-  if (!record) return RemoveIfPresent(SnapshotPath(id));
+  if (!record) return RemoveIfPresent(SnapshotEntry(id));
   // The row's removal is the commit point, as for volumes.
   RETURN_IF_ERROR(catalog_->DeleteSnapshot(id));
   RETURN_IF_ERROR(Failpoint("pool.delete_snapshot.after_commit"));
-  RETURN_IF_ERROR(RemoveIfPresent(SnapshotPath(id)));
+  RETURN_IF_ERROR(RemoveIfPresent(SnapshotEntry(id)));
   spdlog::info("deleted snapshot {} ({})", id, record->name);
   return absl::OkStatus();
 }

@@ -32,7 +32,8 @@ StatusOr<ImageSpace> Pool::SnapshotSpace(const std::string& id) {
 StatusOr<PoolStatus> Pool::GetStatus() {
   PoolStatus status;
   status.layout = layout_;
-  status.reflink = reflink_;
+  status.backend = std::string(backend_->name());
+  status.reflink = backend_->shares_blocks();
   ASSIGN_OR_RETURN(auto fs, host_.StatFilesystem(layout_.data_dir));
   status.fs_type = fs.type;
   status.capacity_bytes = fs.capacity_bytes;
@@ -54,6 +55,11 @@ StatusOr<PoolStatus> Pool::GetStatus() {
   ASSIGN_OR_RETURN(auto ratio, catalog_->GetSetting("overcommit_ratio"));
   status.overcommit_ratio = ratio ? std::strtod(ratio->c_str(), nullptr) : 10.0;
   return status;
+}
+
+StatusOr<uint64_t> Pool::FreeBytes() {
+  ASSIGN_OR_RETURN(auto fs, host_.StatFilesystem(layout_.data_dir));
+  return fs.available_bytes;
 }
 
 Status Pool::SetOvercommitRatio(double ratio) {

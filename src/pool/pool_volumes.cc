@@ -4,6 +4,7 @@
 #include "common/ids.h"
 #include "common/quantity.h"
 #include "fmt/format.h"
+#include "pool/freezer.h"
 #include "pool/path.h"
 #include "pool/pool.h"
 #include "spdlog/spdlog.h"
@@ -43,22 +44,6 @@ std::string Mismatch(const catalog::VolumeRecord& existing, const CreateVolumeSp
   return "";
 }
 
-// Thaws a frozen filesystem on every path out of a scope, errors included.
-class ThawOnExit {
- public:
-  ThawOnExit(host::Host& host, std::string mount_point)
-      : host_(host), mount_point_(std::move(mount_point)) {}
-  ~ThawOnExit() {
-    if (mount_point_.empty()) return;
-    Status thawed = host_.Thaw(mount_point_);
-    if (!thawed.ok()) spdlog::error("cannot thaw {}: {}", mount_point_, std::string(thawed.message()));
-  }
-
- private:
-  host::Host& host_;
-  std::string mount_point_;
-};
-
 }  // namespace
 
 Pool::Reservation::~Reservation() {
@@ -91,39 +76,24 @@ StatusOr<std::unique_ptr<Pool::Reservation>> Pool::ReserveCapacity(uint64_t addi
 }
 
 Status Pool::RemoveIfPresent(const std::string& path) {
-  Status removed = host_.Remove(path);
+  Status removed = backend_->Remove(path);
   if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
   return absl::OkStatus();
 }
 
-StatusOr<std::string> Pool::CopyImage(const std::string& source, const std::string& temp_path,
-                                      uint64_t size, const std::string& frozen_volume_id) {
-  std::string frozen;
+StatusOr<std::string> Pool::CloneEntry(const std::string& source_entry,
+                                       const std::string& temp_entry, uint64_t size,
+                                       const std::string& frozen_volume_id,
+                                       std::string_view failpoint) {
+  std::string mount_point;
   if (!frozen_volume_id.empty()) {
     ASSIGN_OR_RETURN(auto stage, catalog_->FindStage(frozen_volume_id));
-    if (stage && !stage->block && !stage->staging_path.empty()) {
-      Status status = host_.Freeze(stage->staging_path);
-      if (status.ok()) {
-        frozen = stage->staging_path;
-      } else {
-        spdlog::warn("cannot freeze {} for a consistent copy of {}: {}", stage->staging_path,
-                     frozen_volume_id, std::string(status.message()));
-      }
-    }
+    if (stage && !stage->block) mount_point = stage->staging_path;
   }
-  ThawOnExit thaw(host_, frozen);
-  std::string method = "reflink";
-  Status copied = reflink_ ? host_.Reflink(source, temp_path)
-                           : absl::UnimplementedError("pool filesystem cannot reflink");
-  if (absl::IsUnimplemented(copied)) {
-    method = "sparse-copy";
-    copied = host_.SparseCopy(source, temp_path);
-  }
-  RETURN_IF_ERROR(copied);
-  // Reflink, SparseCopy and Resize each fsync the file they make: no second flush.
-  ASSIGN_OR_RETURN(auto info, host_.Stat(temp_path));
-  if (info.size < size) RETURN_IF_ERROR(host_.Resize(temp_path, size));
-  return method;
+  FrozenRunner frozen = [&](const std::function<Status()>& step) {
+    return RunFrozen(host_, mount_point, freeze_limit_, failpoint, step);
+  };
+  return backend_->Clone(source_entry, temp_entry, size, frozen);
 }
 
 Status Pool::PublishImage(const std::string& temp_path, const std::string& final_path) {
@@ -160,7 +130,7 @@ StatusOr<CreateVolumeResult> Pool::CreateVolume(const CreateVolumeSpec& spec) {
     return CreateVolumeResult{*existing, false};
   }
 
-  std::string source_path;
+  std::string source_entry;
   uint64_t source_size = 0;
   if (spec.source_kind == SourceKind::kVolume) {
     ASSIGN_OR_RETURN(auto source, catalog_->FindVolume(spec.source_id));
@@ -169,7 +139,7 @@ StatusOr<CreateVolumeResult> Pool::CreateVolume(const CreateVolumeSpec& spec) {
       return absl::NotFoundError(
           fmt::format("source volume {} does not exist; clone an existing volume", spec.source_id));
     }
-    source_path = VolumePath(source->id);
+    source_entry = VolumeEntry(source->id);
     source_size = source->capacity_bytes;
   } else if (spec.source_kind == SourceKind::kSnapshot) {
     ASSIGN_OR_RETURN(auto source, catalog_->FindSnapshot(spec.source_id));
@@ -177,7 +147,7 @@ StatusOr<CreateVolumeResult> Pool::CreateVolume(const CreateVolumeSpec& spec) {
       return absl::NotFoundError(fmt::format(
           "source snapshot {} does not exist; restore from an existing snapshot", spec.source_id));
     }
-    source_path = SnapshotPath(source->id);
+    source_entry = SnapshotEntry(source->id);
     source_size = source->size_bytes;
   }
   uint64_t capacity = spec.capacity_bytes != 0 ? spec.capacity_bytes : source_size;
@@ -212,17 +182,18 @@ StatusOr<CreateVolumeResult> Pool::CreateVolume(const CreateVolumeSpec& spec) {
 
   // The image first, complete and durable under its final name; the catalog
   // row last, as the commit point (see pool.h).
-  std::string temp = TempPath(record.id);
-  std::string final_path = VolumePath(record.id);
+  std::string temp = TempEntry(record.id);
+  std::string final_path = VolumeEntry(record.id);
   auto make_volume = [&]() -> Status {
     if (spec.source_kind == SourceKind::kNone) {
-      RETURN_IF_ERROR(host_.CreateSparseFile(temp, capacity));
-      if (spec.thick) RETURN_IF_ERROR(host_.Allocate(temp, 0, capacity));  // both fsync
+      RETURN_IF_ERROR(backend_->CreateEmpty(temp, capacity, spec.thick));
       RETURN_IF_ERROR(Failpoint("pool.create.after_image"));
     } else {
-      std::string frozen = spec.source_kind == SourceKind::kVolume ? spec.source_id : "";
-      ASSIGN_OR_RETURN(record.clone_method, CopyImage(source_path, temp, capacity, frozen));
-      if (spec.thick) RETURN_IF_ERROR(host_.Allocate(temp, 0, capacity));
+      bool clone = spec.source_kind == SourceKind::kVolume;
+      ASSIGN_OR_RETURN(record.clone_method,
+                       CloneEntry(source_entry, temp, capacity, clone ? spec.source_id : "",
+                                  clone ? "pool.clone.frozen" : "pool.restore.frozen"));
+      if (spec.thick) RETURN_IF_ERROR(host_.Allocate(backend_->ImageIn(temp), 0, capacity));
       RETURN_IF_ERROR(Failpoint(spec.source_kind == SourceKind::kVolume
                                     ? "pool.clone.after_reflink"
                                     : "pool.restore.after_reflink"));
@@ -256,7 +227,7 @@ Status Pool::DeleteVolume(const std::string& id) {
   ASSIGN_OR_RETURN(auto hold, locks_.TryAcquire({"vol:" + id}));
   ASSIGN_OR_RETURN(auto record, catalog_->FindVolume(id));
   // Already deleted; an image an interrupted delete left goes now.
-  if (!record) return RemoveIfPresent(VolumePath(id));
+  if (!record) return RemoveIfPresent(VolumeEntry(id));
   ASSIGN_OR_RETURN(auto stage, catalog_->FindStage(id));
   if (stage) {
     return absl::FailedPreconditionError(fmt::format(
@@ -269,7 +240,7 @@ Status Pool::DeleteVolume(const std::string& id) {
   // has no row and goes at the next open (or the next delete of this id).
   RETURN_IF_ERROR(catalog_->DeleteVolume(id));
   RETURN_IF_ERROR(Failpoint("pool.delete_volume.after_commit"));
-  RETURN_IF_ERROR(RemoveIfPresent(VolumePath(id)));
+  RETURN_IF_ERROR(RemoveIfPresent(VolumeEntry(id)));
   spdlog::info("deleted volume {} ({})", id, record->name);
   return absl::OkStatus();
 }

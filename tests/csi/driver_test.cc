@@ -75,6 +75,7 @@ class DriverTest : public testing::Test {
     options.pool_dir = dir_;
     options.init_pool_if_missing = true;
     options.pool_init.backing = pool::Backing::kNever;
+    options.pool_init.backend = pool::BackendChoice::kXfs;
     options.pool_init.size_bytes = 1ull << 40;
     options.log_rpcs = false;
     options.observer = observer_;
@@ -752,6 +753,7 @@ TEST(DriverModeTest, ModesServeTheirServicesOnly) {
     options.mode = mode;
     options.init_pool_if_missing = true;
     options.pool_init.backing = pool::Backing::kNever;
+    options.pool_init.backend = pool::BackendChoice::kXfs;
     options.log_rpcs = false;
     auto driver = Driver::Open(host, options);
     ASSERT_TRUE(driver.ok()) << driver.status();

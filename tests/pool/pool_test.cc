@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <thread>
 #include <vector>
@@ -12,15 +13,19 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "host/fake_host.h"
+#include "host/forwarding_host.h"
 
 namespace ditto::pool {
 namespace {
 
 constexpr uint64_t kMiB = 1ull << 20;
 
-class PoolTest : public testing::Test {
+// Every test runs on both backends unless its fixture says otherwise.
+class PoolTest : public testing::TestWithParam<BackendChoice> {
  protected:
+  bool btrfs() const { return GetParam() == BackendChoice::kBtrfs; }
   void SetUp() override {
+    if (btrfs()) host_.set_filesystem_type("btrfs");
     char pattern[] = "/tmp/ditto-pool-test-XXXXXX";
     ASSERT_NE(mkdtemp(pattern), nullptr);
     dir_ = pattern;
@@ -33,6 +38,7 @@ class PoolTest : public testing::Test {
   void Init(Backing backing = Backing::kNever) {
     InitOptions options;
     options.backing = backing;
+    options.backend = GetParam();
     options.size_bytes = 1024 * kMiB;
     auto pool = Pool::Init(host_, dir_, options);
     ASSERT_TRUE(pool.ok()) << pool.status();
@@ -50,17 +56,32 @@ class PoolTest : public testing::Test {
     return result.ok() ? result->volume : catalog::VolumeRecord{};
   }
   std::vector<std::string> TempFiles() { return *host_.ListDirectory(dir_ + "/tmp"); }
+  // Puts an image file at `image` the way the backend would have made it
+  // (btrfs: in a subvolume of its own), as a crash can leave one.
+  void PlantImage(const std::string& image, uint64_t size = kMiB) {
+    if (btrfs()) {
+      ASSERT_TRUE(host_.CreateSubvolume(image.substr(0, image.rfind('/'))).ok());
+    }
+    ASSERT_TRUE(host_.CreateSparseFile(image, size).ok());
+  }
+  std::string TempImage(const std::string& id) {
+    return btrfs() ? dir_ + "/tmp/" + id + "/disk.img" : dir_ + "/tmp/" + id + ".img";
+  }
+  // The Host method that makes a clone on this backend, and the method name
+  // the volume records.
+  std::string CloneCall() const { return btrfs() ? "SnapshotSubvolume" : "Reflink"; }
+  std::string CloneMethod() const { return btrfs() ? "subvolume-snapshot" : "reflink"; }
 
   host::FakeHost host_;
   std::string dir_;
   std::unique_ptr<Pool> pool_;
 };
 
-TEST_F(PoolTest, InitOpenAndRefuseASecondInit) {
+TEST_P(PoolTest, InitOpenAndRefuseASecondInit) {
   Init();
   EXPECT_TRUE(pool_->reflink());
   EXPECT_FALSE(pool_->layout().backing_file);
-  EXPECT_EQ(Pool::Init(host_, dir_, {}).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Pool::Init(host_, dir_, {.backend = GetParam()}).status().code(), absl::StatusCode::kAlreadyExists);
   // One process at a time: a second opener waits, then gives up.
   auto second = Pool::Open(host_, dir_, /*lock_timeout_ms=*/0);
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
@@ -73,11 +94,11 @@ TEST_F(PoolTest, InitOpenAndRefuseASecondInit) {
   EXPECT_EQ(Pool::Open(host_, "/a/../b").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(PoolTest, OfTwoConcurrentInitsOneMakesThePoolTheOtherFindsIt) {
+TEST_P(PoolTest, OfTwoConcurrentInitsOneMakesThePoolTheOtherFindsIt) {
   Status results[2];
   std::vector<std::thread> threads;
   for (int i = 0; i < 2; ++i) {
-    threads.emplace_back([&, i] { results[i] = Pool::Init(host_, dir_, {}).status(); });
+    threads.emplace_back([&, i] { results[i] = Pool::Init(host_, dir_, {.backend = GetParam()}).status(); });
   }
   for (auto& thread : threads) thread.join();
   // The other finds the pool, or finds it open (FakeHost's lock never waits).
@@ -91,7 +112,9 @@ TEST_F(PoolTest, OfTwoConcurrentInitsOneMakesThePoolTheOtherFindsIt) {
   Reopen();
 }
 
-TEST_F(PoolTest, WithoutReflinkAutoMakesAnXfsBackingFileAndRemountsIt) {
+class XfsPoolTest : public PoolTest {};
+
+TEST_P(XfsPoolTest, WithoutReflinkAutoMakesAnXfsBackingFileAndRemountsIt) {
   host_.set_reflink_supported(false);
   Init(Backing::kAuto);
   EXPECT_TRUE(pool_->layout().backing_file);
@@ -116,17 +139,17 @@ TEST_F(PoolTest, WithoutReflinkAutoMakesAnXfsBackingFileAndRemountsIt) {
   EXPECT_EQ(host_.ListMounts()->size(), 1u);
 }
 
-TEST_F(PoolTest, MkfsFailureIsReportedWithItsStderr) {
+TEST_P(XfsPoolTest, MkfsFailureIsReportedWithItsStderr) {
   host_.set_reflink_supported(false);
   host_.set_run_handler([](const std::vector<std::string>&) -> StatusOr<host::CommandResult> {
     return host::CommandResult{1, "", "mkfs.xfs: cannot open: No space left"};
   });
-  auto pool = Pool::Init(host_, dir_, {.backing = Backing::kAuto});
+  auto pool = Pool::Init(host_, dir_, {.backing = Backing::kAuto, .backend = GetParam()});
   ASSERT_FALSE(pool.ok());
   EXPECT_NE(pool.status().message().find("No space left"), std::string::npos);
 }
 
-TEST_F(PoolTest, CloneFallsBackToSparseCopyWithoutReflink) {
+TEST_P(XfsPoolTest, CloneFallsBackToSparseCopyWithoutReflink) {
   host_.set_reflink_supported(false);
   Init(Backing::kNever);
   EXPECT_FALSE(pool_->reflink());
@@ -143,14 +166,14 @@ TEST_F(PoolTest, CloneFallsBackToSparseCopyWithoutReflink) {
   EXPECT_EQ(space->shared_bytes, 0u);
 }
 
-TEST_F(PoolTest, ReflinkCloneSharesBlocksAndRecordsTheSource) {
+TEST_P(PoolTest, ReflinkCloneSharesBlocksAndRecordsTheSource) {
   Init();
   auto source = MakeVolume("source");
   ASSERT_TRUE(host_.WriteAt(pool_->VolumePath(source.id), 0, std::string(8192, 'x')).ok());
   auto clone = pool_->CreateVolume(
       {.name = "clone", .source_kind = SourceKind::kVolume, .source_id = source.id});
   ASSERT_TRUE(clone.ok());
-  EXPECT_EQ(clone->volume.clone_method, "reflink");
+  EXPECT_EQ(clone->volume.clone_method, CloneMethod());
   EXPECT_EQ(clone->volume.source_kind, "volume");
   EXPECT_EQ(clone->volume.source_id, source.id);
   auto space = pool_->VolumeSpace(clone->volume.id);
@@ -161,7 +184,7 @@ TEST_F(PoolTest, ReflinkCloneSharesBlocksAndRecordsTheSource) {
   EXPECT_EQ(status->volume_count, 2u);
 }
 
-TEST_F(PoolTest, CloneOfAMountedVolumeFreezesAndAlwaysThaws) {
+TEST_P(PoolTest, CloneOfAMountedVolumeFreezesAndAlwaysThaws) {
   Init();
   auto source = MakeVolume("source");
   ASSERT_TRUE(host_.MakeDirectories("/staging/source", 0700).ok());
@@ -176,7 +199,7 @@ TEST_F(PoolTest, CloneOfAMountedVolumeFreezesAndAlwaysThaws) {
   EXPECT_EQ(host_.thaw_count(), 1);
   EXPECT_FALSE(host_.frozen("/staging/source"));
 
-  host_.InjectError("Reflink", "", absl::InternalError("disk on fire"), 1);
+  host_.InjectError(CloneCall(), "", absl::InternalError("disk on fire"), 1);
   auto failed = pool_->CreateVolume(
       {.name = "c2", .source_kind = SourceKind::kVolume, .source_id = source.id});
   EXPECT_EQ(failed.status().code(), absl::StatusCode::kInternal);
@@ -194,7 +217,7 @@ TEST_F(PoolTest, CloneOfAMountedVolumeFreezesAndAlwaysThaws) {
   EXPECT_EQ(host_.freeze_count(), 3);
 }
 
-TEST_F(PoolTest, SourceErrorsUseTheCanonicalCodes) {
+TEST_P(PoolTest, SourceErrorsUseTheCanonicalCodes) {
   Init();
   auto source = MakeVolume("source", 16 * kMiB);
   EXPECT_EQ(pool_->CreateVolume({.name = "x", .source_kind = SourceKind::kVolume,
@@ -221,7 +244,7 @@ TEST_F(PoolTest, SourceErrorsUseTheCanonicalCodes) {
   EXPECT_TRUE(pool_->DeleteVolume(NewVolumeId()).ok());
 }
 
-TEST_F(PoolTest, IdempotentByNameAndAlreadyExistsOnAnyDifference) {
+TEST_P(PoolTest, IdempotentByNameAndAlreadyExistsOnAnyDifference) {
   Init();
   auto volume = MakeVolume("v", 8 * kMiB);
   CreateVolumeSpec same{.name = "v", .capacity_bytes = 8 * kMiB};
@@ -245,7 +268,7 @@ TEST_F(PoolTest, IdempotentByNameAndAlreadyExistsOnAnyDifference) {
   EXPECT_EQ(pool_->CreateSnapshot("s", other.id).status().code(), absl::StatusCode::kAlreadyExists);
 }
 
-TEST_F(PoolTest, DeletingAStagedVolumeIsRefused) {
+TEST_P(PoolTest, DeletingAStagedVolumeIsRefused) {
   Init();
   auto volume = MakeVolume("v");
   ASSERT_TRUE(pool_->catalog().PutStage({.volume_id = volume.id, .staging_path = "/s"}).ok());
@@ -255,7 +278,7 @@ TEST_F(PoolTest, DeletingAStagedVolumeIsRefused) {
   EXPECT_FALSE(host_.Stat(pool_->VolumePath(volume.id)).ok());
 }
 
-TEST_F(PoolTest, FullDiskIsResourceExhaustedAndLeavesNothing) {
+TEST_P(PoolTest, FullDiskIsResourceExhaustedAndLeavesNothing) {
   Init();
   host_.InjectError("CreateSparseFile", "/tmp/", absl::ResourceExhaustedError("no space"), 1);
   EXPECT_EQ(pool_->CreateVolume({.name = "v", .capacity_bytes = kMiB}).status().code(),
@@ -265,7 +288,7 @@ TEST_F(PoolTest, FullDiskIsResourceExhaustedAndLeavesNothing) {
   EXPECT_TRUE(pool_->CreateVolume({.name = "v", .capacity_bytes = kMiB}).ok());
 }
 
-TEST_F(PoolTest, OvercommitRatioIsEnforcedAndValidated) {
+TEST_P(PoolTest, OvercommitRatioIsEnforcedAndValidated) {
   Init();
   host_.set_capacity(100 * kMiB);
   ASSERT_TRUE(pool_->SetOvercommitRatio(2).ok());
@@ -279,7 +302,7 @@ TEST_F(PoolTest, OvercommitRatioIsEnforcedAndValidated) {
   EXPECT_EQ(pool_->SetOvercommitRatio(-1).code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(PoolTest, RecoveryFinishesOrRollsBackEveryIntent) {
+TEST_P(PoolTest, RecoveryFinishesOrRollsBackEveryIntent) {
   Init();
   auto keep = MakeVolume("keep");
   auto expanding = MakeVolume("expanding", 8 * kMiB);
@@ -288,11 +311,11 @@ TEST_F(PoolTest, RecoveryFinishesOrRollsBackEveryIntent) {
   catalog::VolumeRecord orphan_intent{.id = NewVolumeId(), .name = "never-made",
                                       .capacity_bytes = kMiB, .state = catalog::State::kCreating};
   ASSERT_TRUE(pool_->catalog().InsertVolume(orphan_intent).ok());
-  ASSERT_TRUE(host_.CreateSparseFile(dir_ + "/tmp/" + orphan_intent.id + ".img", kMiB).ok());
+  PlantImage(TempImage(orphan_intent.id));
   catalog::VolumeRecord renamed{.id = NewVolumeId(), .name = "renamed",
                                 .capacity_bytes = kMiB, .state = catalog::State::kCreating};
   ASSERT_TRUE(pool_->catalog().InsertVolume(renamed).ok());
-  ASSERT_TRUE(host_.CreateSparseFile(pool_->VolumePath(renamed.id), kMiB).ok());
+  PlantImage(pool_->VolumePath(renamed.id));
   expanding.state = catalog::State::kExpanding;
   expanding.target_capacity_bytes = 32 * kMiB;
   ASSERT_TRUE(pool_->catalog().UpdateVolume(expanding).ok());
@@ -318,7 +341,7 @@ TEST_F(PoolTest, RecoveryFinishesOrRollsBackEveryIntent) {
   EXPECT_TRUE(pool_->GetVolume(keep.id).ok());
 }
 
-TEST_F(PoolTest, InjectedErrorsAtFailpointsRollBack) {
+TEST_P(PoolTest, InjectedErrorsAtFailpointsRollBack) {
   Init();
   auto source = MakeVolume("source");
   setenv("DITTO_FAILPOINTS", "pool.clone.after_reflink=error,pool.expand.after_intent=error", 1);
@@ -336,7 +359,7 @@ TEST_F(PoolTest, InjectedErrorsAtFailpointsRollBack) {
 
 // A crash after a create's rename or a delete's commit leaves an image with
 // no row; opening the pool removes it and nothing else.
-TEST_F(PoolTest, RecoveryRemovesImagesWithoutARecord) {
+TEST_P(PoolTest, RecoveryRemovesImagesWithoutARecord) {
   Init();
   auto keep = MakeVolume("keep");
   auto snapshot = pool_->CreateSnapshot("keep-snap", keep.id);
@@ -344,8 +367,8 @@ TEST_F(PoolTest, RecoveryRemovesImagesWithoutARecord) {
   std::string orphan_volume = pool_->VolumePath(NewVolumeId());
   std::string orphan_snapshot = pool_->SnapshotPath(NewSnapshotId());
   std::string stranger = dir_ + "/volumes/notes.txt";
-  ASSERT_TRUE(host_.CreateSparseFile(orphan_volume, kMiB).ok());
-  ASSERT_TRUE(host_.CreateSparseFile(orphan_snapshot, kMiB).ok());
+  PlantImage(orphan_volume);
+  PlantImage(orphan_snapshot);
   ASSERT_TRUE(host_.CreateSparseFile(stranger, 10).ok());
   Reopen();
   EXPECT_FALSE(host_.Stat(orphan_volume).ok());
@@ -357,9 +380,10 @@ TEST_F(PoolTest, RecoveryRemovesImagesWithoutARecord) {
 
 // Without its catalog a pool cannot tell its images from orphans: it refuses
 // to open and removes nothing.
-TEST_F(PoolTest, ALostCatalogRefusesToOpenAndRemovesNothing) {
+TEST_P(PoolTest, ALostCatalogRefusesToOpenAndRemovesNothing) {
   Init();
   auto keep = MakeVolume("keep");
+  std::string image = pool_->VolumePath(keep.id);
   pool_.reset();
   for (const char* file : {"/catalog.db", "/catalog.db-wal", "/catalog.db-shm"}) {
     std::filesystem::remove(dir_ + file);
@@ -368,10 +392,10 @@ TEST_F(PoolTest, ALostCatalogRefusesToOpenAndRemovesNothing) {
   EXPECT_EQ(reopened.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(reopened.status().message().find("restore it from a backup"), std::string::npos)
       << reopened.status();
-  EXPECT_TRUE(host_.Stat(dir_ + "/volumes/" + keep.id + ".img").ok());
+  EXPECT_TRUE(host_.Stat(image).ok());
 }
 
-TEST_F(PoolTest, ACrashedDeleteLeavesNoRecordAndItsImageGoesOnRetryOrReopen) {
+TEST_P(PoolTest, ACrashedDeleteLeavesNoRecordAndItsImageGoesOnRetryOrReopen) {
   Init();
   auto first = MakeVolume("first");
   auto second = MakeVolume("second");
@@ -389,7 +413,7 @@ TEST_F(PoolTest, ACrashedDeleteLeavesNoRecordAndItsImageGoesOnRetryOrReopen) {
   EXPECT_FALSE(host_.Stat(pool_->VolumePath(second.id)).ok());
 }
 
-TEST_F(PoolTest, AFailureAfterTheRenameRollsTheImageBack) {
+TEST_P(PoolTest, AFailureAfterTheRenameRollsTheImageBack) {
   Init();
   auto source = MakeVolume("source");
   auto snapshot = pool_->CreateSnapshot("snap", source.id);
@@ -412,6 +436,257 @@ TEST_F(PoolTest, AFailureAfterTheRenameRollsTheImageBack) {
   EXPECT_EQ(pool_->ListVolumes()->size(), 1u);
   EXPECT_EQ(pool_->ListSnapshots()->size(), 1u);
 }
+
+std::string BackendName(const testing::TestParamInfo<BackendChoice>& info) {
+  return info.param == BackendChoice::kBtrfs ? "btrfs" : "xfs";
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, PoolTest,
+                         testing::Values(BackendChoice::kBtrfs, BackendChoice::kXfs), BackendName);
+INSTANTIATE_TEST_SUITE_P(Xfs, XfsPoolTest, testing::Values(BackendChoice::kXfs), BackendName);
+
+// A host whose clone step takes `delay_ms` (a fragmented XFS image, say).
+class SlowCloneHost : public host::ForwardingHost {
+ public:
+  SlowCloneHost(host::Host& target, int delay_ms) : ForwardingHost(target), delay_ms_(delay_ms) {}
+  Status Reflink(const std::string& source, const std::string& destination) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
+    return ForwardingHost::Reflink(source, destination);
+  }
+  Status SnapshotSubvolume(const std::string& source, const std::string& destination,
+                           bool read_only) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
+    return ForwardingHost::SnapshotSubvolume(source, destination, read_only);
+  }
+
+ private:
+  int delay_ms_;
+};
+
+TEST_P(PoolTest, AFreezeLongerThanTheLimitIsThawedAndTheCloneAbandoned) {
+  SlowCloneHost slow(host_, 300);
+  InitOptions options{.backing = Backing::kNever, .backend = GetParam()};
+  auto made = Pool::Init(slow, dir_, options);
+  ASSERT_TRUE(made.ok()) << made.status();
+  pool_ = std::move(*made);
+  pool_->set_freeze_limit(std::chrono::milliseconds(50));
+  auto source = MakeVolume("source");
+  ASSERT_TRUE(host_.MakeDirectories("/staging/source", 0700).ok());
+  ASSERT_TRUE(pool_->catalog()
+                  .PutStage({.volume_id = source.id, .staging_path = "/staging/source",
+                             .device = "/dev/loop0", .fs_type = "ext4"})
+                  .ok());
+  auto clone = pool_->CreateVolume(
+      {.name = "clone", .source_kind = SourceKind::kVolume, .source_id = source.id});
+  EXPECT_EQ(clone.status().code(), absl::StatusCode::kDeadlineExceeded) << clone.status();
+  EXPECT_NE(clone.status().message().find("thawed"), std::string::npos) << clone.status();
+  EXPECT_FALSE(host_.frozen("/staging/source"));
+  EXPECT_EQ(host_.thaw_count(), 1);  // by the watchdog, not twice
+  EXPECT_FALSE(*pool_->FindVolumeByName("clone"));
+  EXPECT_TRUE(TempFiles().empty());
+  // Within the limit the clone goes through.
+  pool_->set_freeze_limit(std::chrono::milliseconds(5000));
+  EXPECT_TRUE(pool_->CreateVolume({.name = "clone", .source_kind = SourceKind::kVolume,
+                                   .source_id = source.id})
+                  .ok());
+  EXPECT_FALSE(host_.frozen("/staging/source"));
+}
+
+TEST_P(PoolTest, OpeningThePoolThawsWhatACrashLeftFrozen) {
+  Init();
+  auto source = MakeVolume("source");
+  ASSERT_TRUE(host_.MakeDirectories("/staging/source", 0700).ok());
+  ASSERT_TRUE(host_.MakeDirectories("/staging/other", 0700).ok());
+  ASSERT_TRUE(pool_->catalog()
+                  .PutStage({.volume_id = source.id, .staging_path = "/staging/source",
+                             .device = "/dev/loop0", .fs_type = "ext4"})
+                  .ok());
+  // A process died between FIFREEZE and FITHAW.
+  ASSERT_TRUE(host_.Freeze("/staging/source").ok());
+  ASSERT_TRUE(host_.Freeze("/staging/other").ok());  // not ditto's: left alone
+  Reopen();
+  EXPECT_FALSE(host_.frozen("/staging/source"));
+  EXPECT_TRUE(host_.frozen("/staging/other"));
+  ASSERT_TRUE(host_.Thaw("/staging/other").ok());
+}
+
+TEST_P(PoolTest, TheFrozenFailpointFiresInsideTheFreezeWindow) {
+  Init();
+  auto source = MakeVolume("source");
+  ASSERT_TRUE(host_.MakeDirectories("/staging/source", 0700).ok());
+  ASSERT_TRUE(pool_->catalog()
+                  .PutStage({.volume_id = source.id, .staging_path = "/staging/source",
+                             .device = "/dev/loop0", .fs_type = "ext4"})
+                  .ok());
+  setenv("DITTO_FAILPOINTS", "pool.clone.frozen=error,pool.snapshot.frozen=error", 1);
+  EXPECT_FALSE(pool_->CreateVolume({.name = "clone", .source_kind = SourceKind::kVolume,
+                                    .source_id = source.id})
+                   .ok());
+  EXPECT_FALSE(pool_->CreateSnapshot("snap", source.id).ok());
+  unsetenv("DITTO_FAILPOINTS");
+  EXPECT_EQ(host_.freeze_count(), 2);
+  EXPECT_EQ(host_.thaw_count(), 2);
+  EXPECT_FALSE(host_.frozen("/staging/source"));
+  EXPECT_TRUE(TempFiles().empty());
+}
+
+class BtrfsPoolTest : public PoolTest {};
+
+TEST_P(BtrfsPoolTest, EachImageLivesInASubvolumeOfItsOwnWithoutCopyOnWrite) {
+  Init();
+  EXPECT_EQ(pool_->backend().name(), kBtrfsSubvolumesBackend);
+  auto source = MakeVolume("source");
+  EXPECT_EQ(pool_->VolumePath(source.id), dir_ + "/volumes/" + source.id + "/disk.img");
+  EXPECT_TRUE(*host_.IsSubvolume(dir_ + "/volumes/" + source.id));
+  ASSERT_TRUE(host_.WriteAt(pool_->VolumePath(source.id), 0, "data").ok());
+  auto snapshot = pool_->CreateSnapshot("snap", source.id);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->snapshot.clone_method, "subvolume-snapshot");
+  std::string snapshot_image = pool_->SnapshotPath(snapshot->snapshot.id);
+  EXPECT_FALSE(host_.WriteAt(snapshot_image, 0, "x").ok()) << "a snapshot is read-only";
+  // A restore larger than the snapshot is a writable snapshot, grown.
+  auto restored = pool_->CreateVolume({.name = "restored", .capacity_bytes = 16 * kMiB,
+                                       .source_kind = SourceKind::kSnapshot,
+                                       .source_id = snapshot->snapshot.id});
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(host_.Stat(pool_->VolumePath(restored->volume.id))->size, 16 * kMiB);
+  EXPECT_EQ(*host_.ReadAt(pool_->VolumePath(restored->volume.id), 0, 4), "data");
+  // No parent chain: the source and the snapshot go, the restore stays.
+  ASSERT_TRUE(pool_->DeleteSnapshot(snapshot->snapshot.id).ok());
+  ASSERT_TRUE(pool_->DeleteVolume(source.id).ok());
+  EXPECT_FALSE(host_.Stat(dir_ + "/volumes/" + source.id).ok());
+  EXPECT_FALSE(host_.Stat(dir_ + "/snapshots/" + snapshot->snapshot.id).ok());
+  EXPECT_EQ(*host_.ReadAt(pool_->VolumePath(restored->volume.id), 0, 4), "data");
+  auto status = pool_->GetStatus();
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->backend, "btrfs-subvolumes");
+}
+
+TEST_P(BtrfsPoolTest, ElsewhereTheDefaultIsABtrfsBackingFile) {
+  host_.set_filesystem_type("ext4");
+  // With `never` there is no btrfs to use: refused, saying what to do.
+  auto refused = Pool::Init(host_, dir_, {.backing = Backing::kNever, .backend = GetParam()});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("--backend xfs"), std::string::npos)
+      << refused.status();
+  // The fake filesystem has one type for all paths: it turns btrfs once mkfs ran.
+  host_.set_run_handler([this](const std::vector<std::string>& argv)
+                            -> StatusOr<host::CommandResult> {
+    if (argv[0] == "mkfs.btrfs") host_.set_filesystem_type("btrfs");
+    return host::CommandResult{};
+  });
+  Init(Backing::kAuto);
+  EXPECT_TRUE(pool_->layout().backing_file);
+  EXPECT_EQ(pool_->layout().backing_fs, "btrfs");
+  bool formatted = false;
+  for (const auto& argv : host_.commands()) {
+    if (argv[0] == "mkfs.btrfs") formatted = argv.back() == dir_ + "/backing.img";
+  }
+  EXPECT_TRUE(formatted);
+  auto mounts = *host_.ListMounts();
+  ASSERT_EQ(mounts.size(), 1u);
+  EXPECT_EQ(mounts[0].fs_type, "btrfs");
+  pool_.reset();
+  ASSERT_TRUE(host_.Unmount(dir_ + "/data").ok());
+  ASSERT_TRUE(host_.DetachLoop(mounts[0].source).ok());
+  Reopen();
+  EXPECT_EQ(pool_->layout().backend, "btrfs-subvolumes");
+  EXPECT_EQ(host_.ListMounts()->size(), 1u);
+}
+
+TEST_P(BtrfsPoolTest, AnXfsPoolKeepsItsBackendWhateverTheDefault) {
+  host_.set_filesystem_type("xfs");
+  auto pool = Pool::Init(host_, dir_, {.backing = Backing::kNever, .backend = BackendChoice::kXfs});
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  pool->reset();
+  Reopen();
+  EXPECT_EQ(pool_->backend().name(), kReflinkFilesBackend);
+}
+
+class DevicePoolTest : public PoolTest {
+ protected:
+  // Answers blkid and mkfs as for a device holding `probe` (blkid -p output).
+  void FakeTools(std::string probe) {
+    host_.set_run_handler([this, probe](const std::vector<std::string>& argv)
+                              -> StatusOr<host::CommandResult> {
+      if (argv[0] == "blkid" && argv[1] == "-p" && argv[2] == "-o") {
+        if (probe.empty()) return host::CommandResult{2, "", ""};
+        return host::CommandResult{0, probe, ""};
+      }
+      if (argv[0] == "blkid" && argv[1] == "-p") return host::CommandResult{0, "c0ffee-uuid\n", ""};
+      if (argv[0] == "blkid" && argv[1] == "-U") {
+        if (argv[2] != "c0ffee-uuid") return host::CommandResult{2, "", ""};
+        return host::CommandResult{0, device_ + "\n", ""};
+      }
+      if (argv[0].starts_with("mkfs.")) {
+        host_.set_filesystem_type(argv[0].substr(5));
+      }
+      return host::CommandResult{};
+    });
+  }
+  void SetUp() override {
+    PoolTest::SetUp();
+    host_.set_filesystem_type("ext4");
+    ASSERT_TRUE(host_.MakeDirectories("/disks", 0700).ok());
+    ASSERT_TRUE(host_.CreateSparseFile("/disks/disk", 1024 * kMiB).ok());
+    auto attached = host_.AttachLoop("/disks/disk", false, false);  // a block device node
+    ASSERT_TRUE(attached.ok());
+    device_ = *attached;
+  }
+  std::string device_;
+};
+
+TEST_P(DevicePoolTest, AWholeDeviceIsFormattedAndFoundAgainByItsUuid) {
+  FakeTools("");
+  auto pool = Pool::Init(host_, dir_, {.backend = GetParam(), .device = device_});
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  pool_ = std::move(*pool);
+  EXPECT_EQ(pool_->layout().device_uuid, "c0ffee-uuid");
+  EXPECT_FALSE(pool_->layout().backing_file);
+  EXPECT_EQ(pool_->layout().data_dir, dir_ + "/data");
+  std::string mkfs = btrfs() ? "mkfs.btrfs" : "mkfs.xfs";
+  bool formatted = false;
+  for (const auto& argv : host_.commands()) formatted |= argv[0] == mkfs && argv.back() == device_;
+  EXPECT_TRUE(formatted);
+  MakeVolume("v");
+  // After a reboot: found by UUID and mounted again.
+  pool_.reset();
+  ASSERT_TRUE(host_.Unmount(dir_ + "/data").ok());
+  Reopen();
+  auto mounts = *host_.ListMounts();
+  ASSERT_EQ(mounts.size(), 1u);
+  EXPECT_EQ(mounts[0].source, device_);
+  EXPECT_TRUE(*pool_->FindVolumeByName("v"));
+}
+
+TEST_P(DevicePoolTest, ADeviceInUseIsRefusedNamingWhatItHolds) {
+  FakeTools("DEVNAME=/dev/loop0\nTYPE=ext4\nUSAGE=filesystem\n");
+  auto refused = Pool::Init(host_, dir_, {.backend = GetParam(), .device = device_});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("a filesystem ext4"), std::string::npos)
+      << refused.status();
+  EXPECT_NE(refused.status().message().find("--force"), std::string::npos);
+  for (const auto& argv : host_.commands()) EXPECT_FALSE(argv[0].starts_with("mkfs")) << argv[0];
+  EXPECT_FALSE(host_.Stat(dir_ + "/pool.json").ok());
+  // --force formats it anyway.
+  auto forced = Pool::Init(host_, dir_, {.backend = GetParam(), .device = device_, .force = true});
+  EXPECT_TRUE(forced.ok()) << forced.status();
+}
+
+TEST_P(DevicePoolTest, AMountedDeviceOrAFileIsRefused) {
+  FakeTools("");
+  ASSERT_TRUE(host_.MakeDirectories("/mnt/busy", 0700).ok());
+  host_.AddMount({.source = device_, .target = "/mnt/busy", .fs_type = "ext4"});
+  auto mounted = Pool::Init(host_, dir_, {.backend = GetParam(), .device = device_, .force = true});
+  EXPECT_EQ(mounted.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(mounted.status().message().find("/mnt/busy"), std::string::npos) << mounted.status();
+  auto file = Pool::Init(host_, dir_, {.backend = GetParam(), .device = "/disks/disk"});
+  EXPECT_EQ(file.status().code(), absl::StatusCode::kInvalidArgument) << file.status();
+}
+
+INSTANTIATE_TEST_SUITE_P(Btrfs, BtrfsPoolTest, testing::Values(BackendChoice::kBtrfs), BackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, DevicePoolTest,
+                         testing::Values(BackendChoice::kBtrfs, BackendChoice::kXfs), BackendName);
 
 }  // namespace
 }  // namespace ditto::pool

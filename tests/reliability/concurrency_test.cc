@@ -14,6 +14,7 @@
 #include "reliability/daemon_fixture.h"
 #include "support/sha256.h"
 #include "support/test_data.h"
+#include "support/pool_paths.h"
 
 namespace ditto::reliability {
 namespace {
@@ -168,7 +169,7 @@ TEST_F(ConcurrencyTest, SixteenClonesOfAVolumeBeingWritten) {
   for (int i = 0; i < kClones; ++i) {
     SCOPED_TRACE(fmt::format("clone {}", i));
     ASSERT_TRUE(results[i].ok()) << Describe(results[i]);
-    std::string image = fmt::format("{}/volumes/{}.img", work_.DataDir(), clone_ids[i]);
+    std::string image = test::PoolImagePath(work_.DataDir(), "volumes", clone_ids[i]);
     ToolResult fsck = RunTool({"e2fsck", "-f", "-n", image});
     EXPECT_EQ(fsck.exit_code, 0) << "the clone's filesystem is not clean:\n" << fsck.output;
     std::string clone_staging = work_.StagingPath(fmt::format("busy-clone-{}", i));

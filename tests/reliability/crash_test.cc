@@ -20,6 +20,7 @@
 #include "reliability/daemon_fixture.h"
 #include "support/sha256.h"
 #include "support/test_data.h"
+#include "support/pool_paths.h"
 
 namespace ditto::reliability {
 namespace {
@@ -273,7 +274,7 @@ void CrashTest::Verify(Round& round) {
       break;
     case Kind::kUnstage:
       EXPECT_FALSE(IsMountPoint(round.staging)) << round.staging << " is still mounted";
-      EXPECT_TRUE(LoopsBacking(fmt::format("{}/volumes/{}.img", data, round.subject)).empty())
+      EXPECT_TRUE(LoopsBacking(test::PoolImagePath(data, "volumes", round.subject)).empty())
           << "a loop device still backs the unstaged volume";
       volume_hashes_[round.subject] = VolumeHash(round.subject);
       break;

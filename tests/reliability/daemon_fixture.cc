@@ -1,4 +1,5 @@
 #include "reliability/daemon_fixture.h"
+#include "support/pool_paths.h"
 
 #include "fmt/format.h"
 #include "support/require_root.h"
@@ -61,7 +62,7 @@ std::vector<std::string> DaemonTest::PoolProblems(PoolState* state_out) {
       problems.push_back(fmt::format("volume {} is recorded as staged at {}, which is not mounted",
                                      volume_id, staging));
     }
-    if (LoopsBacking(fmt::format("{}/volumes/{}.img", data, volume_id)).empty()) {
+    if (LoopsBacking(test::PoolImagePath(data, "volumes", volume_id)).empty()) {
       problems.push_back(
           fmt::format("volume {} is recorded as staged but no loop device backs it", volume_id));
     }
@@ -83,9 +84,9 @@ std::vector<std::string> DaemonTest::PoolProblems(PoolState* state_out) {
     for (const auto& [id, published] : state->publishes) recorded |= published == target;
     if (!recorded) problems.push_back(fmt::format("{} is mounted but no record explains it", line));
   }
-  for (const auto& [name, size] : state->volume_files) {
-    std::string id = name.substr(0, name.size() - 4);
-    if (!LoopsBacking(data + "/volumes/" + name).empty() && !state->stages.count(id)) {
+  for (const auto& [id, size] : state->volume_files) {
+    if (!LoopsBacking(test::PoolImagePath(data, "volumes", id)).empty() &&
+        !state->stages.count(id)) {
       problems.push_back(fmt::format("volume {} has a loop device but no stage record", id));
     }
   }
@@ -115,12 +116,12 @@ std::string DaemonTest::MakeVolumeWithFiles(
 }
 
 std::string DaemonTest::VolumeHash(const std::string& volume_id) {
-  auto hash = test::Sha256File(fmt::format("{}/volumes/{}.img", work_.DataDir(), volume_id));
+  auto hash = test::Sha256File(test::PoolImagePath(work_.DataDir(), "volumes", volume_id));
   return hash.ok() ? *hash : "unreadable: " + std::string(hash.status().message());
 }
 
 std::string DaemonTest::SnapshotHash(const std::string& snapshot_id) {
-  auto hash = test::Sha256File(fmt::format("{}/snapshots/{}.img", work_.DataDir(), snapshot_id));
+  auto hash = test::Sha256File(test::PoolImagePath(work_.DataDir(), "snapshots", snapshot_id));
   return hash.ok() ? *hash : "unreadable: " + std::string(hash.status().message());
 }
 

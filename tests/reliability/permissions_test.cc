@@ -11,6 +11,7 @@
 
 #include "fmt/format.h"
 #include "reliability/daemon_fixture.h"
+#include "support/pool_paths.h"
 
 namespace ditto::reliability {
 namespace {
@@ -44,7 +45,7 @@ TEST_F(PermissionsTest, SocketPoolAndCatalogAreOwnerOnly) {
       << fmt::format("pool directory mode {:o}", ModeOf(work_.pool_dir()));
   pb::CreateVolumeResponse created;
   ASSERT_TRUE(csi().CreateVolume(VolumeRequest("perm", 16 << 20), &created).ok());
-  std::string image = work_.DataDir() + "/volumes/" + created.volume().volume_id() + ".img";
+  std::string image = test::PoolImagePath(work_.DataDir(), "volumes", created.volume().volume_id());
   for (const std::string& path :
        {work_.DataDir(), work_.DataDir() + "/catalog.db", work_.DataDir() + "/volumes",
         work_.DataDir() + "/snapshots", work_.DataDir() + "/tmp", image}) {

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "fmt/format.h"
+#include "support/pool_paths.h"
 
 namespace ditto::reliability {
 namespace {
@@ -52,6 +53,25 @@ StatusOr<std::map<std::string, uint64_t>> ListFiles(const std::string& dir) {
   return files;
 }
 
+// The images in DATA/volumes or DATA/snapshots by id, with their sizes: files
+// <id>.img, or subvolumes <id> holding disk.img (an entry without its image
+// is listed with size UINT64_MAX, so it never matches a capacity).
+StatusOr<std::map<std::string, uint64_t>> ListImages(const std::string& dir) {
+  ASSIGN_OR_RETURN(auto entries, ListFiles(dir));
+  std::map<std::string, uint64_t> images;
+  for (const auto& [name, size] : entries) {
+    uint64_t image_size = size;
+    if (std::filesystem::is_directory(dir + "/" + name)) {
+      struct stat info;
+      std::string image = dir + "/" + name + "/disk.img";
+      image_size = ::lstat(image.c_str(), &info) == 0 ? static_cast<uint64_t>(info.st_size)
+                                                     : UINT64_MAX;
+    }
+    images[test::PoolEntryId(name)] = image_size;
+  }
+  return images;
+}
+
 }  // namespace
 
 StatusOr<PoolState> ReadPoolState(const std::string& data_dir) {
@@ -82,8 +102,8 @@ StatusOr<PoolState> ReadPoolState(const std::string& data_dir) {
       Query(db.get(), "SELECT volume_id, target_path FROM publishes", [&](sqlite3_stmt* s) {
         state.publishes.insert({Text(s, 0), Text(s, 1)});
       }));
-  ASSIGN_OR_RETURN(state.volume_files, ListFiles(data_dir + "/volumes"));
-  ASSIGN_OR_RETURN(state.snapshot_files, ListFiles(data_dir + "/snapshots"));
+  ASSIGN_OR_RETURN(state.volume_files, ListImages(data_dir + "/volumes"));
+  ASSIGN_OR_RETURN(state.snapshot_files, ListImages(data_dir + "/snapshots"));
   ASSIGN_OR_RETURN(auto tmp, ListFiles(data_dir + "/tmp"));
   for (const auto& [name, size] : tmp) state.tmp_files.insert(name);
   ASSIGN_OR_RETURN(auto top, ListFiles(data_dir));
@@ -97,7 +117,7 @@ StatusOr<PoolState> ReadPoolState(const std::string& data_dir) {
 std::vector<std::string> Inconsistencies(const PoolState& state) {
   std::vector<std::string> problems;
   for (const auto& [id, volume] : state.volumes) {
-    auto file = state.volume_files.find(id + ".img");
+    auto file = state.volume_files.find(id);
     if (volume.state != "ready") {
       problems.push_back(
           fmt::format("volume {} ({}) is left in state {}", id, volume.name, volume.state));
@@ -109,10 +129,9 @@ std::vector<std::string> Inconsistencies(const PoolState& state) {
                                      volume.name, file->second, volume.capacity));
     }
   }
-  for (const auto& [name, size] : state.volume_files) {
-    std::string id = name.size() > 4 ? name.substr(0, name.size() - 4) : name;
+  for (const auto& [id, size] : state.volume_files) {
     if (!state.volumes.count(id)) {
-      problems.push_back(fmt::format("image volumes/{} has no catalog record", name));
+      problems.push_back(fmt::format("image volumes/{} has no catalog record", id));
     }
   }
   for (const auto& [id, snapshot] : state.snapshots) {
@@ -120,15 +139,14 @@ std::vector<std::string> Inconsistencies(const PoolState& state) {
       problems.push_back(
           fmt::format("snapshot {} ({}) is left in state {}", id, snapshot.name, snapshot.state));
     }
-    if (!state.snapshot_files.count(id + ".img")) {
+    if (!state.snapshot_files.count(id)) {
       problems.push_back(
           fmt::format("snapshot {} ({}) has a record but no image", id, snapshot.name));
     }
   }
-  for (const auto& [name, size] : state.snapshot_files) {
-    std::string id = name.size() > 4 ? name.substr(0, name.size() - 4) : name;
+  for (const auto& [id, size] : state.snapshot_files) {
     if (!state.snapshots.count(id)) {
-      problems.push_back(fmt::format("image snapshots/{} has no catalog record", name));
+      problems.push_back(fmt::format("image snapshots/{} has no catalog record", id));
     }
   }
   for (const auto& [volume_id, path] : state.stages) {

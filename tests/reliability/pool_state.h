@@ -34,8 +34,8 @@ struct PoolState {
   std::map<std::string, SnapshotRow> snapshots;             // by id
   std::map<std::string, std::string> stages;                // volume id -> staging path
   std::set<std::pair<std::string, std::string>> publishes;  // (volume id, target)
-  std::map<std::string, uint64_t> volume_files;             // "<id>.img" -> size
-  std::map<std::string, uint64_t> snapshot_files;           // "<id>.img" -> size
+  std::map<std::string, uint64_t> volume_files;             // id -> image size
+  std::map<std::string, uint64_t> snapshot_files;           // id -> image size
   std::set<std::string> tmp_files;
   std::set<std::string> data_dir_entries;  // names at the top of the data dir
 

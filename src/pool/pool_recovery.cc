@@ -1,0 +1,129 @@
+// Crash recovery at open: thaw what a crash left frozen, finish or roll back
+// interrupted operations, remove entries no catalog row names.
+#include "common/ids.h"
+#include "fmt/format.h"
+#include "pool/freezer.h"
+#include "pool/path.h"
+#include "pool/pool.h"
+#include "spdlog/spdlog.h"
+
+namespace ditto::pool {
+
+Status Pool::Recover() {
+  // The catalog is the only record of which images exist. One without the
+  // settings Init writes is not this pool's (replaced, or lost and created
+  // anew, empty, by SQLite): removing images it has no row for would then
+  // destroy every volume, so refuse to open instead.
+  ASSIGN_OR_RETURN(auto ratio, catalog_->GetSetting("overcommit_ratio"));
+  if (!ratio) {
+    size_t images = 0;
+    for (const char* kind : {"volumes", "snapshots"}) {
+      ASSIGN_OR_RETURN(auto files, host_.ListDirectory(JoinPath(layout_.data_dir, kind)));
+      images += files.size();
+    }
+    if (images > 0) {
+      return absl::DataLossError(fmt::format(
+          "pool {}: the catalog {} has none of the pool's settings but the pool holds {} "
+          "image(s): the catalog was lost or replaced; restore it from a backup (ditto does not "
+          "open a pool whose catalog does not know its images)",
+          layout_.dir, JoinPath(layout_.data_dir, "catalog.db"), images));
+    }
+  }
+  ASSIGN_OR_RETURN(int thawed, ThawStagedFilesystems(host_, *catalog_));
+  if (thawed > 0) spdlog::warn("recovery: thawed {} filesystem(s) a crash left frozen", thawed);
+  // Entries under tmp/ were never published: nothing refers to them.
+  std::string tmp = JoinPath(layout_.data_dir, "tmp");
+  ASSIGN_OR_RETURN(auto leftovers, host_.ListDirectory(tmp));
+  for (const auto& name : leftovers) {
+    spdlog::info("recovery: removing unfinished image tmp/{}", name);
+    RETURN_IF_ERROR(RemoveIfPresent(JoinPath(tmp, name)));
+  }
+  ASSIGN_OR_RETURN(auto volumes, catalog_->ListVolumes());
+  for (auto volume : volumes) {
+    std::string path = VolumePath(volume.id);
+    bool exists = host_.Stat(path).ok();
+    switch (volume.state) {
+      case catalog::State::kReady:
+        if (!exists) spdlog::error("volume {} ({}) has no image at {}", volume.id, volume.name, path);
+        break;
+      case catalog::State::kCreating:
+        if (exists) {  // renamed into place: the work was complete
+          volume.state = catalog::State::kReady;
+          RETURN_IF_ERROR(catalog_->UpdateVolume(volume));
+          spdlog::info("recovery: finished creating volume {} ({})", volume.id, volume.name);
+        } else {
+          RETURN_IF_ERROR(catalog_->DeleteVolume(volume.id));
+          spdlog::info("recovery: rolled back unfinished volume {} ({})", volume.id, volume.name);
+        }
+        break;
+      case catalog::State::kExpanding:
+        if (exists) {
+          ASSIGN_OR_RETURN(auto info, host_.Stat(path));
+          if (info.size < static_cast<uint64_t>(volume.target_capacity_bytes)) {
+            RETURN_IF_ERROR(host_.Resize(path, volume.target_capacity_bytes));
+          }
+          volume.capacity_bytes = volume.target_capacity_bytes;
+        }
+        volume.target_capacity_bytes = 0;
+        volume.state = catalog::State::kReady;
+        RETURN_IF_ERROR(catalog_->UpdateVolume(volume));
+        spdlog::info("recovery: finished expanding volume {} ({})", volume.id, volume.name);
+        break;
+      case catalog::State::kDeleting: {
+        RETURN_IF_ERROR(RemoveIfPresent(VolumeEntry(volume.id)));
+        RETURN_IF_ERROR(catalog_->DeleteVolume(volume.id));
+        spdlog::info("recovery: finished deleting volume {} ({})", volume.id, volume.name);
+        break;
+      }
+    }
+  }
+  ASSIGN_OR_RETURN(auto snapshots, catalog_->ListSnapshots());
+  for (auto snapshot : snapshots) {
+    std::string path = SnapshotPath(snapshot.id);
+    bool exists = host_.Stat(path).ok();
+    if (snapshot.state == catalog::State::kCreating && exists) {
+      snapshot.state = catalog::State::kReady;
+      snapshot.ready_to_use = true;
+      RETURN_IF_ERROR(catalog_->UpdateSnapshot(snapshot));
+      spdlog::info("recovery: finished snapshot {} ({})", snapshot.id, snapshot.name);
+    } else if (snapshot.state == catalog::State::kCreating ||
+               snapshot.state == catalog::State::kDeleting) {
+      RETURN_IF_ERROR(RemoveIfPresent(SnapshotEntry(snapshot.id)));
+      RETURN_IF_ERROR(catalog_->DeleteSnapshot(snapshot.id));
+      spdlog::info("recovery: removed unfinished snapshot {} ({})", snapshot.id, snapshot.name);
+    } else if (!exists) {
+      spdlog::error("snapshot {} ({}) has no image at {}", snapshot.id, snapshot.name, path);
+    }
+  }
+  // Images without a row: a crash between a create's rename and its commit,
+  // or between a delete's commit and its unlink.
+  // The listings from before the loops serve: a row they removed had its
+  // image removed with it (or never had one).
+  std::set<std::string> volume_ids, snapshot_ids;
+  for (const auto& volume : volumes) volume_ids.insert(volume.id);
+  for (const auto& snapshot : snapshots) snapshot_ids.insert(snapshot.id);
+  RETURN_IF_ERROR(RemoveOrphanImages("volumes", volume_ids));
+  RETURN_IF_ERROR(RemoveOrphanImages("snapshots", snapshot_ids));
+  RETURN_IF_ERROR(host_.SyncDirectory(JoinPath(layout_.data_dir, "volumes")));
+  return host_.SyncDirectory(JoinPath(layout_.data_dir, "snapshots"));
+}
+
+Status Pool::RemoveOrphanImages(const std::string& kind, const std::set<std::string>& ids) {
+  std::string dir = JoinPath(layout_.data_dir, kind);
+  ASSIGN_OR_RETURN(auto files, host_.ListDirectory(dir));
+  for (const auto& file : files) {
+    std::string id = backend_->IdOfEntry(file);
+    bool is_image = kind == "volumes" ? ValidateVolumeId(id).ok() : ValidateSnapshotId(id).ok();
+    if (!is_image) {
+      spdlog::warn("recovery: {}/{} is not a ditto image; left alone", kind, file);
+      continue;
+    }
+    if (ids.count(id) > 0) continue;
+    spdlog::info("recovery: removing {}/{}, an image with no catalog record (an interrupted "
+                 "create or delete)", kind, file);
+    RETURN_IF_ERROR(RemoveIfPresent(JoinPath(dir, file)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ditto::pool

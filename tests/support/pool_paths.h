@@ -1,0 +1,18 @@
+// Where a pool keeps an image, whatever its backend, for tests that look at a
+// pool's files from outside: DATA/KIND/<id>.img (reflink-files) or
+// DATA/KIND/<id>/disk.img (btrfs-subvolumes), KIND "volumes" or "snapshots".
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace ditto::test {
+
+// The backend is read from the pool's pool.json (in DATA or its parent).
+std::string PoolImagePath(const std::string& data_dir, std::string_view kind,
+                          const std::string& id);
+
+// The id an entry of DATA/KIND names ("vol-x.img" or the subvolume "vol-x").
+std::string PoolEntryId(std::string_view entry_name);
+
+}  // namespace ditto::test
