@@ -341,6 +341,15 @@ Status NodeService::Reconcile() {
       stage.device = loops.front();
       RETURN_IF_ERROR(context_.pool.catalog().PutStage(stage));
     }
+    // A dittod killed inside a freeze window (clone, snapshot, group
+    // snapshot, thick conversion) left this filesystem frozen: thaw it. FITHAW
+    // on a filesystem that is not frozen fails harmlessly.
+    if (!stage.block && !stage.staging_path.empty()) {
+      if (context_.host.Thaw(stage.staging_path).ok()) {
+        spdlog::warn("thawed {} (volume {}), left frozen by an interrupted operation",
+                     stage.staging_path, stage.volume_id);
+      }
+    }
   }
   return absl::OkStatus();
 }
@@ -643,9 +652,9 @@ Status NodeService::DoGetVolumeStats(const pb::NodeGetVolumeStatsRequest& reques
                                      pb::NodeGetVolumeStatsResponse* response) {
   if (request.volume_id().empty()) return absl::InvalidArgumentError("volume_id is required");
   const std::string& path = request.volume_path();
-  RETURN_IF_ERROR(ValidateNodePath(path, "volume_path"));
+  RETURN_IF_ERROR(ValidateLookupPath(path, "volume_path"));
   if (!request.staging_target_path().empty()) {
-    RETURN_IF_ERROR(ValidateNodePath(request.staging_target_path(), "staging_target_path"));
+    RETURN_IF_ERROR(ValidateLookupPath(request.staging_target_path(), "staging_target_path"));
   }
   ASSIGN_OR_RETURN(auto volume, FindVolume(request.volume_id()));
   auto info = context_.host.Stat(path);
@@ -716,9 +725,9 @@ Status NodeService::DoExpand(const pb::NodeExpandVolumeRequest& request,
                              pb::NodeExpandVolumeResponse* response) {
   if (request.volume_id().empty()) return absl::InvalidArgumentError("volume_id is required");
   const std::string& path = request.volume_path();
-  RETURN_IF_ERROR(ValidateNodePath(path, "volume_path"));
+  RETURN_IF_ERROR(ValidateLookupPath(path, "volume_path"));
   if (!request.staging_target_path().empty()) {
-    RETURN_IF_ERROR(ValidateNodePath(request.staging_target_path(), "staging_target_path"));
+    RETURN_IF_ERROR(ValidateLookupPath(request.staging_target_path(), "staging_target_path"));
   }
   if (request.has_capacity_range()) {
     RETURN_IF_ERROR(ValidateCapacityRange(request.capacity_range(), "capacity_range"));
