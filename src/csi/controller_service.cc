@@ -479,6 +479,7 @@ Status ControllerService::DoValidateVolumeCapabilities(
   auto* confirmed = response->mutable_confirmed();
   *confirmed->mutable_volume_capabilities() = request.volume_capabilities();
   *confirmed->mutable_parameters() = request.parameters();
+  *confirmed->mutable_mutable_parameters() = request.mutable_parameters();
   return absl::OkStatus();
 }
 
