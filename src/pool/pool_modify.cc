@@ -54,10 +54,10 @@ StatusOr<catalog::VolumeRecord> Pool::SetVolumeThick(const std::string& id, bool
     ASSIGN_OR_RETURN(auto fs, host_.StatFilesystem(layout_.data_dir));
     if (needed > fs.available_bytes) {
       return absl::ResourceExhaustedError(fmt::format(
-          "volume {} needs {} more of pool space to be thick ({} of its {} are holes or shared "
-          "with snapshots and clones), but the pool has {} free; free space (delete snapshots "
-          "or volumes) or grow the pool, then retry",
-          id, FormatQuantity(needed), FormatQuantity(needed), FormatQuantity(capacity),
+          "volume {} needs {} more pool space to be thick (its holes and the blocks it shares "
+          "with snapshots and clones, of {} in all), but the pool has {} free; nothing was "
+          "changed: free space (delete snapshots or volumes) or grow the pool, then retry",
+          id, FormatQuantity(needed), FormatQuantity(capacity),
           FormatQuantity(fs.available_bytes)));
     }
     // Where the filesystem cannot unshare in the kernel the image is rewritten
