@@ -130,12 +130,16 @@ TEST_F(PoolGroupSnapshotTest, AFailingReflinkThawsEverythingAndLeavesNothing) {
 }
 
 TEST_F(PoolGroupSnapshotTest, AFailingFreezeThawsTheOnesAlreadyFrozen) {
-  host_.InjectError("Freeze", "/stage/1", absl::UnavailableError("busy"));
+  // Members are frozen in volume ID order: the second mounted one fails.
+  bool first_is_0 = ids_[0] < ids_[1];
+  std::string first = first_is_0 ? "/stage/0" : "/stage/1";
+  std::string second = first_is_0 ? "/stage/1" : "/stage/0";
+  host_.InjectError("Freeze", second, absl::UnavailableError("busy"));
   EXPECT_EQ(pool_->CreateGroupSnapshot("g", ids_).status().code(),
             absl::StatusCode::kUnavailable);
   EXPECT_EQ(host_.freeze_count(), 1);
   EXPECT_EQ(host_.thaw_count(), 1);
-  EXPECT_FALSE(host_.frozen("/stage/0"));
+  EXPECT_FALSE(host_.frozen(first));
   EXPECT_EQ(SnapshotCount(), 0u);
 }
 
