@@ -46,6 +46,17 @@ class Catalog {
   virtual StatusOr<std::optional<SnapshotRecord>> FindSnapshotByName(const std::string& name) = 0;
   virtual StatusOr<std::vector<SnapshotRecord>> ListSnapshots() = 0;
 
+  // Volume group snapshots. Insert writes the group row and every member's
+  // snapshot row in one transaction (all or nothing); Delete removes the
+  // group row and its members' rows in one transaction (OK if absent).
+  virtual Status InsertGroupSnapshot(const GroupSnapshotRecord& group,
+                                     const std::vector<SnapshotRecord>& members) = 0;
+  virtual Status DeleteGroupSnapshot(const std::string& id) = 0;
+  virtual StatusOr<std::optional<GroupSnapshotRecord>> FindGroupSnapshot(const std::string& id) = 0;
+  virtual StatusOr<std::optional<GroupSnapshotRecord>> FindGroupSnapshotByName(
+      const std::string& name) = 0;
+  virtual StatusOr<std::vector<GroupSnapshotRecord>> ListGroupSnapshots() = 0;
+
   // Node records. Put replaces the record with the same key.
   virtual Status PutStage(const StageRecord& record) = 0;  // key: volume_id
   virtual Status DeleteStage(const std::string& volume_id) = 0;

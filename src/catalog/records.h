@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace ditto::catalog {
 
@@ -41,6 +42,15 @@ struct SnapshotRecord {
   bool ready_to_use = false;
   std::string clone_method;
   State state = State::kCreating;
+  int64_t created_at_ns = 0;
+};
+
+// A volume group snapshot: member snapshots taken together (crash-consistent),
+// committed with the group in one transaction.
+struct GroupSnapshotRecord {
+  std::string id;
+  std::string name;
+  std::vector<std::string> snapshot_ids;  // member snapshots, sorted
   int64_t created_at_ns = 0;
 };
 

@@ -66,6 +66,16 @@ CREATE TABLE settings (
   value TEXT NOT NULL
 );
 )sql",
+    // 1 -> 2: volume group snapshots; members are rows of snapshots, listed
+    // here as a JSON array of IDs.
+    R"sql(
+CREATE TABLE group_snapshots (
+  id           TEXT PRIMARY KEY NOT NULL,
+  name         TEXT NOT NULL UNIQUE,
+  snapshot_ids TEXT NOT NULL,
+  created_at   INTEGER NOT NULL
+);
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
@@ -492,6 +502,94 @@ StatusOr<std::vector<SnapshotRecord>> SqliteCatalog::ListSnapshots() {
   return Query<SnapshotRecord>(
       fmt::format("SELECT {} FROM snapshots ORDER BY created_at, id", kSnapshotColumns), nullptr,
       &ReadSnapshot);
+}
+
+// ---- Volume group snapshots ----
+
+namespace {
+
+constexpr char kGroupColumns[] = "id, name, snapshot_ids, created_at";
+
+StatusOr<GroupSnapshotRecord> ReadGroupSnapshot(const Statement& s) {
+  GroupSnapshotRecord r;
+  r.id = s.Text(0);
+  r.name = s.Text(1);
+  try {
+    r.snapshot_ids = nlohmann::json::parse(s.Text(2)).get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception& e) {
+    return absl::DataLossError(fmt::format(
+        "catalog: the members of group snapshot \"{}\" are unreadable ({}); the catalog is "
+        "damaged, restore it from a backup",
+        r.id, e.what()));
+  }
+  r.created_at_ns = s.Int(3);
+  return r;
+}
+
+}  // namespace
+
+Status SqliteCatalog::InsertGroupSnapshot(const GroupSnapshotRecord& group,
+                                          const std::vector<SnapshotRecord>& members) {
+  return Write([&](Db& db) -> Status {
+    for (const SnapshotRecord& member : members) {
+      ASSIGN_OR_RETURN(
+          Statement stmt,
+          Statement::Prepare(
+              db, fmt::format("INSERT INTO snapshots ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                              kSnapshotColumns)
+                      .c_str()));
+      BindSnapshot(stmt, member);
+      RETURN_IF_ERROR(
+          RunRecordWrite(db, stmt, "snapshot", member.id, member.name, /*is_update=*/false));
+    }
+    ASSIGN_OR_RETURN(Statement stmt,
+                     Statement::Prepare(db, fmt::format("INSERT INTO group_snapshots ({}) VALUES "
+                                                        "(?1, ?2, ?3, ?4)",
+                                                        kGroupColumns)
+                                                .c_str()));
+    stmt.Bind(1, group.id)
+        .Bind(2, group.name)
+        .Bind(3, nlohmann::json(group.snapshot_ids).dump())
+        .Bind(4, group.created_at_ns);
+    return RunRecordWrite(db, stmt, "group snapshot", group.id, group.name, /*is_update=*/false);
+  });
+}
+
+Status SqliteCatalog::DeleteGroupSnapshot(const std::string& id) {
+  ASSIGN_OR_RETURN(auto group, FindGroupSnapshot(id));
+  if (!group) return absl::OkStatus();
+  return Write([&](Db& db) -> Status {
+    for (const std::string& member : group->snapshot_ids) {
+      ASSIGN_OR_RETURN(Statement stmt,
+                       Statement::Prepare(db, "DELETE FROM snapshots WHERE id = ?1"));
+      stmt.Bind(1, member);
+      RETURN_IF_ERROR(stmt.Run().status());
+    }
+    ASSIGN_OR_RETURN(Statement stmt,
+                     Statement::Prepare(db, "DELETE FROM group_snapshots WHERE id = ?1"));
+    stmt.Bind(1, id);
+    return stmt.Run().status();
+  });
+}
+
+StatusOr<std::optional<GroupSnapshotRecord>> SqliteCatalog::FindGroupSnapshot(
+    const std::string& id) {
+  return FirstOf(Query<GroupSnapshotRecord>(
+      fmt::format("SELECT {} FROM group_snapshots WHERE id = ?1", kGroupColumns), &id,
+      &ReadGroupSnapshot));
+}
+
+StatusOr<std::optional<GroupSnapshotRecord>> SqliteCatalog::FindGroupSnapshotByName(
+    const std::string& name) {
+  return FirstOf(Query<GroupSnapshotRecord>(
+      fmt::format("SELECT {} FROM group_snapshots WHERE name = ?1", kGroupColumns), &name,
+      &ReadGroupSnapshot));
+}
+
+StatusOr<std::vector<GroupSnapshotRecord>> SqliteCatalog::ListGroupSnapshots() {
+  return Query<GroupSnapshotRecord>(
+      fmt::format("SELECT {} FROM group_snapshots ORDER BY created_at, id", kGroupColumns),
+      nullptr, &ReadGroupSnapshot);
 }
 
 // ---- Node records ----

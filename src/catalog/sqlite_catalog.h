@@ -24,7 +24,7 @@ namespace ditto::catalog {
 
 // The schema this build writes. Open migrates older catalogs step by step and
 // refuses newer ones (FailedPrecondition).
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 class SqliteCatalog : public Catalog {
  public:
@@ -45,6 +45,14 @@ class SqliteCatalog : public Catalog {
   StatusOr<std::optional<SnapshotRecord>> FindSnapshot(const std::string& id) override;
   StatusOr<std::optional<SnapshotRecord>> FindSnapshotByName(const std::string& name) override;
   StatusOr<std::vector<SnapshotRecord>> ListSnapshots() override;
+
+  Status InsertGroupSnapshot(const GroupSnapshotRecord& group,
+                             const std::vector<SnapshotRecord>& members) override;
+  Status DeleteGroupSnapshot(const std::string& id) override;
+  StatusOr<std::optional<GroupSnapshotRecord>> FindGroupSnapshot(const std::string& id) override;
+  StatusOr<std::optional<GroupSnapshotRecord>> FindGroupSnapshotByName(
+      const std::string& name) override;
+  StatusOr<std::vector<GroupSnapshotRecord>> ListGroupSnapshots() override;
 
   Status PutStage(const StageRecord& record) override;
   Status DeleteStage(const std::string& volume_id) override;

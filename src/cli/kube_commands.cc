@@ -56,8 +56,8 @@ StatusOr<const KindInfo*> ResolveKindOrError(const std::string& text) {
   const KindInfo* kind = control::ResolveKind(text);
   if (kind == nullptr) {
     return absl::InvalidArgumentError(fmt::format(
-        "the server doesn't have a resource type \"{}\"; known: pvc, pv, sc, ns, vs, vsclass, "
-        "vsc, referencegrant, events",
+        "the server doesn't have a resource type \"{}\"; known: pvc, pv, sc, vac, ns, vs, "
+        "vsclass, vsc, referencegrant, events",
         text));
   }
   return kind;

@@ -10,6 +10,7 @@
 #include "cli/kube_commands.h"
 #include "cli/pool_commands.h"
 #include "cli/session.h"
+#include "cli/snapshot_metadata_commands.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   ditto::cli::RegisterKubeCommands(app, &flags, &exit_code);
   ditto::cli::RegisterPoolCommands(app, &exit_code);
+  ditto::cli::RegisterSnapshotMetadataCommands(app, &flags, &exit_code);
   // The in-process driver logs through spdlog: keep stdout for command
   // output, and its per-RPC lines for -v (failures reach users as events).
   spdlog::set_default_logger(spdlog::stderr_color_mt("dittoctl"));

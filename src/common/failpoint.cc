@@ -30,6 +30,7 @@ const std::vector<std::string_view>& AllFailpoints() {
       "pool.expand.after_resize",
       "pool.delete_volume.after_commit",
       "pool.delete_snapshot.after_commit",
+      "pool.group_snapshot.frozen",
       // node: stage / publish / unstage / unpublish
       "node.stage.after_attach",
       "node.stage.after_format",

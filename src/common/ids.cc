@@ -39,6 +39,8 @@ std::string Printable(std::string_view text) {
 
 std::string NewVolumeId() { return "vol-" + RandomHex(); }
 std::string NewSnapshotId() { return "snap-" + RandomHex(); }
+std::string NewGroupSnapshotId() { return "group-" + RandomHex(); }
+bool IsValidGroupSnapshotId(std::string_view id) { return HasPrefixAndHex(id, "group-"); }
 bool IsValidVolumeId(std::string_view id) { return HasPrefixAndHex(id, "vol-"); }
 bool IsValidSnapshotId(std::string_view id) { return HasPrefixAndHex(id, "snap-"); }
 

@@ -14,6 +14,10 @@ namespace ditto {
 std::string NewVolumeId();
 std::string NewSnapshotId();
 
+// Volume group snapshots: "group-" and 32 hex digits.
+std::string NewGroupSnapshotId();
+bool IsValidGroupSnapshotId(std::string_view id);
+
 bool IsValidVolumeId(std::string_view id);
 bool IsValidSnapshotId(std::string_view id);
 

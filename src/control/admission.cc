@@ -124,9 +124,20 @@ StatusOr<Json> PrepareUpdate(StoreTxn& txn, const Json& existing, const Json& ob
     for (const char* kept : {"storageClassName", "volumeName"}) {
       if (!spec.contains(kept) && old_spec.contains(kept)) spec[kept] = old_spec[kept];
     }
+    // spec.volumeAttributesClassName may change (the claim is modified to the
+    // new class), but not back to unset, as the API server rules.
+    if (old_spec.contains("volumeAttributesClassName") &&
+        GetString(spec, {"volumeAttributesClassName"}).empty()) {
+      *error = Forbidden("/spec/volumeAttributesClassName", "spec.volumeAttributesClassName",
+                         "Forbidden: update from non-nil value to nil is forbidden; name another "
+                         "VolumeAttributesClass instead");
+      return absl::InvalidArgumentError("immutable");
+    }
     Json spec_without = spec, old_without = old_spec;
     spec_without.erase("resources");
     old_without.erase("resources");
+    spec_without.erase("volumeAttributesClassName");
+    old_without.erase("volumeAttributesClassName");
     bool bound = !GetString(existing, {"spec", "volumeName"}).empty();
     if (spec_without != old_without ||
         (!bound && spec.value("resources", Json()) != old_spec.value("resources", Json()))) {
@@ -173,6 +184,11 @@ StatusOr<Json> PrepareUpdate(StoreTxn& txn, const Json& existing, const Json& ob
       } else {
         updated.erase(field);
       }
+    }
+  } else if (kind == kVolumeAttributesClass) {
+    for (const char* field : {"parameters", "driverName"}) {
+      if (immutable(field, std::string("/") + field))
+        return absl::InvalidArgumentError("immutable");
     }
   } else if (kind == kVolumeSnapshotClass) {
     for (const char* field : {"parameters", "driver"}) {

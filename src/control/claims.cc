@@ -3,6 +3,7 @@
 #include "common/quantity.h"
 #include "control/data_source.h"
 #include "control/kinds.h"
+#include "control/modify.h"
 #include "control/provisioner.h"
 #include "fmt/format.h"
 
@@ -182,7 +183,9 @@ StatusOr<bool> ReconcileBoundClaim(ControllerContext& ctx, const Json& claim,
                 kPvControllerSource);
     return true;
   }
-  return ExpandClaim(ctx, claim, *volume, info);
+  ASSIGN_OR_RETURN(bool expanded, ExpandClaim(ctx, claim, *volume, info));
+  if (expanded) return true;  // the next pass sees the updated claim
+  return ModifyClaim(ctx, claim, *volume, info);
 }
 
 StatusOr<bool> ReconcilePendingClaim(ControllerContext& ctx, const Json& claim,

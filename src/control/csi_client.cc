@@ -123,6 +123,12 @@ Status CsiClient::ControllerExpandVolume(const csi::v1::ControllerExpandVolumeRe
               &csi::v1::Controller::Stub::ControllerExpandVolume, request, response);
 }
 
+Status CsiClient::ControllerModifyVolume(const csi::v1::ControllerModifyVolumeRequest& request) {
+  csi::v1::ControllerModifyVolumeResponse response;
+  return Call("ControllerModifyVolume", controller_.get(),
+              &csi::v1::Controller::Stub::ControllerModifyVolume, request, &response);
+}
+
 Status CsiClient::CreateSnapshot(const csi::v1::CreateSnapshotRequest& request,
                                  csi::v1::CreateSnapshotResponse* response) {
   return Call("CreateSnapshot", controller_.get(), &csi::v1::Controller::Stub::CreateSnapshot,

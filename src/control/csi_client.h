@@ -11,6 +11,8 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/status.h"
 #include "csi.grpc.pb.h"
@@ -36,6 +38,12 @@ struct DriverInfo {
   }
 };
 
+// A whole GetMetadataAllocated / GetMetadataDelta stream, collected.
+struct BlockMetadata {
+  int64_t volume_capacity_bytes = 0;
+  std::vector<std::pair<int64_t, int64_t>> ranges;  // (byte_offset, size_bytes), ascending
+};
+
 class CsiClient {
  public:
   explicit CsiClient(std::shared_ptr<grpc::Channel> channel,
@@ -55,6 +63,7 @@ class CsiClient {
   Status DeleteVolume(const csi::v1::DeleteVolumeRequest& request);
   Status ControllerExpandVolume(const csi::v1::ControllerExpandVolumeRequest& request,
                                 csi::v1::ControllerExpandVolumeResponse* response);
+  Status ControllerModifyVolume(const csi::v1::ControllerModifyVolumeRequest& request);
   Status CreateSnapshot(const csi::v1::CreateSnapshotRequest& request,
                         csi::v1::CreateSnapshotResponse* response);
   Status DeleteSnapshot(const csi::v1::DeleteSnapshotRequest& request);
@@ -66,6 +75,10 @@ class CsiClient {
   Status NodeUnpublishVolume(const csi::v1::NodeUnpublishVolumeRequest& request);
   Status NodeExpandVolume(const csi::v1::NodeExpandVolumeRequest& request,
                           csi::v1::NodeExpandVolumeResponse* response);
+  // SnapshotMetadata (csi_client_metadata.cc): reads the whole stream.
+  StatusOr<BlockMetadata> GetMetadataAllocated(const std::string& snapshot_id);
+  StatusOr<BlockMetadata> GetMetadataDelta(const std::string& base_snapshot_id,
+                                           const std::string& target_snapshot_id);
 
  private:
   template <typename Stub, typename Request, typename Response>

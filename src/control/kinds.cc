@@ -22,6 +22,12 @@ const std::vector<KindInfo>& AllKinds() {
   static const std::vector<KindInfo> kinds = {
       {kNamespace, "v1", "namespaces", "namespace", {"ns"}, false},
       {kStorageClass, "storage.k8s.io/v1", "storageclasses", "storageclass", {"sc"}, false},
+      {kVolumeAttributesClass,
+       "storage.k8s.io/v1",
+       "volumeattributesclasses",
+       "volumeattributesclass",
+       {"vac"},
+       false},
       {kPersistentVolumeClaim,
        "v1",
        "persistentvolumeclaims",

@@ -24,6 +24,7 @@ struct KindInfo {
 
 inline constexpr char kNamespace[] = "Namespace";
 inline constexpr char kStorageClass[] = "StorageClass";
+inline constexpr char kVolumeAttributesClass[] = "VolumeAttributesClass";
 inline constexpr char kPersistentVolumeClaim[] = "PersistentVolumeClaim";
 inline constexpr char kPersistentVolume[] = "PersistentVolume";
 inline constexpr char kVolumeSnapshotClass[] = "VolumeSnapshotClass";

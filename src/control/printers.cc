@@ -151,6 +151,10 @@ std::vector<Column> ColumnsFor(const KindInfo& kind, int64_t now_ns) {
              }},
             {"AGE", age}};
   }
+  if (k == kVolumeAttributesClass) {
+    return {{"DRIVERNAME", [](const Json& o) { return GetString(o, {"driverName"}); }},
+            {"AGE", age}};
+  }
   if (k == kVolumeSnapshotClass) {
     return {{"DRIVER", [](const Json& o) { return GetString(o, {"driver"}); }},
             {"DELETIONPOLICY", [](const Json& o) { return GetString(o, {"deletionPolicy"}); }},

@@ -146,6 +146,40 @@ StatusOr<bool> ProvisionClaim(ControllerContext& ctx, const Json& claim, const J
     return false;
   }
 
+  // A VolumeAttributesClass named at creation: its parameters become the
+  // request's mutable_parameters (external-provisioner's rules).
+  std::string attributes_class = GetString(claim, {"spec", "volumeAttributesClassName"});
+  google::protobuf::Map<std::string, std::string> mutable_parameters;
+  if (!attributes_class.empty()) {
+    if (!info.HasController(ControllerServiceCapability_RPC::MODIFY_VOLUME)) {
+      Failed(ctx, claim, storage_class, info,
+             fmt::format("VolumeAttributesClass {} is set but the CSI driver does not report the "
+                         "MODIFY_VOLUME controller capability; remove "
+                         "spec.volumeAttributesClassName",
+                         attributes_class));
+      return false;
+    }
+    ASSIGN_OR_RETURN(std::optional<Json> vac,
+                     GetObject(ctx.store, kVolumeAttributesClass, "", attributes_class));
+    if (!vac.has_value()) {
+      Failed(ctx, claim, storage_class, info,
+             fmt::format("VolumeAttributesClass \"{}\" not found; create it or name another "
+                         "class in spec.volumeAttributesClassName",
+                         attributes_class));
+      return false;
+    }
+    if (GetString(*vac, {"driverName"}) != info.name) {
+      Failed(ctx, claim, storage_class, info,
+             fmt::format("VolumeAttributesClass {} is for driver {}, not {}", attributes_class,
+                         GetString(*vac, {"driverName"}), info.name));
+      return false;
+    }
+    const Json vac_parameters = vac->value("parameters", Json::object());
+    for (const auto& [key, value] : vac_parameters.items()) {
+      mutable_parameters[key] = value.get<std::string>();
+    }
+  }
+
   // Parameters: the class's, without the reserved csi.storage.k8s.io/ keys.
   std::string fs_type;
   google::protobuf::Map<std::string, std::string> parameters;
@@ -209,6 +243,7 @@ StatusOr<bool> ProvisionClaim(ControllerContext& ctx, const Json& claim, const J
   (*request.mutable_parameters())["csi.storage.k8s.io/pvc/name"] = Name(claim);
   (*request.mutable_parameters())["csi.storage.k8s.io/pvc/namespace"] = Namespace(claim);
   (*request.mutable_parameters())["csi.storage.k8s.io/pv/name"] = volume_name;
+  *request.mutable_mutable_parameters() = mutable_parameters;
   if (!ref.kind.empty()) *request.mutable_volume_content_source() = source.content;
   if (info.accessible_topology.segments_size() > 0) {
     *request.mutable_accessibility_requirements()->add_requisite() = info.accessible_topology;
@@ -272,6 +307,7 @@ StatusOr<bool> ProvisionClaim(ControllerContext& ctx, const Json& claim, const J
   }
   pv["spec"]["csi"]["volumeAttributes"]["storage.kubernetes.io/csiProvisionerIdentity"] = info.name;
   if (!mount_flags.empty()) pv["spec"]["mountOptions"] = mount_flags;
+  if (!attributes_class.empty()) pv["spec"]["volumeAttributesClassName"] = attributes_class;
   Json affinity = NodeAffinity(volume.accessible_topology());
   if (!affinity.is_null()) pv["spec"]["nodeAffinity"] = affinity;
 
@@ -299,6 +335,9 @@ StatusOr<bool> ProvisionClaim(ControllerContext& ctx, const Json& claim, const J
     updated["status"] = {{"phase", "Bound"},
                          {"accessModes", updated["spec"]["accessModes"]},
                          {"capacity", {{"storage", FormatQuantity(capacity)}}}};
+    if (!attributes_class.empty()) {
+      updated["status"]["currentVolumeAttributesClassName"] = attributes_class;
+    }
     return txn.Update(updated);
   }));
   if (orphaned) {

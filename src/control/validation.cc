@@ -108,6 +108,7 @@ const std::map<std::string, SchemaPtr>& Schemas() {
                            {"allowVolumeExpansion", Bool()},
                            {"mountOptions", Arr(Str())},
                            {"allowedTopologies", Any()}})},
+      {kVolumeAttributesClass, Top({{"driverName", Str()}, {"parameters", StrMap()}})},
       {kPersistentVolumeClaim,
        Top({{"spec",
              Obj({{"accessModes", Arr(Enum(kAccessModes))},
@@ -345,6 +346,10 @@ void CheckSemantics(const Json& object, const KindInfo& kind, Checker& checker) 
   if (kind.kind == kStorageClass) {
     if (IsEmpty(Find(object, {"provisioner"}))) {
       checker.Add("", "provisioner", "Required value: set the CSI driver name, e.g. ditto.csi.dev");
+    }
+  } else if (kind.kind == kVolumeAttributesClass) {
+    if (IsEmpty(Find(object, {"driverName"}))) {
+      checker.Add("", "driverName", "Required value: set the CSI driver name, e.g. ditto.csi.dev");
     }
   } else if (kind.kind == kVolumeSnapshotClass) {
     if (IsEmpty(Find(object, {"driver"}))) checker.Add("", "driver", "Required value");

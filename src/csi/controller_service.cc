@@ -47,6 +47,12 @@ void FillSnapshot(const catalog::SnapshotRecord& record, pb::Snapshot* snapshot)
   *snapshot->mutable_creation_time() =
       google::protobuf::util::TimeUtil::NanosecondsToTimestamp(record.created_at_ns);
   snapshot->set_ready_to_use(record.state == catalog::State::kReady);
+  // A member of a group snapshot is named "<group ID>-<volume ID>"
+  // (Pool::CreateGroupSnapshot).
+  std::string_view group = std::string_view(record.name).substr(0, record.name.find("-vol-"));
+  if (group.size() < record.name.size() && IsValidGroupSnapshotId(group)) {
+    snapshot->set_group_snapshot_id(std::string(group));
+  }
 }
 
 template <typename Record>
@@ -104,10 +110,8 @@ grpc::Status ControllerService::ControllerUnpublishVolume(
 grpc::Status ControllerService::ControllerModifyVolume(
     Ctx*, const pb::ControllerModifyVolumeRequest* request, pb::ControllerModifyVolumeResponse*) {
   return Serve(context_.observer, kService, "ControllerModifyVolume",
-               Subject({{"volume_id", request->volume_id()}}), [] {
-                 return absl::UnimplementedError(
-                     "ControllerModifyVolume is not offered (no MODIFY_VOLUME capability)");
-               });
+               Subject({{"volume_id", request->volume_id()}}),
+               [&] { return DoControllerModifyVolume(*request); });
 }
 
 grpc::Status ControllerService::ValidateVolumeCapabilities(
@@ -138,7 +142,7 @@ grpc::Status ControllerService::ControllerGetCapabilities(
     for (auto type : {Rpc::CREATE_DELETE_VOLUME, Rpc::CLONE_VOLUME, Rpc::CREATE_DELETE_SNAPSHOT,
                       Rpc::LIST_SNAPSHOTS, Rpc::LIST_VOLUMES, Rpc::GET_CAPACITY, Rpc::EXPAND_VOLUME,
                       Rpc::GET_VOLUME, Rpc::VOLUME_CONDITION, Rpc::GET_SNAPSHOT,
-                      Rpc::SINGLE_NODE_MULTI_WRITER}) {
+                      Rpc::SINGLE_NODE_MULTI_WRITER, Rpc::MODIFY_VOLUME}) {
       response->add_capabilities()->mutable_rpc()->set_type(type);
     }
     return absl::OkStatus();
@@ -281,10 +285,10 @@ Status ControllerService::DoCreateVolume(const pb::CreateVolumeRequest& request,
     }
     requested_fs = parameters.fs_type;
   }
-  if (!request.mutable_parameters().empty()) {
-    return absl::InvalidArgumentError(
-        "mutable_parameters are not supported (no MODIFY_VOLUME capability); leave them empty");
-  }
+  // mutable_parameters take precedence over parameters (CSI spec).
+  ASSIGN_OR_RETURN(MutableParameters mutable_parameters,
+                   ParseMutableParameters(request.mutable_parameters()));
+  if (mutable_parameters.thick) parameters.thick = *mutable_parameters.thick;
 
   // The content source: its size, and how it was used (block or mount, fs).
   pool::SourceKind source_kind = pool::SourceKind::kNone;
@@ -454,8 +458,8 @@ Status ControllerService::DoValidateVolumeCapabilities(
   if (!request.volume_context().empty()) {
     return refuse("volume_context does not match the volume's (ditto volumes have an empty one)");
   }
-  if (!request.mutable_parameters().empty()) {
-    return refuse("mutable_parameters are not supported (no MODIFY_VOLUME capability)");
+  if (auto parsed = ParseMutableParameters(request.mutable_parameters()); !parsed.ok()) {
+    return refuse(std::string(parsed.status().message()));
   }
   for (const auto& capability : capabilities) {
     if (!IsSupportedAccessMode(capability.mode)) {
@@ -475,6 +479,7 @@ Status ControllerService::DoValidateVolumeCapabilities(
   auto* confirmed = response->mutable_confirmed();
   *confirmed->mutable_volume_capabilities() = request.volume_capabilities();
   *confirmed->mutable_parameters() = request.parameters();
+  *confirmed->mutable_mutable_parameters() = request.mutable_parameters();
   return absl::OkStatus();
 }
 
@@ -677,6 +682,21 @@ Status ControllerService::DoGetSnapshot(const pb::GetSnapshotRequest& request,
   ASSIGN_OR_RETURN(auto snapshot, context_.pool.GetSnapshot(id));
   FillSnapshot(snapshot, response->mutable_snapshot());
   return absl::OkStatus();
+}
+
+// ---- modification ----
+
+Status ControllerService::DoControllerModifyVolume(const pb::ControllerModifyVolumeRequest& request) {
+  // NOT_FOUND before the parameters are judged: csi-sanity sends an unknown
+  // volume with whatever parameters it was configured with.
+  ASSIGN_OR_RETURN(auto volume, FindVolume(request.volume_id(), "volume_id"));
+  ASSIGN_OR_RETURN(MutableParameters parameters,
+                   ParseMutableParameters(request.mutable_parameters()));
+  // Only the keys given change anything (CSI spec); none given is a no-op,
+  // as csi-sanity expects when run without mutable parameters.
+  if (!parameters.thick) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto hold, context_.locks.TryAcquire({"vol:" + volume.id}));
+  return context_.pool.SetVolumeThick(volume.id, *parameters.thick).status();
 }
 
 }  // namespace ditto::csi

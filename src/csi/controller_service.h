@@ -72,6 +72,7 @@ class ControllerService final : public ::csi::v1::Controller::Service {
                        ::csi::v1::GetSnapshotResponse* response);
   Status DoControllerExpandVolume(const ::csi::v1::ControllerExpandVolumeRequest& request,
                                   ::csi::v1::ControllerExpandVolumeResponse* response);
+  Status DoControllerModifyVolume(const ::csi::v1::ControllerModifyVolumeRequest& request);
   Status DoControllerGetVolume(const ::csi::v1::ControllerGetVolumeRequest& request,
                                ::csi::v1::ControllerGetVolumeResponse* response);
 

@@ -4,9 +4,11 @@
 #include <cctype>
 
 #include "csi/controller_service.h"
+#include "csi/group_controller_service.h"
 #include "csi/identity_service.h"
 #include "csi/node_service.h"
 #include "csi/rpc_observer.h"
+#include "csi/snapshot_metadata_service.h"
 #include "fmt/format.h"
 #include "spdlog/spdlog.h"
 
@@ -22,6 +24,8 @@ class DriverImpl final : public Driver {
         context_{host_, *pool_, options_, observers_, locks_},
         identity_(context_, [this] { return Ready(); }),
         controller_(context_),
+        group_controller_(context_),
+        snapshot_metadata_(context_),
         node_(context_) {
     if (options_.log_rpcs) observers_.Add(std::make_shared<LoggingRpcObserver>());
     if (options_.observer) observers_.Add(options_.observer);
@@ -34,7 +38,11 @@ class DriverImpl final : public Driver {
 
   void RegisterServices(grpc::ServerBuilder& builder) override {
     builder.RegisterService(&identity_);
-    if (options_.mode != DriverMode::kNode) builder.RegisterService(&controller_);
+    if (options_.mode != DriverMode::kNode) {
+      builder.RegisterService(&controller_);
+      builder.RegisterService(&group_controller_);
+      builder.RegisterService(&snapshot_metadata_);
+    }
     if (options_.mode != DriverMode::kController) builder.RegisterService(&node_);
   }
 
@@ -69,6 +77,8 @@ class DriverImpl final : public Driver {
   DriverContext context_;
   IdentityService identity_;
   ControllerService controller_;
+  GroupControllerService group_controller_;
+  SnapshotMetadataService snapshot_metadata_;
   NodeService node_;
 };
 

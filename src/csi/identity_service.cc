@@ -27,7 +27,9 @@ grpc::Status IdentityService::GetPluginCapabilities(grpc::ServerContext*,
   return Serve(context_.observer, kService, "GetPluginCapabilities", "", [&]() -> Status {
     // The same set whatever the mode: the spec wants the plugin "as a whole".
     for (auto type : {pb::PluginCapability::Service::CONTROLLER_SERVICE,
-                      pb::PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS}) {
+                      pb::PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS,
+                      pb::PluginCapability::Service::GROUP_CONTROLLER_SERVICE,
+                      pb::PluginCapability::Service::SNAPSHOT_METADATA_SERVICE}) {
       response->add_capabilities()->mutable_service()->set_type(type);
     }
     for (auto type : {pb::PluginCapability::VolumeExpansion::ONLINE,

@@ -341,6 +341,8 @@ Status NodeService::Reconcile() {
       stage.device = loops.front();
       RETURN_IF_ERROR(context_.pool.catalog().PutStage(stage));
     }
+    // A filesystem a crash left frozen was thawed when the pool was opened
+    // (pool/freezer.h).
   }
   return absl::OkStatus();
 }
@@ -643,9 +645,9 @@ Status NodeService::DoGetVolumeStats(const pb::NodeGetVolumeStatsRequest& reques
                                      pb::NodeGetVolumeStatsResponse* response) {
   if (request.volume_id().empty()) return absl::InvalidArgumentError("volume_id is required");
   const std::string& path = request.volume_path();
-  RETURN_IF_ERROR(ValidateNodePath(path, "volume_path"));
+  RETURN_IF_ERROR(ValidateLookupPath(path, "volume_path"));
   if (!request.staging_target_path().empty()) {
-    RETURN_IF_ERROR(ValidateNodePath(request.staging_target_path(), "staging_target_path"));
+    RETURN_IF_ERROR(ValidateLookupPath(request.staging_target_path(), "staging_target_path"));
   }
   ASSIGN_OR_RETURN(auto volume, FindVolume(request.volume_id()));
   auto info = context_.host.Stat(path);
@@ -716,9 +718,9 @@ Status NodeService::DoExpand(const pb::NodeExpandVolumeRequest& request,
                              pb::NodeExpandVolumeResponse* response) {
   if (request.volume_id().empty()) return absl::InvalidArgumentError("volume_id is required");
   const std::string& path = request.volume_path();
-  RETURN_IF_ERROR(ValidateNodePath(path, "volume_path"));
+  RETURN_IF_ERROR(ValidateLookupPath(path, "volume_path"));
   if (!request.staging_target_path().empty()) {
-    RETURN_IF_ERROR(ValidateNodePath(request.staging_target_path(), "staging_target_path"));
+    RETURN_IF_ERROR(ValidateLookupPath(request.staging_target_path(), "staging_target_path"));
   }
   if (request.has_capacity_range()) {
     RETURN_IF_ERROR(ValidateCapacityRange(request.capacity_range(), "capacity_range"));

@@ -248,6 +248,21 @@ Status ValidateNodePath(std::string_view path, std::string_view field) {
   return absl::OkStatus();
 }
 
+Status ValidateLookupPath(std::string_view path, std::string_view field) {
+  bool relative = !path.empty() && path[0] != '/';
+  if (!relative) return ValidateNodePath(path, field);
+  // Too long or with control characters: still malformed, not merely absent.
+  if (path.size() > 4096 ||
+      std::any_of(path.begin(), path.end(),
+                  [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
+    return ValidateNodePath(path, field);
+  }
+  return absl::NotFoundError(fmt::format(
+      "no volume is at {} \"{}\": it is a relative path, and volumes are staged and published "
+      "at absolute paths; pass the path NodePublishVolume or NodeStageVolume was given",
+      field, path.substr(0, 256)));
+}
+
 Status ValidateCapacityRange(const pb::CapacityRange& range, std::string_view field) {
   if (range.required_bytes() < 0 || range.limit_bytes() < 0) {
     return absl::InvalidArgumentError(
@@ -333,6 +348,32 @@ StatusOr<VolumeParameters> ParseVolumeParameters(const ProtoMap& parameters) {
           "parameters: unknown key \"{}\"; known keys: {} (\"true\"/\"false\"), {} (ext4/xfs), "
           "and {}*",
           key.substr(0, 64), kParamThick, kParamFsType, kKubernetesParamPrefix));
+    }
+  }
+  return out;
+}
+
+StatusOr<MutableParameters> ParseMutableParameters(const ProtoMap& parameters) {
+  MutableParameters out;
+  for (const auto& [key, value] : parameters) {
+    if (HasPrefix(key, kKubernetesParamPrefix)) continue;
+    if (key == kMutableProvisioning) {
+      if (value != "thin" && value != "thick") {
+        return absl::InvalidArgumentError(fmt::format(
+            "mutable_parameters.{} must be \"thin\" or \"thick\", not \"{}\"",
+            kMutableProvisioning, value.substr(0, 32)));
+      }
+      out.thick = value == "thick";
+    } else if (key == kParamThick || key == kParamFsType) {
+      return absl::InvalidArgumentError(fmt::format(
+          "mutable_parameters: \"{}\" is fixed when the volume is made and cannot change; the "
+          "mutable key is {} (\"thin\" or \"thick\")",
+          key, kMutableProvisioning));
+    } else {
+      return absl::InvalidArgumentError(fmt::format(
+          "mutable_parameters: unknown key \"{}\"; the mutable key is {} (\"thin\" or "
+          "\"thick\")",
+          key.substr(0, 64), kMutableProvisioning));
     }
   }
   return out;

@@ -91,6 +91,12 @@ MountFlags SplitMountFlags(const std::vector<std::string>& flags);
 // trailing "/"), not "/", not under /proc, /sys or /dev, no control
 // characters, at most 4096 bytes. InvalidArgument naming `field`.
 Status ValidateNodePath(std::string_view path, std::string_view field);
+// For RPCs that look a volume up at a path it should already be at
+// (NodeGetVolumeStats, NodeExpandVolume): a relative path names no place a
+// volume can be, so it is NOT_FOUND, the code the spec gives for "volume
+// does not exist at volume_path" (csi-sanity sends "some/path" and expects
+// it); every other rule of ValidateNodePath still answers INVALID_ARGUMENT.
+Status ValidateLookupPath(std::string_view path, std::string_view field);
 
 // CapacityRange rules shared by CreateVolume and the expand RPCs: no negative
 // values; limit (when set) not below required. InvalidArgument.
@@ -114,6 +120,15 @@ struct VolumeParameters {
 };
 // Unknown keys are InvalidArgument listing the known ones.
 StatusOr<VolumeParameters> ParseVolumeParameters(const ProtoMap& parameters);
+// Mutable parameters (CreateVolume.mutable_parameters, ControllerModifyVolume,
+// a VolumeAttributesClass's parameters): "provisioning" = "thin" | "thick".
+inline constexpr char kMutableProvisioning[] = "provisioning";
+struct MutableParameters {
+  std::optional<bool> thick;  // unset: leave the volume as it is
+};
+// Unknown keys, immutable keys (those of parameters) and bad values are
+// InvalidArgument naming the mutable keys.
+StatusOr<MutableParameters> ParseMutableParameters(const ProtoMap& parameters);
 // CreateSnapshot takes no parameters of its own (Kubernetes keys allowed).
 Status ValidateSnapshotParameters(const ProtoMap& parameters);
 

@@ -374,6 +374,27 @@ Status FakeHost::Allocate(const std::string& path, uint64_t offset, uint64_t len
   return absl::OkStatus();
 }
 
+Status FakeHost::AllocateUnshared(const std::string& path, uint64_t offset, uint64_t length) {
+  RETURN_IF_ERROR(Injected("AllocateUnshared", {path}));
+  ASSIGN_OR_RETURN(std::string p, Normalize(path, "fallocate"));
+  std::lock_guard lock(mutex_);
+  ASSIGN_OR_RETURN(Node * node, FindFile(p, "fallocate"));
+  if (length == 0) {
+    return absl::InvalidArgumentError(fmt::format("fallocate {}: Invalid argument (length 0)", p));
+  }
+  uint64_t first = offset / kBlockSize;
+  uint64_t last = (offset + length - 1) / kBlockSize;
+  uint64_t needed = 0;  // holes and shared blocks each take a new block
+  for (uint64_t index = first; index <= last; ++index) {
+    auto it = node->blocks.find(index);
+    needed += it == node->blocks.end() || it->second.use_count() > 1;
+  }
+  RETURN_IF_ERROR(Reserve(needed, "fallocate", p));
+  for (uint64_t index = first; index <= last; ++index) WritableBlock(*node, index);
+  node->size = std::max(node->size, offset + length);
+  return absl::OkStatus();
+}
+
 Status FakeHost::Resize(const std::string& path, uint64_t size) {
   RETURN_IF_ERROR(Injected("Resize", {path}));
   ASSIGN_OR_RETURN(std::string p, Normalize(path, "truncate"));

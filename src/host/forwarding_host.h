@@ -70,6 +70,9 @@ class ForwardingHost : public Host {
   Status SparseCopy(const std::string& source, const std::string& destination) override {
     return target_.SparseCopy(source, destination);
   }
+  Status AllocateUnshared(const std::string& path, uint64_t offset, uint64_t length) override {
+    return target_.AllocateUnshared(path, offset, length);
+  }
   StatusOr<std::vector<Extent>> Extents(const std::string& path) override {
     return target_.Extents(path);
   }

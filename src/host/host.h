@@ -130,6 +130,14 @@ class Host {
   // Creates `destination` (must not exist) with the same size and data, copying
   // only the SEEK_DATA ranges with copy_file_range, so holes stay holes.
   virtual Status SparseCopy(const std::string& source, const std::string& destination) = 0;
+  // Makes [offset, offset+length) of `path` allocated and exclusive to it, so
+  // later writes there need no free space: fallocate(FALLOC_FL_UNSHARE_RANGE)
+  // where the filesystem unshares (XFS), else (btrfs, where a write always
+  // copies a shared extent) the shared extents are read and written back in
+  // place; then fallocate(0) for the holes, and fsync. ResourceExhausted
+  // when the filesystem runs out of space. The rewrite fallback reads then
+  // writes: callers keep other writers out of the range while it runs.
+  virtual Status AllocateUnshared(const std::string& path, uint64_t offset, uint64_t length) = 0;
   // FIEMAP of the whole file, with FIEMAP_FLAG_SYNC.
   virtual StatusOr<std::vector<Extent>> Extents(const std::string& path) = 0;
   virtual StatusOr<FilesystemInfo> StatFilesystem(const std::string& path) = 0;

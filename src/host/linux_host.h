@@ -45,6 +45,8 @@ class LinuxHost : public Host {
 
   Status Reflink(const std::string& source, const std::string& destination) override;
   Status SparseCopy(const std::string& source, const std::string& destination) override;
+  // In linux_host_allocate.cc.
+  Status AllocateUnshared(const std::string& path, uint64_t offset, uint64_t length) override;
   StatusOr<std::vector<Extent>> Extents(const std::string& path) override;
   StatusOr<FilesystemInfo> StatFilesystem(const std::string& path) override;
   Status Freeze(const std::string& mount_point) override;

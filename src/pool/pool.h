@@ -197,6 +197,37 @@ class Pool {
   catalog::Catalog& catalog() { return *catalog_; }
   host::Host& host() { return host_; }
 
+  // ---- volume modification (pool_modify.cc) ----
+  // thick: the volume's whole image allocated and exclusive to it
+  // (Host::AllocateUnshared), so its writes no longer need free pool space;
+  // ResourceExhausted, with nothing changed, when the pool cannot hold the
+  // blocks that takes. Repeating it re-allocates what snapshots or clones
+  // made shared since. A mounted volume's filesystem is frozen meanwhile.
+  // thin: recorded only; the blocks stay allocated until the data is
+  // rewritten or the volume deleted. NotFound for a missing volume.
+  StatusOr<catalog::VolumeRecord> SetVolumeThick(const std::string& id, bool thick);
+
+  // ---- volume group snapshots (pool_group_snapshots.cc) ----
+  struct GroupSnapshot {
+    catalog::GroupSnapshotRecord group;
+    std::vector<catalog::SnapshotRecord> members;  // in snapshot_ids order
+    bool created = false;  // false: an identical earlier request made it
+  };
+  // One snapshot per volume, crash-consistent: every member that ditto has
+  // mounted is frozen before the first reflink and thawed after the last
+  // (always, errors included); the group and its members are committed in
+  // one catalog transaction, so a crash leaves all of them or none.
+  // Idempotent by name; the same name with other volumes: AlreadyExists.
+  // A volume not in this pool: NotFound. Each member is an ordinary
+  // snapshot (restore, delta), deleted with its group.
+  StatusOr<GroupSnapshot> CreateGroupSnapshot(const std::string& name,
+                                              const std::vector<std::string>& volume_ids);
+  StatusOr<GroupSnapshot> GetGroupSnapshot(const std::string& id);  // NotFound
+  StatusOr<std::optional<GroupSnapshot>> FindGroupSnapshotByName(const std::string& name);
+  // Removes the group and its member snapshots (one commit, then the
+  // images). Idempotent: a missing group is OK.
+  Status DeleteGroupSnapshot(const std::string& id);
+
  private:
   Pool(host::Host& host, PoolLayout layout, std::unique_ptr<ImageBackend> backend,
        std::unique_ptr<catalog::Catalog> catalog);

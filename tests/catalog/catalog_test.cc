@@ -186,6 +186,39 @@ TEST(CatalogTest, SnapshotInsertFindUpdateDelete) {
   EXPECT_TRUE(catalog->DeleteSnapshot("snap-1").ok());
 }
 
+TEST(CatalogTest, GroupSnapshotsCommitAndDeleteWithTheirMembersAtomically) {
+  auto catalog = OpenOrDie(":memory:");
+  ASSERT_NE(catalog, nullptr);
+  GroupSnapshotRecord group{"group-1", "nightly", {"snap-a", "snap-b"}, 7};
+  ASSERT_TRUE(catalog->InsertGroupSnapshot(group, {Snapshot("snap-a", "a"), Snapshot("snap-b", "b")})
+                  .ok());
+  auto found = catalog->FindGroupSnapshot("group-1");
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_EQ((*found)->name, "nightly");
+  EXPECT_THAT((*found)->snapshot_ids, ElementsAre("snap-a", "snap-b"));
+  EXPECT_EQ((*found)->created_at_ns, 7);
+  EXPECT_TRUE(catalog->FindGroupSnapshotByName("nightly")->has_value());
+  EXPECT_EQ(catalog->ListGroupSnapshots()->size(), 1u);
+  EXPECT_TRUE(catalog->FindSnapshot("snap-b")->has_value());
+
+  // A member that cannot be inserted (its name is taken): nothing of the group.
+  ASSERT_TRUE(catalog->InsertSnapshot(Snapshot("snap-x", "taken")).ok());
+  GroupSnapshotRecord second{"group-2", "weekly", {"snap-c", "snap-d"}, 8};
+  EXPECT_EQ(catalog
+                ->InsertGroupSnapshot(second, {Snapshot("snap-c", "c"), Snapshot("snap-d", "taken")})
+                .code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_FALSE(catalog->FindGroupSnapshot("group-2")->has_value());
+  EXPECT_FALSE(catalog->FindSnapshot("snap-c")->has_value());
+
+  ASSERT_TRUE(catalog->DeleteGroupSnapshot("group-1").ok());
+  EXPECT_FALSE(catalog->FindGroupSnapshot("group-1")->has_value());
+  EXPECT_FALSE(catalog->FindSnapshot("snap-a")->has_value());
+  EXPECT_FALSE(catalog->FindSnapshot("snap-b")->has_value());
+  EXPECT_TRUE(catalog->FindSnapshot("snap-x")->has_value());
+  EXPECT_TRUE(catalog->DeleteGroupSnapshot("group-1").ok());  // idempotent
+}
+
 TEST(CatalogTest, DeletingAVolumeKeepsItsSnapshots) {
   auto catalog = OpenOrDie(":memory:");
   ASSERT_NE(catalog, nullptr);

@@ -353,12 +353,14 @@ TEST_F(ConformanceTest, IdentityAndSocket) {
   EXPECT_EQ(plugin.name(), "ditto.csi.dev");
   pb::GetPluginCapabilitiesResponse capabilities;
   ASSERT_EQ(Call(&pb::Identity::Stub::GetPluginCapabilities, *identity_, {}, &capabilities), C::OK);
-  EXPECT_EQ(capabilities.capabilities_size(), 4);
+  // Controller, topology, group controller, snapshot metadata; online and
+  // offline expansion.
+  EXPECT_EQ(capabilities.capabilities_size(), 6);
   pb::ControllerGetCapabilitiesResponse controller;
   ASSERT_EQ(Ctl(&pb::Controller::Stub::ControllerGetCapabilities,
                 pb::ControllerGetCapabilitiesRequest(), &controller),
             C::OK);
-  EXPECT_EQ(controller.capabilities_size(), 11);
+  EXPECT_EQ(controller.capabilities_size(), 12);  // with MODIFY_VOLUME
   for (const auto& capability : controller.capabilities()) {
     EXPECT_NE(capability.rpc().type(),
               pb::ControllerServiceCapability::RPC::PUBLISH_UNPUBLISH_VOLUME);
@@ -566,11 +568,28 @@ TEST_F(ConformanceTest, NodeErrorTables) {
   stats.set_volume_id(id);
   stats.set_volume_path(dir_->Join("pods/missing"));
   EXPECT_EQ(Nd(&pb::Node::Stub::NodeGetVolumeStats, stats), C::NOT_FOUND);
+  // csi-sanity: a relative volume_path names no place a volume is: NOT_FOUND,
+  // for a missing volume and for a published one alike.
+  stats.set_volume_path("some/path");
+  EXPECT_EQ(Nd(&pb::Node::Stub::NodeGetVolumeStats, stats), C::NOT_FOUND);
+  stats.set_volume_id(NewVolumeId());
+  EXPECT_EQ(Nd(&pb::Node::Stub::NodeGetVolumeStats, stats), C::NOT_FOUND);
+  stats.set_volume_id(id);
+  stats.set_volume_path("");
+  EXPECT_EQ(Nd(&pb::Node::Stub::NodeGetVolumeStats, stats), C::INVALID_ARGUMENT);
+  stats.set_volume_path(target + "/../x");
+  EXPECT_EQ(Nd(&pb::Node::Stub::NodeGetVolumeStats, stats), C::INVALID_ARGUMENT);
+  stats.set_volume_path("some\npath");
+  EXPECT_EQ(Nd(&pb::Node::Stub::NodeGetVolumeStats, stats), C::INVALID_ARGUMENT);
   pb::NodeExpandVolumeRequest expand;
   expand.set_volume_id(NewVolumeId());
   expand.set_volume_path(target);
   EXPECT_EQ(Nd(&pb::Node::Stub::NodeExpandVolume, expand), C::NOT_FOUND);
+  expand.set_volume_path("some/path");
+  EXPECT_EQ(Nd(&pb::Node::Stub::NodeExpandVolume, expand), C::NOT_FOUND);
   expand.set_volume_id(id);
+  EXPECT_EQ(Nd(&pb::Node::Stub::NodeExpandVolume, expand), C::NOT_FOUND);
+  expand.set_volume_path(target);
   *expand.mutable_volume_capability() = Block();
   EXPECT_EQ(Nd(&pb::Node::Stub::NodeExpandVolume, expand), C::INVALID_ARGUMENT);
   expand.clear_volume_capability();

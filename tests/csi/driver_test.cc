@@ -231,7 +231,9 @@ TEST_F(DriverTest, Identity) {
   }
   EXPECT_EQ(services,
             (std::set<int>{pb::PluginCapability::Service::CONTROLLER_SERVICE,
-                           pb::PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS}));
+                           pb::PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS,
+                           pb::PluginCapability::Service::GROUP_CONTROLLER_SERVICE,
+                           pb::PluginCapability::Service::SNAPSHOT_METADATA_SERVICE}));
   EXPECT_EQ(expansion.size(), 2u);
   pb::ProbeResponse probe;
   ASSERT_TRUE(identity_->Probe(&c3, {}, &probe).ok());
@@ -301,7 +303,13 @@ TEST_F(DriverTest, CreateVolumeErrors) {
   *request.mutable_volume_capabilities(0) = Mount("xfs");  // the source is ext4
   EXPECT_EQ(Code(&pb::Controller::Stub::CreateVolume, request), C::INVALID_ARGUMENT);
   request = base();
-  (*request.mutable_mutable_parameters())["iops"] = "100";
+  (*request.mutable_mutable_parameters())["iops"] = "100";  // not a mutable key
+  EXPECT_EQ(Code(&pb::Controller::Stub::CreateVolume, request), C::INVALID_ARGUMENT);
+  request = base();
+  (*request.mutable_mutable_parameters())["thick"] = "true";  // a key of parameters
+  EXPECT_EQ(Code(&pb::Controller::Stub::CreateVolume, request), C::INVALID_ARGUMENT);
+  request = base();
+  (*request.mutable_mutable_parameters())["provisioning"] = "fat";
   EXPECT_EQ(Code(&pb::Controller::Stub::CreateVolume, request), C::INVALID_ARGUMENT);
 }
 

@@ -96,6 +96,17 @@ TEST(ValidationTest, NodePaths) {
   EXPECT_TRUE(ValidateNodePath("/tmp/..hidden", "p").ok());
 }
 
+TEST(ValidationTest, LookupPathsRelativeIsNotFound) {
+  EXPECT_EQ(ValidateLookupPath("some/path", "volume_path").code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(ValidateLookupPath("/var/lib/kubelet/pods/x", "volume_path").ok());
+  EXPECT_EQ(ValidateLookupPath("", "volume_path").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateLookupPath("/a/../b", "volume_path").code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateLookupPath("a\nb", "volume_path").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateLookupPath(std::string(5000, 'a'), "volume_path").code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(ValidationTest, CapacityWithoutSource) {
   EXPECT_EQ(*ResolveCapacity(nullptr, std::nullopt), kDefaultCapacityBytes);
   auto range = Range(1, 0);
@@ -143,6 +154,24 @@ TEST(ValidationTest, VolumeParameters) {
   EXPECT_TRUE(absl::IsInvalidArgument(status));
   EXPECT_NE(std::string(status.message()).find("thick"), std::string::npos) << status;
   EXPECT_TRUE(absl::IsInvalidArgument(ValidateSnapshotParameters(unknown)));
+}
+
+TEST(ValidationTest, MutableParameters) {
+  ProtoMap parameters;
+  EXPECT_FALSE(ParseMutableParameters(parameters)->thick.has_value());  // nothing to change
+  parameters["provisioning"] = "thick";
+  EXPECT_TRUE(*ParseMutableParameters(parameters)->thick);
+  parameters["provisioning"] = "thin";
+  EXPECT_FALSE(*ParseMutableParameters(parameters)->thick);
+  parameters["provisioning"] = "Thick";
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseMutableParameters(parameters).status()));
+  for (const char* key : {"thick", "fsType", "iops"}) {
+    ProtoMap bad;
+    bad[key] = "true";
+    Status status = ParseMutableParameters(bad).status();
+    EXPECT_TRUE(absl::IsInvalidArgument(status)) << key;
+    EXPECT_NE(std::string(status.message()).find("provisioning"), std::string::npos) << status;
+  }
 }
 
 TEST(ValidationTest, Topology) {

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -235,6 +236,30 @@ TEST_F(ManifestsTest, NodeNameReachesDittodAndDistributedSidecars) {
   EXPECT_EQ(Arg(snapshotter, "--node-deployment").value_or("-"), "true");
 }
 
+TEST_F(ManifestsTest, GroupSnapshotsAndVolumeModificationAreTurnedOn) {
+  const std::string driver = csi::DriverOptions().driver_name;
+  EXPECT_EQ(Arg(Sidecar("csi-snapshotter"), "--feature-gates").value_or(""),
+            "CSIVolumeGroupSnapshot=true");
+  EXPECT_EQ(Arg(Sidecar("csi-resizer"), "--feature-gates").value_or(""),
+            "VolumeAttributesClass=true");
+  auto group_class = Find(manifests_, "VolumeGroupSnapshotClass", "ditto");
+  ASSERT_TRUE(group_class) << "no default VolumeGroupSnapshotClass";
+  EXPECT_EQ(group_class->object["apiVersion"].as<std::string>(""),
+            "groupsnapshot.storage.k8s.io/v1beta2");
+  EXPECT_EQ(group_class->object["driver"].as<std::string>(""), driver);
+  EXPECT_EQ(group_class->object["metadata"]["annotations"]
+                               ["groupsnapshot.storage.kubernetes.io/is-default-class"]
+                .as<std::string>(""),
+            "true");
+  for (const char* name : {"ditto-thin", "ditto-thick"}) {
+    auto attributes = Find(manifests_, "VolumeAttributesClass", name);
+    ASSERT_TRUE(attributes) << "no VolumeAttributesClass " << name;
+    EXPECT_EQ(attributes->object["driverName"].as<std::string>(""), driver);
+    EXPECT_EQ(attributes->object["parameters"]["provisioning"].as<std::string>(""),
+              std::string(name).substr(6));
+  }
+}
+
 TEST_F(ManifestsTest, TopologyKeyMatchesTheDriver) {
   // Every topology key naming ditto, in the manifests, the examples and the
   // docs, is the one dittod reports.
@@ -287,12 +312,21 @@ std::map<std::string, std::vector<Rule>> RequiredRules() {
         Expand("snapshot.storage.k8s.io", "volumesnapshotclasses", {"get", "list", "watch"}),
         Expand("snapshot.storage.k8s.io", "volumesnapshotcontents",
                {"get", "list", "watch", "update", "patch"}),
-        Expand("snapshot.storage.k8s.io", "volumesnapshotcontents/status", {"update", "patch"})}},
+        Expand("snapshot.storage.k8s.io", "volumesnapshotcontents/status", {"update", "patch"}),
+        // --feature-gates=CSIVolumeGroupSnapshot=true
+        Expand("groupsnapshot.storage.k8s.io", "volumegroupsnapshotclasses",
+               {"get", "list", "watch"}),
+        Expand("groupsnapshot.storage.k8s.io", "volumegroupsnapshotcontents",
+               {"get", "list", "watch", "update", "patch"}),
+        Expand("groupsnapshot.storage.k8s.io", "volumegroupsnapshotcontents/status",
+               {"update", "patch"})}},
       {"csi-resizer",
        {Expand("", "persistentvolumes", {"get", "list", "watch", "patch"}),
         Expand("", "persistentvolumeclaims", {"get", "list", "watch"}),
         Expand("", "persistentvolumeclaims/status", {"patch"}),
-        Expand("", "events", {"list", "watch", "create", "update", "patch"})}},
+        Expand("", "events", {"list", "watch", "create", "update", "patch"}),
+        // --feature-gates=VolumeAttributesClass=true
+        Expand("storage.k8s.io", "volumeattributesclasses", {"get", "list", "watch"})}},
       {"csi-node-driver-registrar", {}},
       {"livenessprobe", {}},
   };
@@ -357,9 +391,67 @@ TEST_F(ManifestsTest, ServiceAccountGrantsWhatEachSidecarNeeds) {
   }
 }
 
+TEST_F(ManifestsTest, SnapshotMetadataComponentFitsTheDaemonSet) {
+  const std::string dir = kDir + "/components/snapshot-metadata";
+  std::vector<Manifest> component = LoadManifests(dir);
+  YAML::Node kustomization = YAML::LoadFile(dir + "/kustomization.yaml");
+  EXPECT_EQ(kustomization["kind"].as<std::string>(""), "Component");
+  std::vector<std::string> listed;
+  for (const YAML::Node& r : kustomization["resources"]) listed.push_back(r.as<std::string>());
+  for (const YAML::Node& p : kustomization["patches"]) listed.push_back(p["path"].as<std::string>());
+  std::vector<std::string> files = YamlFiles(dir);
+  files.erase(std::remove(files.begin(), files.end(), "kustomization.yaml"), files.end());
+  EXPECT_THAT(listed, UnorderedElementsAreArray(files));
+
+  // The sidecar patch: same DaemonSet, the driver's socket, a TLS secret.
+  auto patch = Find(component, "DaemonSet", daemonset_["metadata"]["name"].as<std::string>(""));
+  ASSERT_TRUE(patch) << "the component does not patch the DaemonSet";
+  YAML::Node patch_pod = patch->object["spec"]["template"]["spec"];
+  YAML::Node sidecar = Container(patch_pod, "csi-snapshot-metadata");
+  ASSERT_TRUE(sidecar);
+  EXPECT_EQ(ImageName(sidecar["image"].as<std::string>("")), "csi-snapshot-metadata");
+  EXPECT_GE(ParseVersion(ImageTag(sidecar["image"].as<std::string>(""))),
+            (std::vector<int>{1, 0, 0}));
+  std::string socket_volume = VolumeMountedAt(Sidecar("csi-provisioner"), "/csi");
+  EXPECT_EQ(VolumeMountedAt(sidecar, "/csi"), socket_volume);
+  EXPECT_EQ(Arg(sidecar, "--csi-address").value_or(""),
+            Arg(Sidecar("csi-provisioner"), "--csi-address").value_or("-"));
+  EXPECT_TRUE(Arg(sidecar, "--tls-cert"));
+  EXPECT_TRUE(Arg(sidecar, "--tls-key"));
+
+  // The Service reaches those pods, on the sidecar's port, on their own node.
+  auto service = Find(component, "Service");
+  ASSERT_TRUE(service);
+  EXPECT_EQ(service->ns(), daemonset_["metadata"]["namespace"].as<std::string>(""));
+  for (const auto& entry : service->object["spec"]["selector"]) {
+    EXPECT_EQ(daemonset_["spec"]["template"]["metadata"]["labels"][entry.first.as<std::string>()]
+                  .as<std::string>(""),
+              entry.second.as<std::string>());
+  }
+  EXPECT_EQ(service->object["spec"]["internalTrafficPolicy"].as<std::string>(""), "Local");
+  EXPECT_EQ(service->object["spec"]["ports"][0]["targetPort"].as<std::string>(""),
+            sidecar["ports"][0]["name"].as<std::string>("-"));
+
+  // RBAC for TokenReview and SubjectAccessReview, bound to the pods' account.
+  auto role = Find(component, "ClusterRole");
+  ASSERT_TRUE(role);
+  std::set<std::string> resources;
+  for (const YAML::Node& rule : role->object["rules"]) {
+    for (const YAML::Node& r : rule["resources"]) resources.insert(r.as<std::string>());
+  }
+  for (const char* needed : {"tokenreviews", "subjectaccessreviews", "snapshotmetadataservices",
+                             "volumesnapshots", "volumesnapshotcontents"}) {
+    EXPECT_TRUE(resources.count(needed)) << needed;
+  }
+  auto binding = Find(component, "ClusterRoleBinding");
+  ASSERT_TRUE(binding);
+  EXPECT_EQ(binding->object["subjects"][0]["name"].as<std::string>(""),
+            pod_["serviceAccountName"].as<std::string>(""));
+}
+
 TEST_F(ManifestsTest, ImagesArePinnedToSidecarsThatSpeakCsi112) {
   const std::map<std::string, std::vector<int>> minimum = {
-      {"csi-provisioner", {5, 0, 0}}, {"csi-snapshotter", {8, 0, 0}},
+      {"csi-provisioner", {5, 0, 0}}, {"csi-snapshotter", {8, 4, 0}},
       {"csi-resizer", {1, 12, 0}},    {"csi-node-driver-registrar", {2, 12, 0}},
       {"livenessprobe", {2, 14, 0}},
   };

@@ -523,6 +523,110 @@ spec:
   EXPECT_NE(shrink.err.find("can not be less than previous value"), std::string::npos);
 }
 
+// VolumeAttributesClass: provisioning thin -> thick on a bound claim, the
+// status fields external-resizer sets, a class with a parameter the driver
+// refuses (Infeasible), a missing class (Pending); then changed-block
+// metadata between two VolumeSnapshots with `snapshot diff`.
+TEST_P(DittoctlTest, VolumeAttributesClassAndSnapshotDiff) {
+  Result classes = Apply("vac", R"(apiVersion: storage.k8s.io/v1
+kind: VolumeAttributesClass
+metadata:
+  name: thin-NS
+driverName: ditto.csi.dev
+parameters:
+  provisioning: thin
+---
+apiVersion: storage.k8s.io/v1
+kind: VolumeAttributesClass
+metadata:
+  name: thick-NS
+driverName: ditto.csi.dev
+parameters:
+  provisioning: thick
+---
+apiVersion: storage.k8s.io/v1
+kind: VolumeAttributesClass
+metadata:
+  name: bogus-NS
+driverName: ditto.csi.dev
+parameters:
+  iops: "3000"
+)");
+  ASSERT_EQ(classes.code, 0) << classes.err;
+  Result listed_classes = Ctl({"get", "vac", "thick-" + ns_});
+  EXPECT_NE(listed_classes.out.find("ditto.csi.dev"), std::string::npos) << listed_classes.out;
+
+  auto claim = [&](const std::string& vac) {
+    return Pvc("data", "64Mi", "  volumeAttributesClassName: " + vac + "\n", "ditto");
+  };
+  auto status_field = [&](const std::string& field) {
+    Result yaml = Ctl({"get", "pvc", "data", "-n", ns_, "-o", "yaml"});
+    size_t at = yaml.out.find(field + ":");
+    if (at == std::string::npos) return std::string();
+    size_t end = yaml.out.find('\n', at);
+    return yaml.out.substr(at + field.size() + 2, end - at - field.size() - 2);
+  };
+  ASSERT_EQ(Apply("data", claim("thin-" + ns_)).code, 0);
+  EXPECT_EQ(Phase("data"), "Bound");
+  EXPECT_EQ(status_field("currentVolumeAttributesClassName"), "thin-" + ns_);
+  Result listed = Ctl({"get", "pvc", "data", "-n", ns_});
+  EXPECT_NE(listed.out.find("thin-" + ns_), std::string::npos) << listed.out;
+
+  Result thick = Apply("data", claim("thick-" + ns_));
+  EXPECT_EQ(thick.code, 0) << thick.err;
+  EXPECT_EQ(status_field("currentVolumeAttributesClassName"), "thick-" + ns_);
+  EXPECT_NE(Describe("data").find("VolumeModifySuccessful"), std::string::npos);
+
+  ASSERT_EQ(Apply("data", claim("bogus-" + ns_)).code, 0);
+  EXPECT_EQ(status_field("currentVolumeAttributesClassName"), "thick-" + ns_);
+  EXPECT_EQ(status_field("    status"), "Infeasible");
+  EXPECT_NE(Describe("data").find("unknown key \"iops\""), std::string::npos) << Describe("data");
+  ASSERT_EQ(Apply("data", claim("missing-" + ns_)).code, 0);
+  EXPECT_EQ(status_field("    status"), "Pending");
+  // Unsetting the class is refused, as by the API server.
+  Result unset = Apply("data", Pvc("data", "64Mi", "", "ditto"));
+  EXPECT_EQ(unset.code, 1);
+  EXPECT_NE(unset.err.find("non-nil value to nil"), std::string::npos) << unset.err;
+
+  // Changed blocks between two snapshots of the claim.
+  ASSERT_EQ(Ctl({"mount", "pvc/data", Mnt("a"), "-n", ns_}).code, 0);
+  auto snapshot = [&](const std::string& name) {
+    Result r = Apply(name, fmt::format(R"(apiVersion: snapshot.storage.k8s.io/v1
+kind: VolumeSnapshot
+metadata:
+  name: {}
+  namespace: NS
+spec:
+  source:
+    persistentVolumeClaimName: data
+)",
+                                       name));
+    ASSERT_EQ(r.code, 0) << r.err;
+    ASSERT_EQ(Ctl({"wait", "vs/" + name, "--for=ready", "--timeout=30s", "-n", ns_}).code, 0);
+  };
+  ASSERT_NO_FATAL_FAILURE(snapshot("before"));
+  WriteFile(Mnt("a") + "/new.bin", std::string(1 << 20, 'n'));
+  sync();
+  ASSERT_NO_FATAL_FAILURE(snapshot("after"));
+  Result diff = Ctl({"snapshot", "diff", "before", "after", "-n", ns_, "-o", "json"});
+  ASSERT_EQ(diff.code, 0) << diff.err;
+  EXPECT_NE(diff.out.find("\"rangeCount\""), std::string::npos) << diff.out;
+  size_t bytes_at = diff.out.find("\"bytes\": ");
+  ASSERT_NE(bytes_at, std::string::npos) << diff.out;
+  EXPECT_GE(std::stoll(diff.out.substr(bytes_at + 9)), 1 << 20) << diff.out;
+  Result table = Ctl({"snapshot", "diff", "before", "after", "-n", ns_});
+  EXPECT_NE(table.out.find("OFFSET"), std::string::npos) << table.out;
+  Result same = Ctl({"snapshot", "diff", "before", "before", "-n", ns_, "-o", "json"});
+  EXPECT_NE(same.out.find("\"rangeCount\": 0"), std::string::npos) << same.out;
+  Result allocated = Ctl({"snapshot", "allocated", "after", "-n", ns_, "-o", "json"});
+  ASSERT_EQ(allocated.code, 0) << allocated.err;
+  EXPECT_NE(allocated.out.find("\"volumeCapacityBytes\": 67108864"), std::string::npos)
+      << allocated.out;
+  Result missing = Ctl({"snapshot", "diff", "before", "nope", "-n", ns_});
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.err.find("not found"), std::string::npos) << missing.err;
+}
+
 TEST_P(DittoctlTest, BlockClaimAttachesAndRetainKeepsTheVolume) {
   CreateClass("reclaimPolicy: Retain\n");
   ASSERT_EQ(Apply("blk", Pvc("blk", "64Mi", "  volumeMode: Block\n")).code, 0);

@@ -42,6 +42,7 @@ enum class Kind {
   kPublish,
   kUnpublish,
   kUnstage,
+  kGroupSnapshot,
 };
 
 // Which RPC reaches a failpoint, by its name's prefix. A failpoint with no
@@ -59,6 +60,7 @@ std::optional<Kind> KindOf(std::string_view failpoint) {
       {"node.publish.", Kind::kPublish},
       {"node.unpublish.", Kind::kUnpublish},
       {"node.unstage.", Kind::kUnstage},
+      {"pool.group_snapshot.", Kind::kGroupSnapshot},
   };
   for (const auto& [prefix, kind] : kPrefixes) {
     if (failpoint.substr(0, prefix.size()) == prefix) return kind;
@@ -151,6 +153,15 @@ void CrashTest::Prepare(Round& round) {
       round.subject = fresh_volume(round.name + "-subject");
       round.staging = work_.StagingPath(round.name);
       break;
+    case Kind::kGroupSnapshot: {
+      // A group of the clone source and a mounted volume: the crash comes
+      // while the mounted one is frozen.
+      round.subject = fresh_volume(round.name + "-subject");
+      round.staging = work_.StagingPath(round.name);
+      grpc::Status status = csi().NodeStage(round.subject, round.staging);
+      ASSERT_TRUE(status.ok()) << Describe(status);
+      break;
+    }
     case Kind::kPublish:
     case Kind::kUnpublish:
     case Kind::kUnstage: {
@@ -203,6 +214,20 @@ grpc::Status CrashTest::Request(Round& round) {
       return csi().NodeUnpublish(round.subject, round.target);
     case Kind::kUnstage:
       return csi().NodeUnstage(round.subject, round.staging);
+    case Kind::kGroupSnapshot: {
+      auto groups = pb::GroupController::NewStub(daemon().channel());
+      pb::CreateVolumeGroupSnapshotRequest request;
+      request.set_name(round.name);
+      request.add_source_volume_ids(source_id_);
+      request.add_source_volume_ids(round.subject);
+      pb::CreateVolumeGroupSnapshotResponse response;
+      status = groups->CreateVolumeGroupSnapshot(csi().Context().get(), request, &response);
+      round.result_id = response.group_snapshot().group_snapshot_id();
+      for (const auto& member : response.group_snapshot().snapshots()) {
+        if (member.source_volume_id() == source_id_) round.target = member.snapshot_id();
+      }
+      return status;
+    }
   }
   return grpc::Status(grpc::StatusCode::INTERNAL, "unknown kind");
 }
@@ -270,6 +295,15 @@ void CrashTest::Verify(Round& round) {
       break;
     case Kind::kUnpublish:
       EXPECT_FALSE(IsMountPoint(round.target)) << round.target << " is still mounted";
+      AddLive(round.subject, round.staging, counter_);
+      break;
+    case Kind::kGroupSnapshot:
+      ASSERT_TRUE(IsValidGroupSnapshotId(round.result_id)) << round.result_id;
+      ASSERT_TRUE(IsValidSnapshotId(round.target)) << round.target;
+      EXPECT_EQ(SnapshotHash(round.target), volume_hashes_[source_id_])
+          << "the group member taken after a crash differs from its source";
+      snapshot_hashes_[round.target] = SnapshotHash(round.target);
+      // The member that was frozen when dittod died works again.
       AddLive(round.subject, round.staging, counter_);
       break;
     case Kind::kUnstage:
