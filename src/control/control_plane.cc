@@ -86,6 +86,22 @@ StatusOr<std::string> ControlPlane::Delete(const std::string& kind, const std::s
     if (kind == kPersistentVolumeClaim) {
       ASSIGN_OR_RETURN(held, ClaimHeldBy(txn, *object));
     }
+    if (kind == kNamespace) {
+      std::string remaining;
+      for (const KindInfo& content : AllKinds()) {
+        if (!content.namespaced || content.kind == kEvent) continue;
+        ASSIGN_OR_RETURN(std::vector<Json> objects, txn.List(std::string(content.kind), name));
+        for (const Json& item : objects) {
+          std::string why;
+          if (content.kind == kPersistentVolumeClaim) {
+            ASSIGN_OR_RETURN(why, ClaimHeldBy(txn, item));
+          }
+          remaining += fmt::format("{}{}{}", remaining.empty() ? "" : "; ",
+                                   content.Ref(Name(item)), why.empty() ? "" : " (" + why + ")");
+        }
+      }
+      held = fmt::format("waiting for the objects in it to be deleted: {}", remaining);
+    }
     if (held.empty()) {
       std::string finalizers;
       for (const Json& f : object->at("metadata").value("finalizers", Json::array())) {
