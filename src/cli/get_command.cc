@@ -91,9 +91,12 @@ Status Watch(const GlobalFlags& flags, const CommonFlags& common, const GetFlags
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (timeout.count() == 0 || std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    ASSIGN_OR_RETURN(auto session, Session::Open(flags, Access::kRead));
+    // Another dittoctl may hold the pool for a moment: try again next round.
+    auto opened = Session::Open(flags, Access::kRead);
+    if (!opened.ok()) continue;
+    std::unique_ptr<Session> session = std::move(opened).value();
     if (!session->has_store()) continue;
-    if (session->has_plane()) RETURN_IF_ERROR(session->plane().Reconcile());
+    if (session->has_plane() && !session->plane().Reconcile().ok()) continue;
     for (const Target& target : targets) {
       bool missing = false;
       ASSIGN_OR_RETURN(auto objects,
@@ -239,6 +242,8 @@ Status RunGet(const GlobalFlags& flags, const CommonFlags& common, const GetFlag
   }
   std::cout.flush();
   if (missing) return absl::CancelledError("");  // already printed
+  // The watch opens a session per round: let this one (and its pool) go.
+  session.reset();
   if (get.watch || get.watch_only) return Watch(flags, common, get, format, targets, selector, seen);
   return absl::OkStatus();
 }

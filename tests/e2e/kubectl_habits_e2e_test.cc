@@ -10,9 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <thread>
 
 #include "fmt/format.h"
 #include "host/linux_host.h"
@@ -296,7 +298,9 @@ TEST_F(KubectlHabitsTest, PatchExpandsAClaimAndRefusesWhatItCannotDo) {
                       R"({"spec":{"resources":{"requests":{"storage":"128Mi"}}}})"});
   EXPECT_EQ(merge.code, 0) << merge.err;
   EXPECT_EQ(merge.out, "persistentvolumeclaim/data patched\n");
-  Result size = Ctl({"get", "pv", "-o", "jsonpath={.items[?(@.spec.claimRef.name==\"data\")].spec.capacity.storage}"});
+  std::string pv = Ctl({"get", "pvc", "data", "-n", ns_, "-o", "jsonpath={.spec.volumeName}"}).out;
+  Result size = Ctl({"get", "pv", "-o",
+                     "jsonpath={.items[?(@.metadata.name==\"" + pv + "\")].spec.capacity.storage}"});
   EXPECT_EQ(size.out, "128Mi") << size.err;
   Result json = Ctl({"patch", "pvc/data", "-n", ns_, "--type=json", "-p",
                      R"([{"op":"add","path":"/metadata/labels","value":{"tier":"db"}}])"});
@@ -440,6 +444,16 @@ TEST_F(KubectlHabitsTest, WatchPrintsTheTableThenStopsAtTheRequestTimeout) {
   EXPECT_EQ(watched.code, 0) << watched.err;
   EXPECT_TRUE(watched.out.rfind("NAME   STATUS", 0) == 0) << watched.out;
   EXPECT_TRUE(Contains(watched.out, "data   Bound")) << watched.out;
+  // A claim made while watching shows up as a row.
+  Result changes;
+  std::thread watcher(
+      [&] { changes = Ctl({"get", "pvc", "-n", ns_, "--watch-only", "--request-timeout=5s"}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ApplyPvc("later", "64Mi");
+  watcher.join();
+  EXPECT_EQ(changes.code, 0) << changes.err;
+  EXPECT_TRUE(Contains(changes.out, "later")) << changes.out;
+  EXPECT_FALSE(Contains(changes.out, "NAME")) << changes.out;
   Result refused = Ctl({"get", "pvc", "-n", ns_, "-w", "-o", "json"});
   EXPECT_EQ(refused.code, 1);
   EXPECT_TRUE(Contains(refused.err, "-w prints each change")) << refused.err;
