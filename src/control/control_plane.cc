@@ -71,6 +71,12 @@ StatusOr<std::vector<ApplyResult>> ControlPlane::Apply(const std::vector<Documen
 StatusOr<std::string> ControlPlane::Delete(const std::string& kind, const std::string& ns,
                                            const std::string& name) {
   const KindInfo* info = FindKind(kind);
+  if (kind == kNamespace && name == "default") {
+    // As the API server: everything that names no namespace lands there.
+    return absl::FailedPreconditionError(
+        "namespaces \"default\" is forbidden: this namespace may not be deleted; delete the "
+        "objects in it instead (dittoctl delete pvc --all -n default)");
+  }
   RETURN_IF_ERROR(store_->Transact([&](StoreTxn& txn) -> Status {
     ASSIGN_OR_RETURN(std::optional<Json> object, txn.Get(kind, ns, name));
     if (!object.has_value()) {

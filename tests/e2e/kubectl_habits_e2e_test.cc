@@ -219,6 +219,10 @@ spec:
   EXPECT_EQ(gone.code, 1);
   EXPECT_EQ(gone.err, fmt::format("Error from server (NotFound): namespaces \"{}\" not found\n", ns_));
   EXPECT_EQ(Ctl({"get", "pvc", "-A", "-o", "name"}).out.find(ns_), std::string::npos);
+  Result default_ns = Ctl({"delete", "namespace", "default"});
+  EXPECT_EQ(default_ns.code, 1);
+  EXPECT_TRUE(Contains(default_ns.err, "this namespace may not be deleted")) << default_ns.err;
+  EXPECT_EQ(Ctl({"get", "ns", "default", "-o", "name"}).out, "namespace/default\n");
 }
 
 TEST_F(KubectlHabitsTest, UnmountLeavesADirectoryItDidNotCreate) {

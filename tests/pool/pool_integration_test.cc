@@ -331,7 +331,7 @@ TEST_P(CrashRecovery, EveryPoolFailpointLosesNothingAndRetriesComplete) {
                      },
                      [&] {
                        auto v = pool_->FindVolumeByName("doomed");
-                       if (v.ok() && *v) ASSERT_TRUE(pool_->DeleteVolume((*v)->id).ok());
+                       if (v.ok() && *v) { ASSERT_TRUE(pool_->DeleteVolume((*v)->id).ok()); }
                        EXPECT_FALSE(*pool_->FindVolumeByName("doomed"));
                      }});
   }
@@ -343,7 +343,7 @@ TEST_P(CrashRecovery, EveryPoolFailpointLosesNothingAndRetriesComplete) {
                      },
                      [&] {
                        auto s = pool_->FindSnapshotByName("doomed-snap");
-                       if (s.ok() && *s) ASSERT_TRUE(pool_->DeleteSnapshot((*s)->id).ok());
+                       if (s.ok() && *s) { ASSERT_TRUE(pool_->DeleteSnapshot((*s)->id).ok()); }
                        EXPECT_FALSE(*pool_->FindSnapshotByName("doomed-snap"));
                      }});
   }
