@@ -525,6 +525,16 @@ TEST_F(KubectlHabitsTest, PoolCommandsNameVolumesAsGetShowsThem) {
   Result list = Ctl({"volume", "list"});
   EXPECT_EQ(list.code, 0) << list.err;
   EXPECT_TRUE(Contains(list.out, id)) << list.out;
+  // The columns line up: each line's second column starts where NAME does.
+  std::istringstream lines(list.out);
+  std::string line;
+  size_t column = std::string::npos;
+  while (std::getline(lines, line)) {
+    size_t gap = line.find("  ");
+    size_t second = line.find_first_not_of(' ', gap);
+    if (column == std::string::npos) column = second;
+    EXPECT_EQ(second, column) << list.out;
+  }
   // Deleting the volume under a Bound claim is refused, naming both.
   Result refused = Ctl({"volume", "delete", id});
   EXPECT_EQ(refused.code, 1);
