@@ -2,17 +2,19 @@
 
 #include <chrono>
 #include <iostream>
-#include <iterator>
-#include <sstream>
 #include <thread>
 
+#include "cli/kube_util.h"
 #include "common/clock.h"
 #include "control/apply.h"
+#include "control/context.h"
+#include "control/jsonpath.h"
 #include "control/kinds.h"
+#include "control/label_selector.h"
 #include "control/node.h"
 #include "control/printers.h"
-#include "control/yaml_io.h"
 #include "fmt/format.h"
+#include "host/linux_host.h"
 
 namespace ditto::cli {
 namespace {
@@ -20,144 +22,46 @@ namespace {
 using control::Json;
 using control::KindInfo;
 
-// kubectl's way of showing an error: "Error from server (Reason): ..." for
-// what the API server would refuse, "error: ..." for the rest.
-void PrintError(const Status& status) {
-  std::string message(status.message());
-  switch (status.code()) {
-    case absl::StatusCode::kNotFound:
-      std::cerr << "Error from server (NotFound): " << message << "\n";
-      break;
-    case absl::StatusCode::kAlreadyExists:
-      std::cerr << "Error from server (AlreadyExists): " << message << "\n";
-      break;
-    case absl::StatusCode::kAborted:
-      std::cerr << "Error from server (Conflict): " << message << "\n";
-      break;
-    default:
-      std::cerr << "error: " << message << "\n";
-  }
-}
-
-struct CommonFlags {
-  std::string ns;
-  bool all_namespaces = false;
-};
-
-std::string Namespace(const CommonFlags& common) {
-  return common.ns.empty() ? "default" : common.ns;
-}
-
-CLI::Option* AddNamespace(CLI::App* sub, CommonFlags* common) {
-  return sub->add_option("-n,--namespace", common->ns, "Namespace (default: default)");
-}
-
-StatusOr<const KindInfo*> ResolveKindOrError(const std::string& text) {
-  const KindInfo* kind = control::ResolveKind(text);
-  if (kind == nullptr) {
-    return absl::InvalidArgumentError(fmt::format(
-        "the server doesn't have a resource type \"{}\"; known: pvc, pv, sc, vac, ns, vs, "
-        "vsclass, vsc, referencegrant, events",
-        text));
-  }
-  return kind;
-}
-
-struct Target {
-  const KindInfo* kind = nullptr;
-  std::vector<std::string> names;  // empty: all
-};
-
-// "pvc", "pvc NAME...", "pvc,pv", "pvc/NAME pv/NAME".
-StatusOr<std::vector<Target>> ParseTargets(const std::vector<std::string>& args) {
-  if (args.empty()) {
-    return absl::InvalidArgumentError(
-        "you must specify the type of resource, e.g. dittoctl get pvc");
-  }
-  std::vector<Target> targets;
-  if (args[0].find('/') != std::string::npos) {
-    for (const std::string& arg : args) {
-      size_t slash = arg.find('/');
-      if (slash == std::string::npos) {
-        return absl::InvalidArgumentError(fmt::format(
-            "there is no need to specify a resource type as a separate argument when passing "
-            "arguments in resource/name form (e.g. 'dittoctl get pvc/x'); got \"{}\"",
-            arg));
-      }
-      ASSIGN_OR_RETURN(const KindInfo* kind, ResolveKindOrError(arg.substr(0, slash)));
-      targets.push_back({kind, {arg.substr(slash + 1)}});
-    }
-    return targets;
-  }
-  std::stringstream kinds(args[0]);
-  std::string item;
-  while (std::getline(kinds, item, ',')) {
-    ASSIGN_OR_RETURN(const KindInfo* kind, ResolveKindOrError(item));
-    targets.push_back({kind, {args.begin() + 1, args.end()}});
-  }
-  return targets;
-}
-
-StatusOr<std::unique_ptr<Session>> OpenSession(const GlobalFlags& flags) {
-  ASSIGN_OR_RETURN(auto session, Session::Open(flags));
-  RETURN_IF_ERROR(session->plane().Reconcile());
+StatusOr<std::unique_ptr<Session>> OpenSession(const GlobalFlags& flags,
+                                               Access access = Access::kWrite) {
+  ASSIGN_OR_RETURN(auto session, Session::Open(flags, access));
+  if (session->has_plane()) RETURN_IF_ERROR(session->plane().Reconcile());
   return session;
-}
-
-StatusOr<std::vector<control::Document>> ReadDocuments(host::Host& host,
-                                                       const std::vector<std::string>& files) {
-  std::vector<control::Document> documents;
-  for (const std::string& file : files) {
-    std::vector<std::pair<std::string, std::string>> inputs;  // name, text
-    if (file == "-") {
-      std::string text((std::istreambuf_iterator<char>(std::cin)),
-                       std::istreambuf_iterator<char>());
-      inputs.emplace_back("-", text);
-    } else {
-      ASSIGN_OR_RETURN(std::string path, AbsolutePath(host, file));
-      auto info = host.Stat(path);
-      if (!info.ok()) {
-        return absl::NotFoundError(fmt::format("the path \"{}\" does not exist", file));
-      }
-      if (info->is_directory) {
-        ASSIGN_OR_RETURN(auto names, host.ListDirectory(path));
-        std::sort(names.begin(), names.end());
-        for (const std::string& name : names) {
-          if (!(name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json"))) {
-            continue;
-          }
-          ASSIGN_OR_RETURN(std::string text, host.ReadFile(path + "/" + name));
-          inputs.emplace_back(file + "/" + name, text);
-        }
-      } else {
-        ASSIGN_OR_RETURN(std::string text, host.ReadFile(path));
-        inputs.emplace_back(file, text);
-      }
-    }
-    for (const auto& [name, text] : inputs) {
-      ASSIGN_OR_RETURN(auto parsed, control::ParseYaml(text, name));
-      for (auto& document : parsed) documents.push_back(std::move(document));
-    }
-  }
-  return documents;
 }
 
 // ---- apply / create ----
 
 Status RunApply(const GlobalFlags& flags, const CommonFlags& common,
-                const std::vector<std::string>& files) {
+                const std::vector<std::string>& files, const std::string& dry_run_text) {
   if (files.empty()) return absl::InvalidArgumentError("must specify one of -f");
+  ASSIGN_OR_RETURN(DryRun dry_run, ParseDryRun(dry_run_text));
   host::LinuxHost host;
   ASSIGN_OR_RETURN(auto documents, ReadDocuments(host, files));
   control::ApplyOptions options;
   options.default_namespace = Namespace(common);
   options.namespace_flag = !common.ns.empty();
+  options.dry_run = dry_run != DryRun::kNone;
   // Validate before opening the driver: bad input never touches anything.
   if (documents.empty()) return absl::InvalidArgumentError("no objects passed to apply");
-  ASSIGN_OR_RETURN(auto session, Session::Open(flags));
-  ASSIGN_OR_RETURN(auto results, session->plane().Apply(documents, options));
+  std::vector<control::ApplyResult> results;
+  if (options.dry_run) {
+    // Checked against the store; nothing created, no pool opened.
+    ASSIGN_OR_RETURN(auto session, Session::Open(flags, Access::kRead));
+    if (!session->has_store()) {
+      return absl::FailedPreconditionError(fmt::format(
+          "--dry-run checks objects against the state in {}, which holds nothing yet; apply "
+          "without --dry-run (or dittoctl create namespace default) to set it up",
+          flags.state_dir));
+    }
+    ASSIGN_OR_RETURN(results, control::Apply(session->store(), documents, options));
+  } else {
+    ASSIGN_OR_RETURN(auto session, Session::Open(flags));
+    ASSIGN_OR_RETURN(results, session->plane().Apply(documents, options));
+  }
   for (const auto& result : results) {
-    std::cout << result.ref << " " << control::ActionName(result.action) << "\n";
+    std::cout << result.ref << " " << control::ActionName(result.action)
+              << DryRunSuffix(dry_run) << "\n";
+    if (!result.note.empty()) std::cerr << "note: " << result.note << "\n";
   }
   return absl::OkStatus();
 }
@@ -181,123 +85,25 @@ Status RunCreateNamespace(const GlobalFlags& flags, const std::string& name) {
   return absl::OkStatus();
 }
 
-// ---- get ----
-
-struct GetFlags {
-  std::string output;
-  bool no_headers = false;
-};
-
-Status RunGet(const GlobalFlags& flags, const CommonFlags& common, const GetFlags& get,
-              const std::vector<std::string>& args) {
-  ASSIGN_OR_RETURN(auto targets, ParseTargets(args));
-  const std::string& output = get.output;
-  if (!output.empty() && output != "wide" && output != "yaml" && output != "json" &&
-      output != "name") {
-    return absl::InvalidArgumentError(fmt::format(
-        "unable to match a printer suitable for the output format \"{}\", allowed formats are: "
-        "json,name,wide,yaml",
-        output));
-  }
-  ASSIGN_OR_RETURN(auto session, OpenSession(flags));
-  control::Store& store = session->plane().store();
-  std::string ns = Namespace(common);
-  int64_t now = NowNanos();
-  Status first_error;
-  std::vector<Json> collected;
-  bool by_name = false;
-  bool printed_table = false;
-  bool several_kinds = targets.size() > 1;
-  for (const Target& target : targets) {
-    std::string kind(target.kind->kind);
-    std::string object_ns = target.kind->namespaced ? ns : "";
-    if (kind == control::kEvent) {
-      std::vector<control::EventRecord> events;
-      RETURN_IF_ERROR(store.Transact([&](control::StoreTxn& txn) -> Status {
-        ASSIGN_OR_RETURN(events, txn.ListEvents(ns, common.all_namespaces));
-        return absl::OkStatus();
-      }));
-      if (events.empty()) {
-        std::cerr << (common.all_namespaces
-                          ? std::string("No resources found\n")
-                          : fmt::format("No resources found in {} namespace.\n", ns));
-      } else {
-        std::cout << control::PrintEvents(events, common.all_namespaces, now);
-      }
-      continue;
-    }
-    std::vector<Json> objects;
-    if (target.names.empty()) {
-      RETURN_IF_ERROR(store.Transact([&](control::StoreTxn& txn) -> Status {
-        ASSIGN_OR_RETURN(objects, txn.List(kind, object_ns, common.all_namespaces));
-        return absl::OkStatus();
-      }));
-    } else {
-      by_name = true;
-      for (const std::string& name : target.names) {
-        std::optional<Json> object;
-        RETURN_IF_ERROR(store.Transact([&](control::StoreTxn& txn) -> Status {
-          ASSIGN_OR_RETURN(object, txn.Get(kind, object_ns, name));
-          return absl::OkStatus();
-        }));
-        if (!object.has_value()) {
-          Status missing = absl::NotFoundError(
-              fmt::format("{} \"{}\" not found", target.kind->Resource(), name));
-          PrintError(missing);
-          if (first_error.ok()) first_error = absl::NotFoundError("");
-          continue;
-        }
-        objects.push_back(std::move(*object));
-      }
-    }
-    if (output == "yaml" || output == "json") {
-      for (Json& object : objects) collected.push_back(std::move(object));
-      continue;
-    }
-    if (output == "name") {
-      for (const Json& object : objects)
-        std::cout << target.kind->Ref(control::Name(object)) << "\n";
-      continue;
-    }
-    if (objects.empty()) {
-      if (target.names.empty() && !several_kinds) {
-        if (!target.kind->namespaced || common.all_namespaces) {
-          std::cerr << "No resources found\n";
-        } else {
-          std::cerr << fmt::format("No resources found in {} namespace.\n", ns);
-        }
-      }
-      continue;
-    }
-    control::TableOptions table;
-    table.wide = output == "wide";
-    table.all_namespaces = common.all_namespaces;
-    table.with_kind = several_kinds;
-    table.no_headers = get.no_headers;
-    if (printed_table) std::cout << "\n";
-    std::cout << control::PrintTable(*target.kind, objects, table, now);
-    printed_table = true;
-  }
-  if (output == "yaml" || output == "json") {
-    bool as_list =
-        !(by_name && collected.size() == 1 && targets.size() == 1 && targets[0].names.size() == 1);
-    if (!collected.empty() || as_list) {
-      std::cout << (output == "yaml" ? control::PrintYaml(collected, as_list)
-                                     : control::PrintJson(collected, as_list));
-    }
-  }
-  if (!first_error.ok()) return absl::CancelledError("");  // already printed
-  return absl::OkStatus();
-}
-
 // ---- describe ----
 
 Status RunDescribe(const GlobalFlags& flags, const CommonFlags& common,
-                   const std::vector<std::string>& args) {
+                   const std::vector<std::string>& args, const std::string& selector_text) {
   ASSIGN_OR_RETURN(auto targets, ParseTargets(args));
-  ASSIGN_OR_RETURN(auto session, OpenSession(flags));
-  control::Store& store = session->plane().store();
+  ASSIGN_OR_RETURN(auto selector, control::LabelSelector::Parse(selector_text));
+  ASSIGN_OR_RETURN(auto session, OpenSession(flags, Access::kRead));
   std::string ns = Namespace(common);
+  if (!session->has_store()) {
+    for (const Target& target : targets) {
+      for (const std::string& name : target.names) {
+        return absl::NotFoundError(
+            fmt::format("{} \"{}\" not found", target.kind->Resource(), name));
+      }
+    }
+    std::cerr << fmt::format("No resources found in {} namespace.\n", ns);
+    return absl::OkStatus();
+  }
+  control::Store& store = session->store();
   bool first = true;
   for (const Target& target : targets) {
     std::string kind(target.kind->kind);
@@ -305,7 +111,10 @@ Status RunDescribe(const GlobalFlags& flags, const CommonFlags& common,
     std::vector<Json> objects;
     RETURN_IF_ERROR(store.Transact([&](control::StoreTxn& txn) -> Status {
       if (target.names.empty()) {
-        ASSIGN_OR_RETURN(objects, txn.List(kind, object_ns, common.all_namespaces));
+        ASSIGN_OR_RETURN(auto all, txn.List(kind, object_ns, common.all_namespaces));
+        for (Json& object : all) {
+          if (selector.MatchesObject(object)) objects.push_back(std::move(object));
+        }
       }
       for (const std::string& name : target.names) {
         ASSIGN_OR_RETURN(std::optional<Json> object, txn.Get(kind, object_ns, name));
@@ -341,47 +150,126 @@ Status RunDescribe(const GlobalFlags& flags, const CommonFlags& common,
       std::cout << control::Describe(object, events, mounts, NowNanos());
     }
   }
+  if (first && !selector.empty()) std::cerr << fmt::format("No resources found in {} namespace.\n", ns);
   return absl::OkStatus();
 }
 
 // ---- delete ----
 
-Status RunDelete(const GlobalFlags& flags, const CommonFlags& common,
-                 const std::vector<std::string>& args, const std::vector<std::string>& files) {
-  std::vector<std::tuple<const KindInfo*, std::string, std::string>> victims;  // kind, ns, name
+struct DeleteFlags {
+  std::vector<std::string> files;
+  bool all = false;
+  std::string selector;
+  bool ignore_not_found = false;
+  std::string dry_run;
+};
+
+struct Victim {
+  const KindInfo* kind = nullptr;
+  std::string ns;
+  std::string name;
+};
+
+Status RunDelete(const GlobalFlags& flags, const CommonFlags& common, const DeleteFlags& del,
+                 const std::vector<std::string>& args) {
+  ASSIGN_OR_RETURN(DryRun dry_run, ParseDryRun(del.dry_run));
+  ASSIGN_OR_RETURN(auto selector, control::LabelSelector::Parse(del.selector));
+  std::vector<Victim> victims;
+  std::vector<Target> sweeps;  // --all / -l: every matching object of the kind
   host::LinuxHost host;
-  if (!files.empty()) {
-    ASSIGN_OR_RETURN(auto documents, ReadDocuments(host, files));
+  if (!del.files.empty()) {
+    if (!args.empty()) {
+      return absl::InvalidArgumentError(
+          "give either -f FILE or KIND NAME, not both (dittoctl delete -f pvc.yaml)");
+    }
+    ASSIGN_OR_RETURN(auto documents, ReadDocuments(host, del.files));
     for (const auto& document : documents) {
       ASSIGN_OR_RETURN(const KindInfo* kind, ResolveKindOrError(control::Kind(document.object)));
       std::string ns = control::Namespace(document.object);
       if (ns.empty()) ns = Namespace(common);
-      victims.emplace_back(kind, kind->namespaced ? ns : "", control::Name(document.object));
+      victims.push_back({kind, kind->namespaced ? ns : "", control::Name(document.object)});
     }
   } else {
     ASSIGN_OR_RETURN(auto targets, ParseTargets(args));
     for (const Target& target : targets) {
       if (target.names.empty()) {
+        if (!del.all && selector.empty()) {
+          return absl::InvalidArgumentError(fmt::format(
+              "resource(s) were provided, but no name was specified; name them (dittoctl delete "
+              "{} NAME), or use --all or -l KEY=VALUE",
+              target.kind->singular));
+        }
+        sweeps.push_back(target);
+        continue;
+      }
+      if (del.all || !selector.empty()) {
         return absl::InvalidArgumentError(
-            "resource(s) were provided, but no name was specified (dittoctl delete pvc NAME)");
+            "names cannot be given with --all or -l; drop the names or the flag");
       }
       for (const std::string& name : target.names) {
-        victims.emplace_back(target.kind, target.kind->namespaced ? Namespace(common) : "", name);
+        victims.push_back({target.kind, target.kind->namespaced ? Namespace(common) : "", name});
       }
     }
   }
-  ASSIGN_OR_RETURN(auto session, Session::Open(flags));
+  // A dry run only reads: no pool is opened or created for it.
+  ASSIGN_OR_RETURN(auto session, Session::Open(flags, dry_run == DryRun::kNone ? Access::kWrite
+                                                                                : Access::kRead));
+  if (!session->has_store()) {
+    if (!sweeps.empty()) std::cerr << "No resources found\n";
+    for (const Victim& victim : victims) {
+      if (!del.ignore_not_found) {
+        PrintError(absl::NotFoundError(
+            fmt::format("{} \"{}\" not found", victim.kind->Resource(), victim.name)));
+      }
+    }
+    return victims.empty() || del.ignore_not_found ? absl::OkStatus() : absl::CancelledError("");
+  }
+  for (const Target& target : sweeps) {
+    std::string ns = target.kind->namespaced ? Namespace(common) : "";
+    std::vector<Json> objects;
+    RETURN_IF_ERROR(session->store().Transact([&](control::StoreTxn& txn) -> Status {
+      ASSIGN_OR_RETURN(objects, txn.List(std::string(target.kind->kind), ns, common.all_namespaces));
+      return absl::OkStatus();
+    }));
+    size_t before = victims.size();
+    for (const Json& object : objects) {
+      if (!selector.MatchesObject(object)) continue;
+      victims.push_back({target.kind, control::Namespace(object), control::Name(object)});
+    }
+    if (victims.size() == before) {
+      std::cerr << (target.kind->namespaced && !common.all_namespaces
+                        ? fmt::format("No resources found in {} namespace.\n", ns)
+                        : std::string("No resources found\n"));
+    }
+  }
   Status result;
-  for (const auto& [kind, ns, name] : victims) {
-    auto held = session->plane().Delete(std::string(kind->kind), ns, name);
+  for (const Victim& victim : victims) {
+    if (dry_run != DryRun::kNone) {
+      ASSIGN_OR_RETURN(auto object, control::GetObject(session->store(),
+                                                       std::string(victim.kind->kind), victim.ns,
+                                                       victim.name));
+      if (!object.has_value()) {
+        if (del.ignore_not_found) continue;
+        PrintError(absl::NotFoundError(
+            fmt::format("{} \"{}\" not found", victim.kind->Resource(), victim.name)));
+        result = absl::CancelledError("");
+        continue;
+      }
+      std::cout << fmt::format("{} \"{}\" deleted{}\n", victim.kind->singular, victim.name,
+                               DryRunSuffix(dry_run));
+      continue;
+    }
+    auto held = session->plane().Delete(std::string(victim.kind->kind), victim.ns, victim.name);
     if (!held.ok()) {
+      if (absl::IsNotFound(held.status()) && del.ignore_not_found) continue;
       PrintError(held.status());
       result = absl::CancelledError("");
       continue;
     }
-    std::cout << fmt::format("{} \"{}\" deleted\n", kind->singular, name);
+    std::cout << fmt::format("{} \"{}\" deleted\n", victim.kind->singular, victim.name);
     if (!held->empty()) {
-      std::cerr << fmt::format("{} \"{}\" is Terminating: {}\n", kind->singular, name, *held);
+      std::cerr << fmt::format("{} \"{}\" is Terminating: {}\n", victim.kind->singular,
+                               victim.name, *held);
     }
   }
   return result;
@@ -394,57 +282,115 @@ struct WaitFlags {
   std::string timeout = "60s";
 };
 
-StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text) {
-  if (text.empty()) return absl::InvalidArgumentError("empty --timeout");
-  size_t digits = 0;
-  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
-  if (digits == 0) {
-    return absl::InvalidArgumentError(
-        fmt::format("invalid --timeout \"{}\"; use e.g. 30s, 2m or 1h", text));
+// What --for asks: a named state, deletion, or a JSONPath value.
+struct Condition {
+  std::string name;  // "bound", "ready", "deleted", "jsonpath"
+  std::optional<control::JsonPath> path;
+  std::optional<std::string> value;  // jsonpath: nullopt = the field exists
+};
+
+StatusOr<Condition> ParseCondition(const std::string& text) {
+  Condition condition;
+  std::string lower = text;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower.rfind("jsonpath=", 0) == 0) {
+    std::string rest = text.substr(9);
+    std::string expression;
+    if (!rest.empty() && rest[0] == '{') {
+      size_t close = rest.find('}');
+      if (close == std::string::npos) {
+        return absl::InvalidArgumentError(fmt::format(
+            "unrecognized condition: \"{}\": the JSONPath has no closing }}; use "
+            "--for=jsonpath='{{.status.phase}}'=Bound",
+            text));
+      }
+      expression = rest.substr(0, close + 1);
+      rest = rest.substr(close + 1);
+      if (!rest.empty()) {
+        if (rest[0] != '=') {
+          return absl::InvalidArgumentError(fmt::format(
+              "unrecognized condition: \"{}\"; use --for=jsonpath='{{.status.phase}}'=Bound", text));
+        }
+        condition.value = rest.substr(1);
+      }
+    } else {
+      size_t eq = rest.find('=');
+      expression = rest.substr(0, eq);
+      if (eq != std::string::npos) condition.value = rest.substr(eq + 1);
+    }
+    if (expression.empty()) {
+      return absl::InvalidArgumentError(
+          "jsonpath wait format must be --for=jsonpath='{.status.phase}'=Bound");
+    }
+    ASSIGN_OR_RETURN(condition.path, control::JsonPath::ParseRelaxed(expression));
+    condition.name = "jsonpath";
+    return condition;
   }
-  int64_t value = std::stoll(text.substr(0, digits));
-  std::string unit = text.substr(digits);
-  if (unit == "ms") return std::chrono::milliseconds(value);
-  if (unit.empty() || unit == "s") return std::chrono::milliseconds(value * 1000);
-  if (unit == "m") return std::chrono::milliseconds(value * 60000);
-  if (unit == "h") return std::chrono::milliseconds(value * 3600000);
-  return absl::InvalidArgumentError(
-      fmt::format("invalid --timeout \"{}\"; use e.g. 30s, 2m or 1h", text));
+  if (lower.rfind("condition=", 0) == 0) lower = lower.substr(10);
+  if (lower == "delete") lower = "deleted";
+  if (lower != "bound" && lower != "deleted" && lower != "ready") {
+    return absl::InvalidArgumentError(fmt::format(
+        "unrecognized condition: \"{}\"; use --for=bound, --for=ready, --for=deleted or "
+        "--for=jsonpath='{{.status.phase}}'=Bound",
+        text));
+  }
+  condition.name = lower;
+  return condition;
 }
 
 // Whether `object` (nullopt: gone) meets `condition`.
-bool ConditionMet(const std::string& condition, const std::optional<Json>& object) {
-  if (condition == "delete" || condition == "deleted") return !object.has_value();
+bool ConditionMet(const Condition& condition, const std::optional<Json>& object) {
+  if (condition.name == "deleted") return !object.has_value();
   if (!object.has_value()) return false;
+  if (condition.name == "jsonpath") {
+    std::vector<Json> values = condition.path->Values(*object);
+    if (values.empty()) return false;
+    if (!condition.value.has_value()) return true;
+    for (const Json& value : values) {
+      if (control::JsonPathText(value) != *condition.value) return false;
+    }
+    return true;
+  }
   std::string kind = control::Kind(*object);
   std::string phase = control::GetString(*object, {"status", "phase"});
-  if (condition == "bound") return phase == "Bound";
-  if (condition == "ready") {
-    if (kind == control::kVolumeSnapshot || kind == control::kVolumeSnapshotContent) {
-      return control::GetBool(*object, {"status", "readyToUse"});
-    }
-    if (kind == control::kNamespace) return phase == "Active";
-    if (kind == control::kPersistentVolume) return phase == "Bound" || phase == "Available";
-    return phase == "Bound";
+  if (condition.name == "bound") return phase == "Bound";
+  if (kind == control::kVolumeSnapshot || kind == control::kVolumeSnapshotContent) {
+    return control::GetBool(*object, {"status", "readyToUse"});
   }
-  return false;
+  if (kind == control::kNamespace) return phase == "Active";
+  if (kind == control::kPersistentVolume) return phase == "Bound" || phase == "Available";
+  return phase == "Bound";
+}
+
+// The newest Warning event about the object, for a timed-out wait.
+std::string LastWarning(control::Store& store, const Json& object) {
+  std::string warning;
+  (void)store.Transact([&](control::StoreTxn& txn) -> Status {
+    ASSIGN_OR_RETURN(auto events, txn.ListEvents(control::Namespace(object), false,
+                                                 control::Kind(object), control::Name(object)));
+    int64_t newest = -1;
+    for (const auto& event : events) {
+      if (event.type == "Warning" && event.involved_uid == control::Uid(object) &&
+          event.last_ns > newest) {
+        newest = event.last_ns;
+        warning = fmt::format("{}: {}", event.reason, event.message);
+      }
+    }
+    return absl::OkStatus();
+  });
+  return warning;
 }
 
 Status RunWait(const GlobalFlags& flags, const CommonFlags& common, const WaitFlags& wait,
                const std::vector<std::string>& args) {
-  std::string condition = wait.condition;
-  for (char& c : condition) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (condition.rfind("condition=", 0) == 0) condition = condition.substr(10);
-  if (condition.rfind("jsonpath={.status.phase}=", 0) == 0) {
-    condition = condition.substr(25);
-  }
-  if (condition != "bound" && condition != "deleted" && condition != "delete" &&
-      condition != "ready") {
-    return absl::InvalidArgumentError(
-        fmt::format("unrecognized condition: \"{}\"; use --for=bound, --for=ready or --for=deleted",
-                    wait.condition));
-  }
+  ASSIGN_OR_RETURN(Condition condition, ParseCondition(wait.condition));
   ASSIGN_OR_RETURN(auto targets, ParseTargets(args));
+  for (const Target& target : targets) {
+    if (target.names.empty()) {
+      return absl::InvalidArgumentError(fmt::format(
+          "name what to wait for: dittoctl wait {}/NAME --for=...", target.kind->singular));
+    }
+  }
   ASSIGN_OR_RETURN(auto timeout, ParseDuration(wait.timeout));
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (const Target& target : targets) {
@@ -453,15 +399,19 @@ Status RunWait(const GlobalFlags& flags, const CommonFlags& common, const WaitFl
       bool seen = false;
       while (true) {
         std::optional<Json> object;
+        std::string warning;
         {
-          // A fresh session each round: the driver (and its pool) stays free
-          // for other dittoctl commands while we wait.
-          ASSIGN_OR_RETURN(auto session, OpenSession(flags));
-          ASSIGN_OR_RETURN(object, control::GetObject(session->plane().store(),
-                                                      std::string(target.kind->kind), ns, name));
+          // A fresh read-only session each round: the driver (and its pool)
+          // stays free for other dittoctl commands while we wait.
+          ASSIGN_OR_RETURN(auto session, OpenSession(flags, Access::kRead));
+          if (session->has_store()) {
+            ASSIGN_OR_RETURN(object, control::GetObject(session->store(),
+                                                        std::string(target.kind->kind), ns, name));
+            if (object.has_value()) warning = LastWarning(session->store(), *object);
+          }
         }
         if (object.has_value()) seen = true;
-        if (!object.has_value() && !seen && condition != "deleted" && condition != "delete") {
+        if (!object.has_value() && !seen && condition.name != "deleted") {
           return absl::NotFoundError(
               fmt::format("{} \"{}\" not found", target.kind->Resource(), name));
         }
@@ -470,8 +420,14 @@ Status RunWait(const GlobalFlags& flags, const CommonFlags& common, const WaitFl
           break;
         }
         if (std::chrono::steady_clock::now() >= deadline) {
-          return absl::DeadlineExceededError(fmt::format(
-              "timed out waiting for the condition on {}/{}", target.kind->plural, name));
+          std::string message = fmt::format("timed out waiting for the condition on {}/{}",
+                                            target.kind->plural, name);
+          if (!warning.empty()) {
+            message += fmt::format("; last warning: {} (dittoctl describe {} {}{})", warning,
+                                   target.kind->singular, name,
+                                   ns.empty() ? "" : " -n " + ns);
+          }
+          return absl::DeadlineExceededError(message);
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
       }
@@ -495,6 +451,14 @@ StatusOr<std::string> ClaimName(const std::string& ref) {
   return ref.substr(slash + 1);
 }
 
+// "pvc/NAME" (or "persistentvolumeclaim/NAME"), not a path.
+bool IsClaimRef(const std::string& text) {
+  size_t slash = text.find('/');
+  if (slash == std::string::npos || slash == 0 || text[0] == '/' || text[0] == '.') return false;
+  const KindInfo* kind = control::ResolveKind(text.substr(0, slash));
+  return kind != nullptr && kind->kind == control::kPersistentVolumeClaim;
+}
+
 Status RunMount(const GlobalFlags& flags, const CommonFlags& common, const std::string& ref,
                 const std::string& path, bool read_only) {
   ASSIGN_OR_RETURN(std::string claim, ClaimName(ref));
@@ -510,11 +474,35 @@ Status RunMount(const GlobalFlags& flags, const CommonFlags& common, const std::
   return absl::OkStatus();
 }
 
-Status RunUnmount(const GlobalFlags& flags, const std::string& path) {
+Status RunUnmount(const GlobalFlags& flags, const CommonFlags& common, const std::string& what) {
   ASSIGN_OR_RETURN(auto session, OpenSession(flags));
-  ASSIGN_OR_RETURN(std::string target, AbsolutePath(session->host(), path));
-  RETURN_IF_ERROR(control::UnpublishTarget(session->plane().context(), target));
-  std::cout << target << " unmounted\n";
+  std::vector<std::string> targets;
+  if (IsClaimRef(what)) {
+    ASSIGN_OR_RETURN(std::string claim, ClaimName(what));
+    std::string ns = Namespace(common);
+    RETURN_IF_ERROR(session->store().Transact([&](control::StoreTxn& txn) -> Status {
+      ASSIGN_OR_RETURN(auto mounts, txn.ListMounts());
+      for (const auto& mount : mounts) {
+        if (mount.namespace_name == ns && mount.claim_name == claim && !mount.block) {
+          targets.push_back(mount.target_path);
+        }
+      }
+      return absl::OkStatus();
+    }));
+    if (targets.empty()) {
+      return absl::NotFoundError(fmt::format(
+          "PVC {}/{} is not mounted by dittoctl on this machine (dittoctl describe pvc {} -n {} "
+          "shows where it is used; detach pvc/{} undoes attach)",
+          ns, claim, claim, ns, claim));
+    }
+  } else {
+    ASSIGN_OR_RETURN(std::string target, AbsolutePath(session->host(), what));
+    targets.push_back(target);
+  }
+  for (const std::string& target : targets) {
+    RETURN_IF_ERROR(control::UnpublishTarget(session->plane().context(), target));
+    std::cout << target << " unmounted\n";
+  }
   return absl::OkStatus();
 }
 
@@ -547,16 +535,6 @@ Status RunDetach(const GlobalFlags& flags, const CommonFlags& common, const std:
   return absl::OkStatus();
 }
 
-void Finish(const Status& status, int* exit_code) {
-  if (status.ok()) {
-    *exit_code = 0;
-    return;
-  }
-  // Cancelled: the command already printed its errors.
-  if (status.code() != absl::StatusCode::kCancelled) PrintError(status);
-  *exit_code = 1;
-}
-
 }  // namespace
 
 void RegisterKubeCommands(CLI::App& app, GlobalFlags* flags, int* exit_code) {
@@ -565,41 +543,41 @@ void RegisterKubeCommands(CLI::App& app, GlobalFlags* flags, int* exit_code) {
         app.add_subcommand("apply", "Apply objects from YAML files (all-or-nothing per call)");
     auto common = std::make_shared<CommonFlags>();
     auto files = std::make_shared<std::vector<std::string>>();
+    auto dry_run = std::make_shared<std::string>();
     sub->add_option("-f,--filename", *files, "File, directory or - for stdin")->required();
+    sub->add_option("--dry-run", *dry_run,
+                    "client|server: check everything and print what would change, store nothing");
     AddNamespace(sub, common.get());
-    sub->callback([=] { Finish(RunApply(*flags, *common, *files), exit_code); });
+    sub->callback([=] { Finish(RunApply(*flags, *common, *files, *dry_run), exit_code); });
   }
-  {
-    auto* sub = app.add_subcommand("get", "List objects: get KIND [NAME...] or KIND/NAME");
-    auto common = std::make_shared<CommonFlags>();
-    auto get = std::make_shared<GetFlags>();
-    auto args = std::make_shared<std::vector<std::string>>();
-    sub->add_option("args", *args, "KIND[,KIND] [NAME...] | KIND/NAME...")->required();
-    AddNamespace(sub, common.get());
-    sub->add_flag("-A,--all-namespaces", common->all_namespaces, "List across all namespaces");
-    sub->add_option("-o,--output", get->output, "wide|yaml|json|name");
-    sub->add_flag("--no-headers", get->no_headers, "Omit the header line");
-    sub->callback([=] { Finish(RunGet(*flags, *common, *get, *args), exit_code); });
-  }
+  RegisterGetCommand(app, flags, exit_code);
   {
     auto* sub = app.add_subcommand("describe", "Show an object in detail, with its events");
     auto common = std::make_shared<CommonFlags>();
     auto args = std::make_shared<std::vector<std::string>>();
+    auto selector = std::make_shared<std::string>();
     sub->add_option("args", *args, "KIND [NAME...] | KIND/NAME")->required();
     AddNamespace(sub, common.get());
     sub->add_flag("-A,--all-namespaces", common->all_namespaces, "Across all namespaces");
-    sub->callback([=] { Finish(RunDescribe(*flags, *common, *args), exit_code); });
+    sub->add_option("-l,--selector", *selector, "Label selector, as for get");
+    sub->callback([=] { Finish(RunDescribe(*flags, *common, *args, *selector), exit_code); });
   }
   {
     auto* sub =
         app.add_subcommand("delete", "Delete objects (Terminating while a finalizer holds them)");
     auto common = std::make_shared<CommonFlags>();
+    auto del = std::make_shared<DeleteFlags>();
     auto args = std::make_shared<std::vector<std::string>>();
-    auto files = std::make_shared<std::vector<std::string>>();
-    sub->add_option("args", *args, "KIND NAME... | KIND/NAME...");
-    sub->add_option("-f,--filename", *files, "Delete the objects in these files");
+    sub->add_option("args", *args, "KIND NAME... | KIND/NAME... | KIND --all | KIND -l SELECTOR");
+    sub->add_option("-f,--filename", del->files, "Delete the objects in these files");
+    sub->add_flag("--all", del->all, "Delete every object of the kind in the namespace");
+    sub->add_option("-l,--selector", del->selector, "Delete the objects matching this selector");
+    sub->add_flag("--ignore-not-found", del->ignore_not_found,
+                  "Treat a missing object as deleted (exit 0)");
+    sub->add_option("--dry-run", del->dry_run, "client|server: print what would be deleted");
+    sub->add_flag("-A,--all-namespaces", common->all_namespaces, "With --all or -l: everywhere");
     AddNamespace(sub, common.get());
-    sub->callback([=] { Finish(RunDelete(*flags, *common, *args, *files), exit_code); });
+    sub->callback([=] { Finish(RunDelete(*flags, *common, *del, *args), exit_code); });
   }
   {
     auto* sub = app.add_subcommand("create", "Create an object");
@@ -609,13 +587,16 @@ void RegisterKubeCommands(CLI::App& app, GlobalFlags* flags, int* exit_code) {
     ns->add_option("name", *name, "Namespace name")->required();
     ns->callback([=] { Finish(RunCreateNamespace(*flags, *name), exit_code); });
   }
+  RegisterPatchCommands(app, flags, exit_code);
   {
     auto* sub = app.add_subcommand("wait", "Wait for KIND/NAME to be bound, ready or deleted");
     auto common = std::make_shared<CommonFlags>();
     auto wait = std::make_shared<WaitFlags>();
     auto args = std::make_shared<std::vector<std::string>>();
-    sub->add_option("args", *args, "KIND/NAME...")->required();
-    sub->add_option("--for", wait->condition, "bound|ready|deleted")->required();
+    sub->add_option("args", *args, "KIND/NAME... | KIND NAME...")->required();
+    sub->add_option("--for", wait->condition,
+                    "bound|ready|deleted|condition=Ready|jsonpath='{.status.phase}'=Bound")
+        ->required();
     sub->add_option("--timeout", wait->timeout, "How long to wait (default 60s)");
     AddNamespace(sub, common.get());
     sub->callback([=] { Finish(RunWait(*flags, *common, *wait, *args), exit_code); });
@@ -634,11 +615,14 @@ void RegisterKubeCommands(CLI::App& app, GlobalFlags* flags, int* exit_code) {
     sub->callback([=] { Finish(RunMount(*flags, *common, *ref, *path, *read_only), exit_code); });
   }
   {
-    auto* sub =
-        app.add_subcommand("unmount", "Unmount what dittoctl mount put at PATH")->alias("umount");
-    auto path = std::make_shared<std::string>();
-    sub->add_option("path", *path, "Mount point")->required();
-    sub->callback([=] { Finish(RunUnmount(*flags, *path), exit_code); });
+    auto* sub = app.add_subcommand("unmount", "Unmount what dittoctl mount put at PATH, or pvc/NAME")
+                    ->alias("umount");
+    auto common = std::make_shared<CommonFlags>();
+    auto what = std::make_shared<std::string>();
+    sub->add_option("path", *what, "Mount point, or pvc/NAME (with -n) for all its mounts")
+        ->required();
+    AddNamespace(sub, common.get());
+    sub->callback([=] { Finish(RunUnmount(*flags, *common, *what), exit_code); });
   }
   {
     auto* sub = app.add_subcommand("attach", "Publish a Block PVC and print its device path");
@@ -658,6 +642,7 @@ void RegisterKubeCommands(CLI::App& app, GlobalFlags* flags, int* exit_code) {
     AddNamespace(sub, common.get());
     sub->callback([=] { Finish(RunDetach(*flags, *common, *what), exit_code); });
   }
+  RegisterCompletionCommand(app, exit_code);
 }
 
 }  // namespace ditto::cli

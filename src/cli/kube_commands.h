@@ -1,6 +1,6 @@
 // kubectl-style commands of dittoctl on the embedded control plane:
-// apply, get, describe, delete, create namespace, wait, mount, unmount,
-// attach, detach.
+// apply, get, describe, delete, patch, edit, create namespace, wait, mount,
+// unmount, attach, detach, completion.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -12,5 +12,10 @@ namespace ditto::cli {
 // Adds the commands to `app`. `flags` (filled by the global options) must
 // outlive parsing; each callback sets `*exit_code` (0 ok, 1 error).
 void RegisterKubeCommands(CLI::App& app, GlobalFlags* flags, int* exit_code);
+
+// The parts RegisterKubeCommands adds, each from its own file.
+void RegisterGetCommand(CLI::App& app, GlobalFlags* flags, int* exit_code);
+void RegisterPatchCommands(CLI::App& app, GlobalFlags* flags, int* exit_code);
+void RegisterCompletionCommand(CLI::App& app, int* exit_code);
 
 }  // namespace ditto::cli

@@ -4,9 +4,13 @@
 // operator commands on pools (pool, volume, snapshot).
 //
 // Exit codes: 0 success, 1 an error (printed on stderr), 2 a bad command line.
+#include <algorithm>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
+#include "cli/argv.h"
 #include "cli/kube_commands.h"
 #include "cli/pool_commands.h"
 #include "cli/session.h"
@@ -38,7 +42,7 @@ int main(int argc, char** argv) {
 
   int exit_code = 0;
   ditto::cli::RegisterKubeCommands(app, &flags, &exit_code);
-  ditto::cli::RegisterPoolCommands(app, &exit_code);
+  ditto::cli::RegisterPoolCommands(app, &flags, &exit_code);
   ditto::cli::RegisterSnapshotMetadataCommands(app, &flags, &exit_code);
   // The in-process driver logs through spdlog: keep stdout for command
   // output, and its per-RPC lines for -v (failures reach users as events).
@@ -46,8 +50,20 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::err);
   app.parse_complete_callback(
       [&] { spdlog::set_level(flags.verbose ? spdlog::level::info : spdlog::level::err); });
+  std::vector<std::string> args(argv + 1, argv + argc);
+  args = ditto::cli::NormalizeShorthands(args);
+  std::vector<std::string> verbs;
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    verbs.push_back(sub->get_name());
+    for (const std::string& alias : sub->get_aliases()) verbs.push_back(alias);
+  }
+  if (auto unknown = ditto::cli::UnknownVerbMessage(ditto::cli::FindVerb(args), verbs)) {
+    std::cerr << *unknown << "\n";
+    return 1;
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes the words last first
   try {
-    app.parse(argc, argv);
+    app.parse(args);
   } catch (const CLI::ParseError& error) {
     int code = app.exit(error);
     return code == 0 ? 0 : 2;

@@ -1,23 +1,29 @@
 #include "cli/pool_commands.h"
 
+#include <algorithm>
 #include <functional>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "cli/pool_refs.h"
+#include "cli/pool_sharing.h"
 #include "common/quantity.h"
 #include "fmt/format.h"
+#include "fmt/ranges.h"
 #include "host/linux_host.h"
+#include "pool/layout.h"
 #include "pool/pool.h"
 
 namespace ditto::cli {
 namespace {
 
-constexpr char kDefaultPool[] = "/var/lib/ditto/pool";
-
 // Options shared by the subcommands; CLI11 binds into this.
 struct PoolArgs {
-  std::string pool_dir = kDefaultPool;
+  std::string pool_dir;       // "" = STATE/pool
+  std::string state_dir;      // --state: its objects name volumes (pvc/NAME, PV names)
+  std::string ns = "default";  // -n, for pvc/NAME
+  bool force = false;         // volume delete: even when a PV uses it
   std::string size = "20Gi";  // pool init: backing file size
   std::string capacity;       // volume create/expand
   std::string backing = "auto";
@@ -85,6 +91,35 @@ void PrintSnapshot(const catalog::SnapshotRecord& s, const PoolArgs& args) {
   }
 }
 
+// Opens an existing pool for a command that only reads: a pool that is not
+// there, or whose backing file is not mounted, is reported, not created or
+// mounted.
+StatusOr<std::unique_ptr<pool::Pool>> OpenForReading(host::Host& host, const PoolArgs& args) {
+  auto layout = pool::ReadLayout(host, args.pool_dir);
+  if (!layout.ok()) {
+    if (absl::IsFailedPrecondition(layout.status())) {
+      return absl::NotFoundError(fmt::format(
+          "no pool at {}: the pool of --state {} is made by its first dittoctl apply or mount; "
+          "name another with --pool DIR, or create one with dittoctl pool init DIR",
+          args.pool_dir, args.state_dir));
+    }
+    return layout.status();
+  }
+  if (layout->backing_file && !host.Stat(layout->data_dir + "/catalog.db").ok()) {
+    return absl::FailedPreconditionError(fmt::format(
+        "the pool at {} is not mounted (its backing file is mounted again by the next command "
+        "that changes the pool, e.g. dittoctl volume create or dittoctl mount); a read-only "
+        "command does not mount it",
+        args.pool_dir));
+  }
+  return pool::Pool::Open(host, args.pool_dir);
+}
+
+// The volume ID args.id names: an ID, a PV name or pvc/NAME (with -n).
+StatusOr<std::string> VolumeId(host::Host& host, const PoolArgs& args) {
+  return ResolveVolumeRef(host, args.state_dir, args.id, args.ns);
+}
+
 Status PoolInit(host::Host& host, const PoolArgs& args) {
   ASSIGN_OR_RETURN(int64_t size, ParseQuantity(args.size));
   pool::InitOptions options;
@@ -117,8 +152,9 @@ Status PoolInit(host::Host& host, const PoolArgs& args) {
 }
 
 Status PoolStatusCommand(host::Host& host, const PoolArgs& args) {
-  ASSIGN_OR_RETURN(auto pool, pool::Pool::Open(host, args.pool_dir));
+  ASSIGN_OR_RETURN(auto pool, OpenForReading(host, args));
   ASSIGN_OR_RETURN(auto status, pool->GetStatus());
+  ASSIGN_OR_RETURN(PoolSharing sharing, MeasureSharing(*pool));
   if (args.output == "json") {
     nlohmann::json json = {{"dir", status.layout.dir},
                            {"dataDir", status.layout.data_dir},
@@ -135,6 +171,7 @@ Status PoolStatusCommand(host::Host& host, const PoolArgs& args) {
                            {"snapshots", status.snapshot_count},
                            {"provisionedBytes", status.provisioned_bytes},
                            {"sharedBytes", status.shared_bytes},
+                           {"savedBySharingBytes", sharing.SavedBytes()},
                            {"overcommitRatio", status.overcommit_ratio}};
     std::cout << json.dump(2) << "\n";
     return absl::OkStatus();
@@ -148,9 +185,10 @@ Status PoolStatusCommand(host::Host& host, const PoolArgs& args) {
       "Capacity:     {}\n"
       "Used:         {}\n"
       "Free:         {}\n"
-      "Volumes:      {} ({} provisioned, overcommit ratio {})\n"
+      "Provisioned:  {} (overcommit ratio {})\n"
+      "Volumes:      {}\n"
       "Snapshots:    {}\n"
-      "Shared:       {} (data shared between images)\n",
+      "Saved:        {} by sharing (the images hold {} of data in {} of blocks)\n",
       status.layout.dir, status.backend, status.layout.data_dir,
       !status.layout.device.empty()
           ? fmt::format(" (device {}, UUID {})", status.layout.device, status.layout.device_uuid)
@@ -158,9 +196,10 @@ Status PoolStatusCommand(host::Host& host, const PoolArgs& args) {
                                    : std::string(),
       status.fs_type,
       status.reflink ? "yes" : "no", HumanBytes(status.capacity_bytes),
-      HumanBytes(status.used_bytes), HumanBytes(status.free_bytes), status.volume_count,
-      HumanBytes(status.provisioned_bytes), status.overcommit_ratio, status.snapshot_count,
-      HumanBytes(status.shared_bytes));
+      HumanBytes(status.used_bytes), HumanBytes(status.free_bytes),
+      HumanBytes(status.provisioned_bytes), status.overcommit_ratio, status.volume_count,
+      status.snapshot_count, HumanBytes(sharing.SavedBytes()), HumanBytes(sharing.allocated_bytes),
+      HumanBytes(sharing.occupied_bytes));
   return absl::OkStatus();
 }
 
@@ -194,7 +233,7 @@ Status VolumeCreate(host::Host& host, const PoolArgs& args) {
 }
 
 Status VolumeList(host::Host& host, const PoolArgs& args) {
-  ASSIGN_OR_RETURN(auto pool, pool::Pool::Open(host, args.pool_dir));
+  ASSIGN_OR_RETURN(auto pool, OpenForReading(host, args));
   ASSIGN_OR_RETURN(auto volumes, pool->ListVolumes());
   if (args.output == "json") {
     nlohmann::json list = nlohmann::json::array();
@@ -202,48 +241,85 @@ Status VolumeList(host::Host& host, const PoolArgs& args) {
     std::cout << list.dump(2) << "\n";
     return absl::OkStatus();
   }
-  std::cout << fmt::format("{:<36}  {:<24}  {:>8}  {}\n", "ID", "NAME", "CAPACITY", "SOURCE");
-  for (const auto& v : volumes) PrintVolume(v, args);
+  // Columns as wide as their longest cell, like kubectl's tables.
+  size_t id_width = 2, name_width = 4, capacity_width = 8;
+  for (const auto& v : volumes) {
+    id_width = std::max(id_width, v.id.size());
+    name_width = std::max(name_width, v.name.size());
+    capacity_width = std::max(capacity_width, FormatQuantity(v.capacity_bytes).size());
+  }
+  auto row = [&](const std::string& id, const std::string& name, const std::string& capacity,
+                 const std::string& source) {
+    std::cout << fmt::format("{:<{}}   {:<{}}   {:>{}}   {}\n", id, id_width, name, name_width,
+                             capacity, capacity_width, source);
+  };
+  row("ID", "NAME", "CAPACITY", "SOURCE");
+  for (const auto& v : volumes) row(v.id, v.name, FormatQuantity(v.capacity_bytes), Source(v));
   return absl::OkStatus();
 }
 
 Status VolumeShow(host::Host& host, const PoolArgs& args) {
-  ASSIGN_OR_RETURN(auto pool, pool::Pool::Open(host, args.pool_dir));
-  ASSIGN_OR_RETURN(auto volume, pool->GetVolume(args.id));
-  ASSIGN_OR_RETURN(auto space, pool->VolumeSpace(args.id));
+  ASSIGN_OR_RETURN(std::string id, VolumeId(host, args));
+  ASSIGN_OR_RETURN(auto pool, OpenForReading(host, args));
+  ASSIGN_OR_RETURN(auto volume, pool->GetVolume(id));
+  ASSIGN_OR_RETURN(auto space, pool->VolumeSpace(id));
+  ASSIGN_OR_RETURN(PoolSharing sharing, MeasureSharing(*pool));
+  std::vector<std::string> partners = sharing.shares_with[id];
+  ASSIGN_OR_RETURN(std::optional<VolumeUser> user, FindVolumeUser(host, args.state_dir, id));
   if (args.output == "json") {
     nlohmann::json json = VolumeJson(volume);
     json["path"] = pool->VolumePath(volume.id);
     json["space"] = SpaceJson(space);
+    json["sharesBlocksWith"] = partners;
+    if (user.has_value()) {
+      json["persistentVolume"] = user->volume_name;
+      json["claim"] = user->claim;
+    }
     std::cout << json.dump(2) << "\n";
     return absl::OkStatus();
   }
   std::cout << fmt::format(
       "ID:         {}\nName:       {}\nCapacity:   {}\nSource:     {}\nImage:      {}\n"
-      "Allocated:  {} in {} extents\nShared:     {}\nExclusive:  {}\n",
+      "Allocated:  {} in {} extents\nShared:     {}\nExclusive:  {}\nShares with: {}\n"
+      "Used by:    {}\n",
       volume.id, volume.name, FormatQuantity(volume.capacity_bytes), Source(volume),
       pool->VolumePath(volume.id), HumanBytes(space.allocated_bytes), space.extent_count,
-      HumanBytes(space.shared_bytes), HumanBytes(space.exclusive_bytes));
+      HumanBytes(space.shared_bytes), HumanBytes(space.exclusive_bytes),
+      partners.empty() ? std::string("-") : fmt::format("{}", fmt::join(partners, ", ")),
+      user.has_value() ? fmt::format("PersistentVolume {}{}", user->volume_name,
+                                     user->claim.empty() ? "" : " (claim " + user->claim + ")")
+                       : std::string("-"));
   return absl::OkStatus();
 }
 
 Status VolumeExpand(host::Host& host, const PoolArgs& args) {
+  ASSIGN_OR_RETURN(std::string id, VolumeId(host, args));
   ASSIGN_OR_RETURN(auto pool, pool::Pool::Open(host, args.pool_dir));
   ASSIGN_OR_RETURN(int64_t size, ParseQuantity(args.capacity));
-  ASSIGN_OR_RETURN(auto volume, pool->GetVolume(args.id));
+  ASSIGN_OR_RETURN(auto volume, pool->GetVolume(id));
   if (size < volume.capacity_bytes) {
     return absl::OutOfRangeError(fmt::format("volume {} is {}; volumes can only grow",
-                                             args.id, FormatQuantity(volume.capacity_bytes)));
+                                             id, FormatQuantity(volume.capacity_bytes)));
   }
-  ASSIGN_OR_RETURN(volume, pool->ExpandVolume(args.id, size));
+  ASSIGN_OR_RETURN(volume, pool->ExpandVolume(id, size));
   PrintVolume(volume, args);
   return absl::OkStatus();
 }
 
 Status VolumeDelete(host::Host& host, const PoolArgs& args) {
+  ASSIGN_OR_RETURN(std::string id, VolumeId(host, args));
+  ASSIGN_OR_RETURN(std::optional<VolumeUser> user, FindVolumeUser(host, args.state_dir, id));
+  if (user.has_value() && !args.force) {
+    return absl::FailedPreconditionError(fmt::format(
+        "volume {} backs PersistentVolume {}{}: deleting it would break {}; delete the claim "
+        "instead (dittoctl delete pvc NAME -n NAMESPACE; reclaim policy Delete removes the "
+        "volume), or pass --force to delete the volume anyway",
+        id, user->volume_name, user->claim.empty() ? "" : " (claim " + user->claim + ")",
+        user->claim.empty() ? "that PV" : "the claim"));
+  }
   ASSIGN_OR_RETURN(auto pool, pool::Pool::Open(host, args.pool_dir));
-  RETURN_IF_ERROR(pool->DeleteVolume(args.id));
-  std::cout << fmt::format("volume {} deleted\n", args.id);
+  RETURN_IF_ERROR(pool->DeleteVolume(id));
+  std::cout << fmt::format("volume {} deleted\n", id);
   return absl::OkStatus();
 }
 
@@ -255,7 +331,7 @@ Status SnapshotCreate(host::Host& host, const PoolArgs& args) {
 }
 
 Status SnapshotList(host::Host& host, const PoolArgs& args) {
-  ASSIGN_OR_RETURN(auto pool, pool::Pool::Open(host, args.pool_dir));
+  ASSIGN_OR_RETURN(auto pool, OpenForReading(host, args));
   ASSIGN_OR_RETURN(auto snapshots, pool->ListSnapshots());
   if (args.output == "json") {
     nlohmann::json list = nlohmann::json::array();
@@ -277,12 +353,15 @@ Status SnapshotDelete(host::Host& host, const PoolArgs& args) {
 
 }  // namespace
 
-void RegisterPoolCommands(CLI::App& app, int* exit_code) {
+void RegisterPoolCommands(CLI::App& app, const GlobalFlags* flags, int* exit_code) {
   static host::LinuxHost host;
   auto args = std::make_shared<PoolArgs>();
-  auto bind = [&app, exit_code, args](CLI::App* command,
-                                      std::function<Status(host::Host&, const PoolArgs&)> run) {
-    command->callback([exit_code, args, run] {
+  auto bind = [&app, flags, exit_code, args](
+                  CLI::App* command, std::function<Status(host::Host&, const PoolArgs&)> run) {
+    command->callback([flags, exit_code, args, run] {
+      // The pool of --state unless --pool (or DIR) names another.
+      args->state_dir = flags->state_dir;
+      if (args->pool_dir.empty()) args->pool_dir = flags->state_dir + "/pool";
       Status status = run(host, *args);
       if (!status.ok()) std::cerr << "error: " << status.message() << "\n";
       *exit_code = status.ok() ? 0 : 1;
@@ -293,7 +372,13 @@ void RegisterPoolCommands(CLI::App& app, int* exit_code) {
         ->check(CLI::IsMember({"table", "json"}));
   };
   auto add_pool = [args](CLI::App* command) {
-    command->add_option("--pool", args->pool_dir, "pool directory")->capture_default_str();
+    command->add_option("--pool", args->pool_dir, "pool directory (default: STATE/pool)");
+  };
+  auto add_volume_ref = [args](CLI::App* command) {
+    command->add_option("id", args->id, "volume ID, PersistentVolume name, or pvc/NAME with -n")
+        ->required();
+    command->add_option("-n,--namespace", args->ns, "namespace of pvc/NAME")
+        ->capture_default_str();
   };
 
   CLI::App* pool = app.add_subcommand("pool", "Create and inspect a storage pool directory");
@@ -321,7 +406,7 @@ void RegisterPoolCommands(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   bind(init, PoolInit);
   CLI::App* status = pool->add_subcommand("status", "Show capacity, usage and sharing of a pool");
-  status->add_option("dir", args->pool_dir, "pool directory")->required();
+  status->add_option("dir", args->pool_dir, "pool directory (default: the pool of --state)");
   add_output(status);
   bind(status, PoolStatusCommand);
   CLI::App* overcommit = pool->add_subcommand("set-overcommit", "Set the over-commit ratio");
@@ -347,17 +432,18 @@ void RegisterPoolCommands(CLI::App& app, int* exit_code) {
   CLI::App* show = volume->add_subcommand("show", "Show a volume and its space use");
   add_pool(show);
   add_output(show);
-  show->add_option("id", args->id, "volume ID")->required();
+  add_volume_ref(show);
   bind(show, VolumeShow);
   CLI::App* expand = volume->add_subcommand("expand", "Grow a volume");
   add_pool(expand);
   add_output(expand);
-  expand->add_option("id", args->id, "volume ID")->required();
+  add_volume_ref(expand);
   expand->add_option("size", args->capacity, "new capacity, for example 2Gi")->required();
   bind(expand, VolumeExpand);
   CLI::App* remove = volume->add_subcommand("delete", "Delete a volume");
   add_pool(remove);
-  remove->add_option("id", args->id, "volume ID")->required();
+  add_volume_ref(remove);
+  remove->add_flag("--force", args->force, "delete even a volume a PersistentVolume uses");
   bind(remove, VolumeDelete);
 
   CLI::App* snapshot = app.add_subcommand("snapshot", "Operate on snapshots in a pool");

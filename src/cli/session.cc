@@ -2,6 +2,7 @@
 
 #include "common/quantity.h"
 #include "fmt/format.h"
+#include "pool/layout.h"
 
 namespace ditto::cli {
 
@@ -19,8 +20,9 @@ StatusOr<std::string> AbsolutePath(host::Host& host, const std::string& path) {
   if (path.empty()) return absl::InvalidArgumentError("empty path");
   std::string absolute = path;
   if (path[0] != '/') {
-    ASSIGN_OR_RETURN(std::string cwd, host.RealPath("."));
-    absolute = cwd == "/" ? "/" + path : cwd + "/" + path;
+    StatusOr<std::string> cwd = host.RealPath(".");
+    if (!cwd.ok()) return cwd.status();
+    absolute = cwd->size() == 1 ? "/" + path : *cwd + "/" + path;
   }
   // Normalise "//", "/./" and a trailing "/" so records match however typed.
   std::vector<std::string> parts;
@@ -41,8 +43,22 @@ StatusOr<std::string> AbsolutePath(host::Host& host, const std::string& path) {
   return out.empty() ? "/" : out;
 }
 
-StatusOr<std::unique_ptr<Session>> Session::Open(const GlobalFlags& flags) {
+bool PoolReady(host::Host& host, const GlobalFlags& flags) {
+  auto layout = pool::ReadLayout(host, flags.state_dir + "/pool");
+  if (!layout.ok()) return false;
+  return host.Stat(layout->data_dir + "/catalog.db").ok();
+}
+
+StatusOr<std::unique_ptr<Session>> Session::Open(const GlobalFlags& flags, Access access) {
   std::unique_ptr<Session> session(new Session());
+  if (access == Access::kRead) {
+    std::string db = flags.state_dir + "/objects.db";
+    if (!session->host_.Stat(db).ok()) return session;  // nothing stored yet
+    if (flags.endpoint.empty() && !PoolReady(session->host_, flags)) {
+      ASSIGN_OR_RETURN(session->store_, control::Store::Open(db));
+      return session;
+    }
+  }
   std::unique_ptr<control::CsiClient> client;
   if (!flags.endpoint.empty()) {
     ASSIGN_OR_RETURN(client, control::CsiClient::Connect(flags.endpoint));
@@ -51,7 +67,7 @@ StatusOr<std::unique_ptr<Session>> Session::Open(const GlobalFlags& flags) {
     options.driver_name = flags.driver_name;
     ASSIGN_OR_RETURN(options.node_id, NodeId(session->host_, flags));
     options.pool_dir = flags.state_dir + "/pool";
-    options.init_pool_if_missing = true;
+    options.init_pool_if_missing = access == Access::kWrite;
     ASSIGN_OR_RETURN(int64_t size, ParseQuantity(flags.pool_size));
     options.pool_init.size_bytes = static_cast<uint64_t>(size);
     ASSIGN_OR_RETURN(options.pool_init.backend, pool::DefaultBackendChoice());

@@ -197,10 +197,23 @@ StatusOr<Json> PrepareUpdate(StoreTxn& txn, const Json& existing, const Json& ob
     }
     updated["deletionPolicy"] = object["deletionPolicy"];
   } else if (kind == kVolumeSnapshot || kind == kReferenceGrant) {
-    if (kind == kVolumeSnapshot && immutable("spec", "/spec")) {
-      return absl::InvalidArgumentError("immutable");
+    Json spec = object.value("spec", Json::object());
+    if (kind == kVolumeSnapshot) {
+      // The snapshot controller fills in the default class: keep it.
+      const Json& old_spec = existing["spec"];
+      if (spec.is_object() && !spec.contains("volumeSnapshotClassName") &&
+          old_spec.contains("volumeSnapshotClassName")) {
+        spec["volumeSnapshotClassName"] = old_spec["volumeSnapshotClassName"];
+      }
+      if (spec != existing.value("spec", Json())) {
+        *error = Forbidden("/spec", "spec",
+                           fmt::format("Forbidden: updates to spec are forbidden; delete and "
+                                       "recreate the {} to change it",
+                                       kind));
+        return absl::InvalidArgumentError("immutable");
+      }
     }
-    updated["spec"] = object.value("spec", Json::object());
+    updated["spec"] = spec;
   } else if (kind == kVolumeSnapshotContent) {
     Json spec = object.value("spec", Json::object());
     Json old_spec = existing["spec"];

@@ -35,6 +35,33 @@ std::vector<Document> Expand(const std::vector<Document>& documents) {
   return expanded;
 }
 
+// A Pod names the claims it would use: say how to use them here instead.
+ApplyResult SkipPod(const Document& document, const ApplyOptions& options) {
+  const Json& pod = document.object;
+  std::string name = GetString(pod, {"metadata", "name"});
+  std::string ns = GetString(pod, {"metadata", "namespace"});
+  if (ns.empty()) ns = options.default_namespace;
+  std::string claims;
+  const Json* volumes = Find(pod, {"spec", "volumes"});
+  if (volumes != nullptr && volumes->is_array()) {
+    for (const Json& volume : *volumes) {
+      std::string claim = GetString(volume, {"persistentVolumeClaim", "claimName"});
+      if (claim.empty()) continue;
+      claims += fmt::format("{}dittoctl mount pvc/{} PATH -n {}", claims.empty() ? "" : "; ",
+                            claim, ns);
+    }
+  }
+  ApplyResult result;
+  result.ref = fmt::format("pod/{}", name);
+  result.action = ApplyAction::kSkipped;
+  result.note = fmt::format(
+      "{}: pod/{} not run: dittoctl runs no pods, it gives claims to this machine instead: {} "
+      "(dittoctl attach pvc/NAME -n {} for a Block claim)",
+      document.PositionOf("").ToString(), name,
+      claims.empty() ? "dittoctl mount pvc/NAME PATH -n " + ns : claims, ns);
+  return result;
+}
+
 Status ErrorAt(const Document& document, const std::string& pointer, const std::string& message) {
   return absl::InvalidArgumentError(
       fmt::format("{}: {}", document.PositionOf(pointer).ToString(), message));
@@ -50,14 +77,25 @@ const char* ActionName(ApplyAction action) {
       return "configured";
     case ApplyAction::kUnchanged:
       return "unchanged";
+    case ApplyAction::kSkipped:
+      return "skipped";
   }
   return "";
 }
 
 StatusOr<std::vector<ApplyResult>> Apply(Store& store, const std::vector<Document>& input,
                                          const ApplyOptions& options) {
-  std::vector<Document> documents = Expand(input);
+  std::vector<Document> documents;
+  std::vector<ApplyResult> skipped;
+  for (Document& document : Expand(input)) {
+    if (GetString(document.object, {"kind"}) == "Pod" && document.object.is_object()) {
+      skipped.push_back(SkipPod(document, options));
+    } else {
+      documents.push_back(std::move(document));
+    }
+  }
   if (documents.empty()) {
+    if (!skipped.empty()) return skipped;
     return absl::InvalidArgumentError("no objects passed to apply");
   }
   // 1. Every document on its own: structure, names, quantities.
@@ -163,9 +201,13 @@ StatusOr<std::vector<ApplyResult>> Apply(Store& store, const std::vector<Documen
       }
       results.push_back(std::move(result));
     }
+    // Cancelled rolls the transaction back: checked, nothing stored.
+    if (options.dry_run) return absl::CancelledError("dry run");
     return absl::OkStatus();
   });
+  if (options.dry_run && absl::IsCancelled(status)) status = absl::OkStatus();
   RETURN_IF_ERROR(status);
+  for (ApplyResult& result : skipped) results.push_back(std::move(result));
   return results;
 }
 

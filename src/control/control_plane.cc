@@ -71,6 +71,12 @@ StatusOr<std::vector<ApplyResult>> ControlPlane::Apply(const std::vector<Documen
 StatusOr<std::string> ControlPlane::Delete(const std::string& kind, const std::string& ns,
                                            const std::string& name) {
   const KindInfo* info = FindKind(kind);
+  if (kind == kNamespace && name == "default") {
+    // As the API server: everything that names no namespace lands there.
+    return absl::FailedPreconditionError(
+        "namespaces \"default\" is forbidden: this namespace may not be deleted; delete the "
+        "objects in it instead (dittoctl delete pvc --all -n default)");
+  }
   RETURN_IF_ERROR(store_->Transact([&](StoreTxn& txn) -> Status {
     ASSIGN_OR_RETURN(std::optional<Json> object, txn.Get(kind, ns, name));
     if (!object.has_value()) {
@@ -85,6 +91,22 @@ StatusOr<std::string> ControlPlane::Delete(const std::string& kind, const std::s
     if (!object.has_value()) return absl::OkStatus();
     if (kind == kPersistentVolumeClaim) {
       ASSIGN_OR_RETURN(held, ClaimHeldBy(txn, *object));
+    }
+    if (kind == kNamespace) {
+      std::string remaining;
+      for (const KindInfo& content : AllKinds()) {
+        if (!content.namespaced || content.kind == kEvent) continue;
+        ASSIGN_OR_RETURN(std::vector<Json> objects, txn.List(std::string(content.kind), name));
+        for (const Json& item : objects) {
+          std::string why;
+          if (content.kind == kPersistentVolumeClaim) {
+            ASSIGN_OR_RETURN(why, ClaimHeldBy(txn, item));
+          }
+          remaining += fmt::format("{}{}{}", remaining.empty() ? "" : "; ",
+                                   content.Ref(Name(item)), why.empty() ? "" : " (" + why + ")");
+        }
+      }
+      held = fmt::format("waiting for the objects in it to be deleted: {}", remaining);
     }
     if (held.empty()) {
       std::string finalizers;

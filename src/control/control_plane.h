@@ -2,7 +2,7 @@
 // state directory, a CSI client (in-process driver or dittod's socket) and
 // the controllers. Opening it the first time creates the `default`
 // namespace, the default StorageClass `ditto` and VolumeSnapshotClass
-// `ditto-snapclass` for the driver it talks to.
+// `ditto` (the names deploy/kubernetes uses) for the driver it talks to.
 #pragma once
 
 #include <memory>
@@ -19,7 +19,7 @@
 namespace ditto::control {
 
 inline constexpr char kDefaultStorageClassName[] = "ditto";
-inline constexpr char kDefaultSnapshotClassName[] = "ditto-snapclass";
+inline constexpr char kDefaultSnapshotClassName[] = "ditto";
 
 class ControlPlane {
  public:

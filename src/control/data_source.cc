@@ -20,11 +20,26 @@ StatusOr<ResolvedSource> ResolveClaimSource(StoreTxn& txn, const Json& claim,
   ASSIGN_OR_RETURN(std::optional<Json> source,
                    txn.Get(kPersistentVolumeClaim, ref.namespace_name, name));
   if (!source.has_value()) {
+    // A claim of that name elsewhere is the usual mistake: say where.
+    std::string elsewhere;
+    ASSIGN_OR_RETURN(std::vector<Json> all, txn.List(kPersistentVolumeClaim, "", true));
+    for (const Json& other : all) {
+      if (Name(other) == name && Namespace(other) != ref.namespace_name) {
+        elsewhere += (elsewhere.empty() ? "" : ", ") + Namespace(other);
+      }
+    }
+    std::string hint =
+        elsewhere.empty()
+            ? "create it or fix spec.dataSource.name"
+            : fmt::format(
+                  "a PVC {} exists in namespace {}: create the clone there, or clone across "
+                  "namespaces with spec.dataSourceRef.namespace and a ReferenceGrant in the "
+                  "source's namespace",
+                  name, elsewhere);
     return Rule(fmt::format(
         "error getting PVC {} (namespace \"{}\"): persistentvolumeclaims \"{}\" not found; the "
-        "source must be an existing PVC in the same namespace as the clone: create it or fix "
-        "spec.dataSource.name",
-        name, ref.namespace_name, name));
+        "source must be an existing PVC in the same namespace as the clone: {}",
+        name, ref.namespace_name, name, hint));
   }
   std::string phase = GetString(*source, {"status", "phase"}, "Pending");
   if (phase != "Bound") {

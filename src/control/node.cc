@@ -1,5 +1,7 @@
 #include "control/node.h"
 
+#include <cstdlib>
+
 #include "common/clock.h"
 #include "control/kinds.h"
 #include "control/provisioner.h"
@@ -10,6 +12,10 @@ namespace ditto::control {
 namespace {
 
 using csi::v1::NodeServiceCapability_RPC;
+
+// The setting that remembers a mount point existed before dittoctl mounted
+// there (its mode, octal), so unmount leaves it in place.
+std::string KeptDirectoryKey(const std::string& target) { return "kept-dir:" + target; }
 
 std::string Parent(const std::string& path) {
   size_t slash = path.rfind('/');
@@ -120,6 +126,13 @@ StatusOr<std::string> PublishClaim(ControllerContext& ctx, const PublishRequest&
     if (mount.volume_name == volume_name) staged = true;
   }
   RETURN_IF_ERROR(ctx.host.MakeDirectories(Parent(target), 0755));
+  // A mount point that already exists is the user's: unmount leaves it.
+  auto existing = ctx.host.Stat(target);
+  if (existing.ok() && existing->is_directory && !request.block) {
+    RETURN_IF_ERROR(ctx.store.Transact([&](StoreTxn& txn) {
+      return txn.PutSetting(KeptDirectoryKey(target), fmt::format("{:o}", existing->mode));
+    }));
+  }
 
   csi::v1::VolumeCapability capability = CapabilityOf(*volume, info);
   const Json attributes = volume->at("spec").at("csi").value("volumeAttributes", Json::object());
@@ -205,6 +218,18 @@ Status UnpublishTarget(ControllerContext& ctx, const std::string& target_path) {
   unpublish.set_volume_id(found->volume_handle);
   unpublish.set_target_path(found->target_path);
   RETURN_IF_ERROR(ctx.csi.NodeUnpublishVolume(unpublish));
+  // The driver removes an empty target; one that was there before the
+  // mount comes back as it was.
+  std::optional<std::string> kept;
+  RETURN_IF_ERROR(ctx.store.Transact([&](StoreTxn& txn) -> Status {
+    ASSIGN_OR_RETURN(kept, txn.GetSetting(KeptDirectoryKey(target_path)));
+    return absl::OkStatus();
+  }));
+  if (kept.has_value() && !ctx.host.Stat(target_path).ok()) {
+    uint32_t mode = static_cast<uint32_t>(std::strtoul(kept->c_str(), nullptr, 8));
+    RETURN_IF_ERROR(ctx.host.MakeDirectories(target_path, mode == 0 ? 0755 : mode));
+    RETURN_IF_ERROR(ctx.host.SetMode(target_path, mode == 0 ? 0755 : mode));
+  }
   if (users == 1 && !found->staging_path.empty()) {
     csi::v1::NodeUnstageVolumeRequest unstage;
     unstage.set_volume_id(found->volume_handle);
@@ -214,7 +239,11 @@ Status UnpublishTarget(ControllerContext& ctx, const std::string& target_path) {
     if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
   }
   std::string target = found->target_path;
-  RETURN_IF_ERROR(ctx.store.Transact([&](StoreTxn& txn) { return txn.RemoveMount(target); }));
+  RETURN_IF_ERROR(ctx.store.Transact([&](StoreTxn& txn) -> Status {
+    RETURN_IF_ERROR(txn.RemoveMount(target));
+    if (kept.has_value()) RETURN_IF_ERROR(txn.RemoveSetting(KeptDirectoryKey(target)));
+    return absl::OkStatus();
+  }));
   return Reconcile(ctx);
 }
 

@@ -10,7 +10,13 @@ namespace ditto::control {
 
 StatusOr<bool> MarkDeleted(StoreTxn& txn, Json object) {
   const Json* finalizers = Find(object, {"metadata", "finalizers"});
-  if (finalizers == nullptr || finalizers->empty()) {
+  // A namespace is held by spec.finalizers ("kubernetes") until the
+  // namespace controller has removed everything in it.
+  const Json* spec_finalizers = Find(object, {"spec", "finalizers"});
+  bool held = (finalizers != nullptr && !finalizers->empty()) ||
+              (Kind(object) == kNamespace && spec_finalizers != nullptr &&
+               !spec_finalizers->empty());
+  if (!held) {
     RETURN_IF_ERROR(txn.Remove(Kind(object), Namespace(object), Name(object)));
     return true;
   }

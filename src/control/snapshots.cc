@@ -158,6 +158,10 @@ StatusOr<bool> TakeSnapshot(ControllerContext& ctx, const Json& snapshot, const 
     Json& updated = *current;
     AddFinalizer(updated, kAsSourceFinalizer);
     AddFinalizer(updated, kSnapshotBoundFinalizer);
+    // As the snapshot controller does: the default class is written down.
+    if (GetString(updated, {"spec", "volumeSnapshotClassName"}).empty()) {
+      updated["spec"]["volumeSnapshotClassName"] = Name(*snapshot_class);
+    }
     updated["status"] = {{"boundVolumeSnapshotContentName", content_name},
                          {"readyToUse", taken.ready_to_use()},
                          {"restoreSize", FormatQuantity(taken.size_bytes())},

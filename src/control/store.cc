@@ -286,6 +286,12 @@ Status StoreTxn::PutSetting(const std::string& key, const std::string& value) {
   return stmt.Run().status();
 }
 
+Status StoreTxn::RemoveSetting(const std::string& key) {
+  ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db_, "DELETE FROM settings WHERE key = ?1"));
+  stmt.Bind(1, key);
+  return stmt.Run().status();
+}
+
 Status StoreTxn::PutMount(const MountRecord& record) {
   ASSIGN_OR_RETURN(Statement stmt,
                    Statement::Prepare(db_,

@@ -99,6 +99,7 @@ class StoreTxn {
   // Small named values of the control plane itself ("initialized").
   StatusOr<std::optional<std::string>> GetSetting(const std::string& key);
   Status PutSetting(const std::string& key, const std::string& value);
+  Status RemoveSetting(const std::string& key);
 
   Status PutMount(const MountRecord& record);
   Status RemoveMount(const std::string& target_path);

@@ -285,6 +285,26 @@ void Emit(YAML::Emitter& out, const json& value) {
   }
 }
 
+// YAML indents with spaces only; a tab in the indentation up to the line
+// of a parse error (0-based `error_line`) is most likely its cause.
+std::string TabHint(std::string_view text, int error_line) {
+  int line = 0;
+  for (size_t at = 0; at < text.size() && line <= error_line + 1; ++line) {
+    size_t end = text.find('\n', at);
+    if (end == std::string_view::npos) end = text.size();
+    for (size_t i = at; i < end && (text[i] == ' ' || text[i] == '\t'); ++i) {
+      if (text[i] == '\t') {
+        return fmt::format(
+            " (line {} column {} indents with a tab: YAML indents with spaces only, replace the "
+            "tab with spaces)",
+            line + 1, i - at + 1);
+      }
+    }
+    at = end + 1;
+  }
+  return "";
+}
+
 }  // namespace
 
 std::string SourcePosition::ToString() const {
@@ -360,8 +380,9 @@ StatusOr<std::vector<Document>> ParseYaml(std::string_view text, std::string_vie
     }
     nodes = YAML::LoadAll(std::string(text));
   } catch (const YAML::Exception& error) {
-    return absl::InvalidArgumentError(
-        fmt::format("{}: yaml: {}", PositionFromMark(file, error.mark).ToString(), error.msg));
+    return absl::InvalidArgumentError(fmt::format("{}: yaml: {}{}",
+                                                  PositionFromMark(file, error.mark).ToString(),
+                                                  error.msg, TabHint(text, error.mark.line)));
   }
   std::vector<Document> documents;
   int index = 0;

@@ -633,8 +633,15 @@ Status NodeService::DoUnpublish(const pb::NodeUnpublishVolumeRequest& request) {
     if (!unmounted.ok() && !absl::IsNotFound(unmounted)) return unmounted;
   }
   RETURN_IF_ERROR(Failpoint("node.unpublish.after_unmount"));
-  // The spec has the plugin delete the file or directory it created.
-  Status removed = context_.host.Remove(target);
+  // The spec has the plugin delete the file or directory it created. A
+  // directory that still holds files was there before the publish: keep it.
+  auto info = context_.host.Stat(target);
+  bool keep = false;
+  if (info.ok() && info->is_directory) {
+    ASSIGN_OR_RETURN(auto entries, context_.host.ListDirectory(target));
+    keep = !entries.empty();
+  }
+  Status removed = keep ? absl::OkStatus() : context_.host.Remove(target);
   if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
   return catalog.DeletePublish(id, target);
 }

@@ -448,9 +448,14 @@ TEST_P(DittoctlTest, BadInputIsRejectedWithPositionsAndNothingApplied) {
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("RFC 1123"), std::string::npos) << r.err;
 
-  r = Apply("kind", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: x\n");
+  r = Apply("kind", "apiVersion: v1\nkind: Deployment\nmetadata:\n  name: x\n");
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.err.find("no matches for kind \"Pod\""), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no matches for kind \"Deployment\""), std::string::npos) << r.err;
+  // A Pod is not run, and not an error: skipped with a note.
+  r = Apply("pod", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: x\n");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "pod/x skipped\n");
+  EXPECT_NE(r.err.find("dittoctl runs no pods"), std::string::npos) << r.err;
 
   std::string missing_ns = Pvc("m", "1Gi", "", "ditto");
   missing_ns.replace(missing_ns.find("namespace: NS"), 13, "namespace: nowhere");

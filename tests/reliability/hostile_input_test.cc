@@ -162,37 +162,37 @@ std::vector<Case> HostileInputTest::GrpcCases() {
         utf8 ? std::set<Code>{Code::INVALID_ARGUMENT, Code::NOT_FOUND, Code::OK}
              : std::set<Code>{Code::INVALID_ARGUMENT, Code::NOT_FOUND, Code::OK, Code::INTERNAL};
     cases.push_back(
-        {"DeleteVolume " + tag, [=](CsiClient& c) { return c.DeleteVolume(id); }, refused_or_ok});
-    cases.push_back({"DeleteSnapshot " + tag, [=](CsiClient& c) { return c.DeleteSnapshot(id); },
+        {"DeleteVolume " + tag, [=, this](CsiClient& c) { return c.DeleteVolume(id); }, refused_or_ok});
+    cases.push_back({"DeleteSnapshot " + tag, [=, this](CsiClient& c) { return c.DeleteSnapshot(id); },
                      refused_or_ok});
     cases.push_back({"ControllerExpandVolume " + tag,
-                     [=](CsiClient& c) { return c.ControllerExpandVolume(id, 64 << 20); },
+                     [=, this](CsiClient& c) { return c.ControllerExpandVolume(id, 64 << 20); },
                      refused});
     cases.push_back({"CreateSnapshot of " + tag,
-                     [=](CsiClient& c) { return c.CreateSnapshot("hostile-snap", id); }, refused});
+                     [=, this](CsiClient& c) { return c.CreateSnapshot("hostile-snap", id); }, refused});
     cases.push_back(
         {"CreateVolume clone of " + tag,
-         [=](CsiClient& c) { return c.CreateVolume(CloneRequest("hostile-clone", id)); }, refused});
+         [=, this](CsiClient& c) { return c.CreateVolume(CloneRequest("hostile-clone", id)); }, refused});
     cases.push_back(
         {"CreateVolume restore of " + tag,
-         [=](CsiClient& c) { return c.CreateVolume(RestoreRequest("hostile-restore", id)); },
+         [=, this](CsiClient& c) { return c.CreateVolume(RestoreRequest("hostile-restore", id)); },
          refused});
     cases.push_back(
-        {"NodeStage " + tag, [=](CsiClient& c) { return c.NodeStage(id, stage); }, refused});
+        {"NodeStage " + tag, [=, this](CsiClient& c) { return c.NodeStage(id, stage); }, refused});
     cases.push_back(
-        {"NodeUnstage " + tag, [=](CsiClient& c) { return c.NodeUnstage(id, stage); }, refused});
+        {"NodeUnstage " + tag, [=, this](CsiClient& c) { return c.NodeUnstage(id, stage); }, refused});
     cases.push_back({"NodePublish " + tag,
-                     [=](CsiClient& c) { return c.NodePublish(id, stage, target); }, refused});
+                     [=, this](CsiClient& c) { return c.NodePublish(id, stage, target); }, refused});
     cases.push_back({"NodeUnpublish " + tag,
-                     [=](CsiClient& c) { return c.NodeUnpublish(id, target); }, refused});
+                     [=, this](CsiClient& c) { return c.NodeUnpublish(id, target); }, refused});
     cases.push_back({"NodeGetVolumeStats " + tag,
-                     [=](CsiClient& c) {
+                     [=, this](CsiClient& c) {
                        pb::NodeGetVolumeStatsResponse r;
                        return c.NodeGetVolumeStats(id, target_, &r);
                      },
                      refused});
     cases.push_back({"ControllerGetVolume " + tag,
-                     [=](CsiClient& c) {
+                     [=, this](CsiClient& c) {
                        pb::ControllerGetVolumeRequest request;
                        request.set_volume_id(id);
                        pb::ControllerGetVolumeResponse response;
@@ -207,10 +207,10 @@ std::vector<Case> HostileInputTest::GrpcCases() {
   for (const std::string& name : {std::string(""), std::string(10 * 1024, 'n'), nul_name,
                                   std::string("pvc-\n-x"), std::string("\x01\x02")}) {
     cases.push_back({"CreateVolume name " + Printable(name),
-                     [=](CsiClient& c) { return c.CreateVolume(VolumeRequest(name, 16 << 20)); },
+                     [=, this](CsiClient& c) { return c.CreateVolume(VolumeRequest(name, 16 << 20)); },
                      {Code::INVALID_ARGUMENT}});
     cases.push_back({"CreateSnapshot name " + Printable(name),
-                     [=](CsiClient& c) { return c.CreateSnapshot(name, staged_); },
+                     [=, this](CsiClient& c) { return c.CreateSnapshot(name, staged_); },
                      {Code::INVALID_ARGUMENT}});
   }
 
@@ -243,28 +243,28 @@ std::vector<Case> HostileInputTest::GrpcCases() {
                                        Code::NOT_FOUND, Code::ALREADY_EXISTS};
   for (const std::string& path : paths) {
     std::string tag = Printable(path);
-    cases.push_back({"NodeStage at " + tag, [=](CsiClient& c) { return c.NodeStage(fresh_, path); },
+    cases.push_back({"NodeStage at " + tag, [=, this](CsiClient& c) { return c.NodeStage(fresh_, path); },
                      path_refused});
     cases.push_back({"NodePublish to " + tag,
-                     [=](CsiClient& c) { return c.NodePublish(staged_, staging_, path); },
+                     [=, this](CsiClient& c) { return c.NodePublish(staged_, staging_, path); },
                      path_refused});
     cases.push_back({"NodePublish from staging " + tag,
-                     [=](CsiClient& c) { return c.NodePublish(staged_, path, target); },
+                     [=, this](CsiClient& c) { return c.NodePublish(staged_, path, target); },
                      path_refused});
     cases.push_back({"NodeUnpublish " + tag,
-                     [=](CsiClient& c) { return c.NodeUnpublish(staged_, path); },
+                     [=, this](CsiClient& c) { return c.NodeUnpublish(staged_, path); },
                      {Code::INVALID_ARGUMENT, Code::OK}});
     cases.push_back({"NodeUnstage " + tag,
-                     [=](CsiClient& c) { return c.NodeUnstage(staged_, path); },
+                     [=, this](CsiClient& c) { return c.NodeUnstage(staged_, path); },
                      {Code::INVALID_ARGUMENT, Code::OK, Code::FAILED_PRECONDITION}});
     cases.push_back({"NodeGetVolumeStats " + tag,
-                     [=](CsiClient& c) {
+                     [=, this](CsiClient& c) {
                        pb::NodeGetVolumeStatsResponse r;
                        return c.NodeGetVolumeStats(staged_, path, &r);
                      },
                      {Code::INVALID_ARGUMENT, Code::NOT_FOUND}});
     cases.push_back({"NodeExpandVolume " + tag,
-                     [=](CsiClient& c) {
+                     [=, this](CsiClient& c) {
                        pb::NodeExpandVolumeRequest request;
                        request.set_volume_id(staged_);
                        request.set_volume_path(path);
@@ -278,7 +278,7 @@ std::vector<Case> HostileInputTest::GrpcCases() {
   for (const std::string& path : {work_.Join("pub/link-out"), work_.Join("pub/link-out/deeper"),
                                   work_.Join("stage/link-proc")}) {
     cases.push_back({"NodePublish (multi-writer) to " + Printable(path),
-                     [=](CsiClient& c) {
+                     [=, this](CsiClient& c) {
                        pb::NodePublishVolumeRequest request;
                        request.set_volume_id(staged_);
                        request.set_staging_target_path(staging_);
@@ -320,7 +320,7 @@ std::vector<Case> HostileInputTest::GrpcCases() {
     std::string tag = fmt::format("required={} limit={}", range.required, range.limit);
     std::string name = fmt::format("hostile-size-{}", n++);
     cases.push_back({"CreateVolume " + tag,
-                     [=](CsiClient& c) {
+                     [=, this](CsiClient& c) {
                        pb::CreateVolumeRequest request = VolumeRequest(name, 0);
                        request.mutable_capacity_range()->set_required_bytes(range.required);
                        request.mutable_capacity_range()->set_limit_bytes(range.limit);
@@ -328,7 +328,7 @@ std::vector<Case> HostileInputTest::GrpcCases() {
                      },
                      range.allowed});
     cases.push_back({"CreateVolume clone " + tag,
-                     [=](CsiClient& c) {
+                     [=, this](CsiClient& c) {
                        pb::CreateVolumeRequest request = CloneRequest(name + "-clone", staged_);
                        request.mutable_capacity_range()->set_required_bytes(range.required);
                        request.mutable_capacity_range()->set_limit_bytes(range.limit);
@@ -336,7 +336,7 @@ std::vector<Case> HostileInputTest::GrpcCases() {
                      },
                      range.allowed});
     cases.push_back({"ControllerExpandVolume " + tag,
-                     [=](CsiClient& c) {
+                     [=, this](CsiClient& c) {
                        pb::ControllerExpandVolumeRequest request;
                        request.set_volume_id(fresh_);
                        request.mutable_capacity_range()->set_required_bytes(range.required);
@@ -347,7 +347,7 @@ std::vector<Case> HostileInputTest::GrpcCases() {
                      },
                      range.allowed});
     cases.push_back({"NodeExpandVolume " + tag,
-                     [=](CsiClient& c) {
+                     [=, this](CsiClient& c) {
                        pb::NodeExpandVolumeRequest request;
                        request.set_volume_id(staged_);
                        request.set_volume_path(target_);
@@ -359,7 +359,7 @@ std::vector<Case> HostileInputTest::GrpcCases() {
                      range.node_ok ? std::set<Code>{Code::OK} : range.allowed});
   }
   cases.push_back({"CreateVolume clone smaller than its source",
-                   [=](CsiClient& c) {
+                   [=, this](CsiClient& c) {
                      return c.CreateVolume(CloneRequest("hostile-small-clone", staged_, 16 << 20));
                    },
                    {Code::OUT_OF_RANGE}});
@@ -384,10 +384,10 @@ std::vector<Case> HostileInputTest::GrpcCases() {
     std::string tag = Printable(fs);
     cases.push_back(
         {"CreateVolume fs_type " + tag,
-         [=](CsiClient& c) { return c.CreateVolume(VolumeRequest("hostile-fs", 16 << 20, fs)); },
+         [=, this](CsiClient& c) { return c.CreateVolume(VolumeRequest("hostile-fs", 16 << 20, fs)); },
          {Code::INVALID_ARGUMENT}});
     cases.push_back({"CreateVolume parameter fsType " + tag,
-                     [=](CsiClient& c) {
+                     [=, this](CsiClient& c) {
                        pb::CreateVolumeRequest request =
                            VolumeRequest("hostile-fs-param", 16 << 20, "");
                        (*request.mutable_parameters())["fsType"] = fs;
@@ -395,7 +395,7 @@ std::vector<Case> HostileInputTest::GrpcCases() {
                      },
                      {Code::INVALID_ARGUMENT}});
     cases.push_back({"NodeStage fs_type " + tag,
-                     [=](CsiClient& c) { return c.NodeStage(fresh_, stage, fs); },
+                     [=, this](CsiClient& c) { return c.NodeStage(fresh_, stage, fs); },
                      {Code::INVALID_ARGUMENT}});
   }
   std::vector<std::string> flags = {
@@ -429,7 +429,7 @@ std::vector<Case> HostileInputTest::GrpcCases() {
   for (const std::string& flag : flags) {
     std::string tag = Printable(flag);
     cases.push_back({"NodeStage mount flag " + tag,
-                     [=](CsiClient& c) {
+                     [=, this](CsiClient& c) {
                        pb::NodeStageVolumeRequest request;
                        request.set_volume_id(fresh_);
                        request.set_staging_target_path(stage);
@@ -440,7 +440,7 @@ std::vector<Case> HostileInputTest::GrpcCases() {
                      },
                      {Code::INVALID_ARGUMENT}});
     cases.push_back({"NodePublish mount flag " + tag,
-                     [=](CsiClient& c) {
+                     [=, this](CsiClient& c) {
                        pb::NodePublishVolumeRequest request;
                        request.set_volume_id(staged_);
                        request.set_staging_target_path(staging_);
@@ -452,7 +452,7 @@ std::vector<Case> HostileInputTest::GrpcCases() {
                      },
                      {Code::INVALID_ARGUMENT}});
     cases.push_back({"CreateVolume mount flag " + tag,
-                     [=](CsiClient& c) {
+                     [=, this](CsiClient& c) {
                        pb::CreateVolumeRequest request = VolumeRequest("hostile-flags", 16 << 20);
                        request.mutable_volume_capabilities(0)->mutable_mount()->add_mount_flags(
                            flag);
@@ -468,7 +468,7 @@ std::vector<Case> HostileInputTest::GrpcCases() {
                                                         {std::string(10 * 1024, 'k'), "x"},
                                                         {std::string("thick\0", 6), "true"}}) {
     cases.push_back({"CreateVolume parameter " + Printable(key) + "=" + Printable(value),
-                     [=](CsiClient& c) {
+                     [=, this](CsiClient& c) {
                        pb::CreateVolumeRequest request = VolumeRequest("hostile-param", 16 << 20);
                        (*request.mutable_parameters())[key] = value;
                        return c.CreateVolume(request);
@@ -481,7 +481,7 @@ std::vector<Case> HostileInputTest::GrpcCases() {
        {std::string("../"), std::string(10 * 1024, 't'), std::string("-1"), std::string("\0", 1),
         std::string("9999999999999999999999"), std::string("vol-../../x")}) {
     cases.push_back({"ListVolumes token " + Printable(token),
-                     [=](CsiClient& c) {
+                     [=, this](CsiClient& c) {
                        pb::ListVolumesRequest request;
                        request.set_starting_token(token);
                        pb::ListVolumesResponse response;
@@ -489,7 +489,7 @@ std::vector<Case> HostileInputTest::GrpcCases() {
                      },
                      {Code::ABORTED}});
     cases.push_back({"ListSnapshots token " + Printable(token),
-                     [=](CsiClient& c) {
+                     [=, this](CsiClient& c) {
                        pb::ListSnapshotsRequest request;
                        request.set_starting_token(token);
                        pb::ListSnapshotsResponse response;
@@ -498,7 +498,7 @@ std::vector<Case> HostileInputTest::GrpcCases() {
                      {Code::ABORTED}});
   }
   cases.push_back({"ListVolumes max_entries=-1",
-                   [=](CsiClient& c) {
+                   [=, this](CsiClient& c) {
                      pb::ListVolumesRequest request;
                      request.set_max_entries(-1);
                      pb::ListVolumesResponse response;
