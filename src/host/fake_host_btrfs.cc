@@ -15,7 +15,7 @@ Status FakeHost::CheckWritable(const std::string& path, std::string_view op) con
     auto it = nodes_.find(dir);
     if (it != nodes_.end() && it->second.read_only) {
       return absl::FailedPreconditionError(fmt::format(
-          "{} {}: Read-only file system (inside the read-only subvolume {})", op, path, dir));
+          "{} {}: Read-only file system; it is inside the read-only subvolume {}", op, path, dir));
     }
     if (dir == "/") return absl::OkStatus();
   }
