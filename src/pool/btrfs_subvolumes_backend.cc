@@ -64,9 +64,18 @@ StatusOr<std::string> BtrfsSubvolumesBackend::Clone(const std::string& source_en
                                                     const FrozenRunner& frozen) {
   // The snapshot is made in a transaction commit: durable when the ioctl
   // returns. Writable, even for a volume snapshot: a read-only subvolume
-  // cannot be renamed into place (see Seal).
+  // cannot be renamed into place (see Seal). A commit first, while the
+  // source's application still runs, leaves the snapshot's own commit (inside
+  // the freeze) little to write.
+  auto commit = [&] {
+    Status committed = host_.SyncFilesystem(source_entry);
+    if (!committed.ok()) {
+      spdlog::warn("cannot commit {} before snapshotting it: {}", source_entry,
+                   std::string(committed.message()));
+    }
+  };
   RETURN_IF_ERROR(
-      frozen([&] { return host_.SnapshotSubvolume(source_entry, entry_path, false); }));
+      frozen(commit, [&] { return host_.SnapshotSubvolume(source_entry, entry_path, false); }));
   std::string image = ImageIn(entry_path);
   ASSIGN_OR_RETURN(auto info, host_.Stat(image));
   if (info.size < size) RETURN_IF_ERROR(host_.Resize(image, size));

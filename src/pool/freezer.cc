@@ -12,18 +12,23 @@
 namespace ditto::pool {
 
 Status RunFrozen(host::Host& host, const std::string& mount_point, std::chrono::milliseconds limit,
-                 std::string_view failpoint, const std::function<Status()>& step) {
+                 std::string_view failpoint, const std::function<void()>& prepare,
+                 const std::function<Status()>& step) {
   auto run = [&]() -> Status {
     RETURN_IF_ERROR(Failpoint(failpoint));
     return step();
   };
-  if (mount_point.empty()) return run();
+  if (mount_point.empty()) {
+    prepare();
+    return run();
+  }
   // Most dirty data goes out while the application still runs.
   Status flushed = host.SyncFilesystem(mount_point);
   if (!flushed.ok()) {
     spdlog::warn("cannot flush {} before freezing it: {}", mount_point,
                  std::string(flushed.message()));
   }
+  prepare();
   Status frozen = host.Freeze(mount_point);
   if (!frozen.ok()) {
     spdlog::warn("cannot freeze {} for a consistent copy: {}; copying it unfrozen", mount_point,

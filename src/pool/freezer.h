@@ -25,8 +25,10 @@ inline constexpr std::chrono::milliseconds kDefaultFreezeLimit{30000};
 // freeze fails the step runs unfrozen (logged: the copy is then only
 // crash-consistent). DeadlineExceeded when the step outlived `limit` (the
 // filesystem was thawed at the limit and the step's result is not to be used).
+// `prepare` runs after that flush, just before the freeze.
 Status RunFrozen(host::Host& host, const std::string& mount_point, std::chrono::milliseconds limit,
-                 std::string_view failpoint, const std::function<Status()>& step);
+                 std::string_view failpoint, const std::function<void()>& prepare,
+                 const std::function<Status()>& step);
 
 // Thaws the filesystem of every staged mount volume (FITHAW on one that is
 // not frozen does nothing): what a process that died inside a freeze window

@@ -30,8 +30,11 @@ inline constexpr std::string_view kReflinkFilesBackend = "reflink-files";
 inline constexpr std::string_view kBtrfsSubvolumesBackend = "btrfs-subvolumes";
 
 // Runs one step with the source volume's filesystem frozen (when ditto has it
-// mounted), thawing it right after: the pool's freeze window.
-using FrozenRunner = std::function<Status(const std::function<Status()>& step)>;
+// mounted), thawing it right after: the pool's freeze window. `prepare` runs
+// just before the freeze, after the source's filesystem was flushed, while its
+// application still runs: work done there is not done inside the window.
+using FrozenRunner = std::function<Status(const std::function<void()>& prepare,
+                                          const std::function<Status()>& step)>;
 
 class ImageBackend {
  public:

@@ -90,8 +90,9 @@ StatusOr<std::string> Pool::CloneEntry(const std::string& source_entry,
     ASSIGN_OR_RETURN(auto stage, catalog_->FindStage(frozen_volume_id));
     if (stage && !stage->block) mount_point = stage->staging_path;
   }
-  FrozenRunner frozen = [&](const std::function<Status()>& step) {
-    return RunFrozen(host_, mount_point, freeze_limit_, failpoint, step);
+  FrozenRunner frozen = [&](const std::function<void()>& prepare,
+                            const std::function<Status()>& step) {
+    return RunFrozen(host_, mount_point, freeze_limit_, failpoint, prepare, step);
   };
   return backend_->Clone(source_entry, temp_entry, size, frozen);
 }

@@ -62,7 +62,7 @@ StatusOr<std::string> ReflinkFilesBackend::Clone(const std::string& source_entry
                                                  const FrozenRunner& frozen) {
   std::string method = "reflink";
   int64_t started = NowNanos();
-  Status copied = frozen([&]() -> Status {
+  Status copied = frozen([] {}, [&]() -> Status {
     Status status = reflink_ ? host_.Reflink(source_entry, entry_path)
                              : absl::UnimplementedError("pool filesystem cannot reflink");
     if (absl::IsUnimplemented(status)) {
