@@ -129,7 +129,8 @@ StatusOr<Pool::GroupSnapshot> Pool::CreateGroupSnapshot(const std::string& name,
         }
       }
       // Every member is already frozen: the backend's copy runs as it is.
-      FrozenRunner as_is = [](const std::function<Status()>& step) { return step(); };
+      FrozenRunner as_is = [](const std::function<void()>&,
+                              const std::function<Status()>& step) { return step(); };
       for (auto& member : result.members) {
         std::string temp = TempEntry(member.id);
         temps.push_back(temp);
