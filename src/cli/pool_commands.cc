@@ -23,13 +23,14 @@ struct PoolArgs {
   std::string pool_dir;       // "" = STATE/pool
   std::string state_dir;      // --state: its objects name volumes (pvc/NAME, PV names)
   std::string ns = "default";  // -n, for pvc/NAME
-  bool force = false;         // volume delete: even when a PV uses it
+  // volume delete: even when a PV uses it; pool init: format a device that
+  // holds something.
+  bool force = false;
   std::string size = "20Gi";  // pool init: backing file size
   std::string capacity;       // volume create/expand
   std::string backing = "auto";
   std::string backend;  // pool init: btrfs or xfs ("" = $DITTO_POOL_BACKEND, else btrfs)
   std::string device;   // pool init: a whole disk or partition
-  bool force = false;   // pool init: format a device that holds something
   double overcommit_ratio = 10.0;
   std::string output = "table";
   std::string name;
