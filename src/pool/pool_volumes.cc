@@ -1,4 +1,8 @@
 // Volumes: create (empty, clone, restore), expand, delete.
+#include <map>
+#include <memory>
+#include <mutex>
+
 #include "common/clock.h"
 #include "common/failpoint.h"
 #include "common/ids.h"
@@ -41,6 +45,24 @@ std::string Mismatch(const catalog::VolumeRecord& existing, const CreateVolumeSp
   if (spec.thick != existing.thick) return "thick provisioning differs";
   if (spec.parameters != existing.parameters) return "parameters differ";
   return "";
+}
+
+// The turn of one mounted volume's freeze window. FIFREEZE does not nest: a
+// second clone or snapshot of the same mounted volume at once would fail to
+// freeze and copy unfrozen, or be thawed by the first in the middle of its
+// copy. So copies of one mounted volume take turns (each window is one
+// reflink), process-wide.
+std::unique_lock<std::mutex> FreezeTurn(const std::string& staging_path) {
+  static std::mutex turns_mutex;
+  static auto* turns = new std::map<std::string, std::unique_ptr<std::mutex>>;
+  std::mutex* turn;
+  {
+    std::lock_guard lock(turns_mutex);
+    auto& slot = (*turns)[staging_path];
+    if (!slot) slot = std::make_unique<std::mutex>();
+    turn = slot.get();
+  }
+  return std::unique_lock<std::mutex>(*turn);
 }
 
 // Thaws a frozen filesystem on every path out of a scope, errors included.
@@ -99,9 +121,11 @@ Status Pool::RemoveIfPresent(const std::string& path) {
 StatusOr<std::string> Pool::CopyImage(const std::string& source, const std::string& temp_path,
                                       uint64_t size, const std::string& frozen_volume_id) {
   std::string frozen;
+  std::unique_lock<std::mutex> turn;  // released after the thaw below
   if (!frozen_volume_id.empty()) {
     ASSIGN_OR_RETURN(auto stage, catalog_->FindStage(frozen_volume_id));
     if (stage && !stage->block && !stage->staging_path.empty()) {
+      turn = FreezeTurn(stage->staging_path);
       Status status = host_.Freeze(stage->staging_path);
       if (status.ok()) {
         frozen = stage->staging_path;
