@@ -39,6 +39,9 @@ const std::vector<std::string_view>& AllFailpoints() {
       "node.unpublish.after_unmount",
       "node.unstage.after_unmount",
       "node.unstage.after_detach",
+      // csi: the pool has committed, the reply is not sent yet
+      "csi.create_volume.before_reply",
+      "csi.create_snapshot.before_reply",
   };
   return kAll;
 }

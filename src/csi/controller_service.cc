@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "common/failpoint.h"
 #include "common/ids.h"
 #include "common/quantity.h"
 #include "csi/serve.h"
@@ -426,6 +427,7 @@ Status ControllerService::DoCreateVolume(const pb::CreateVolumeRequest& request,
   spec.source_kind = source_kind;
   spec.source_id = source_id;
   ASSIGN_OR_RETURN(auto result, context_.pool.CreateVolume(spec));
+  RETURN_IF_ERROR(Failpoint("csi.create_volume.before_reply"));
   FillVolume(result.volume, response->mutable_volume());
   return absl::OkStatus();
 }
@@ -621,6 +623,7 @@ Status ControllerService::DoCreateSnapshot(const pb::CreateSnapshotRequest& requ
   ASSIGN_OR_RETURN(auto hold,
                    context_.locks.TryAcquire({"snapname:" + request.name()}, {"vol:" + volume.id}));
   ASSIGN_OR_RETURN(auto result, context_.pool.CreateSnapshot(request.name(), volume.id));
+  RETURN_IF_ERROR(Failpoint("csi.create_snapshot.before_reply"));
   FillSnapshot(result.snapshot, response->mutable_snapshot());
   return absl::OkStatus();
 }

@@ -9,6 +9,7 @@
 #include "csi/node_service.h"
 #include "csi/rpc_observer.h"
 #include "csi/snapshot_metadata_service.h"
+#include "csi/undecodable_request.h"
 #include "fmt/format.h"
 #include "spdlog/spdlog.h"
 
@@ -37,6 +38,9 @@ class DriverImpl final : public Driver {
   }
 
   void RegisterServices(grpc::ServerBuilder& builder) override {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(MakeUndecodableRequestInterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(creators));
     builder.RegisterService(&identity_);
     if (options_.mode != DriverMode::kNode) {
       builder.RegisterService(&controller_);

@@ -40,8 +40,10 @@ class Driver {
   static StatusOr<std::unique_ptr<Driver>> Open(host::Host& host, const DriverOptions& options);
   virtual ~Driver() = default;
 
-  // Registers the services of this mode with `builder`. The Driver must
-  // outlive the server built from it.
+  // Registers the services of this mode with `builder`, and the interceptor
+  // that answers undecodable requests INVALID_ARGUMENT (it replaces the
+  // builder's interceptor creators). The Driver must outlive the server built
+  // from it.
   virtual void RegisterServices(grpc::ServerBuilder& builder) = 0;
   // Whether the pool and catalog are usable (Probe, /healthz).
   virtual bool Ready() = 0;

@@ -225,6 +225,21 @@ StatusOr<std::string> NodeService::ProbeFilesystem(const std::string& device) {
   return type;
 }
 
+Status NodeService::ExplainFullPool(const Status& failed,
+                                    const catalog::VolumeRecord& volume) {
+  // A thin volume's writes (mkfs's metadata included) fail with EIO on the
+  // loop device once the pool's filesystem is full: say that, not just EIO.
+  auto status = context_.pool.GetStatus();
+  if (!status.ok() || status->free_bytes >= static_cast<uint64_t>(volume.capacity_bytes)) {
+    return failed;
+  }
+  return absl::ResourceExhaustedError(fmt::format(
+      "cannot write to volume {}: the pool has {} bytes free, less than the volume's {} bytes, "
+      "and writes into thin volumes fail once it is full; free space in the pool (delete "
+      "volumes or snapshots) or grow it, then retry ({})",
+      volume.id, status->free_bytes, volume.capacity_bytes, std::string(failed.message())));
+}
+
 Status NodeService::Format(const std::string& device, const std::string& fs_type) {
   // Only ever called when blkid found nothing on the device, so no -F/-f:
   // the tools' own checks stay a second guard against formatting data.
@@ -417,7 +432,7 @@ Status NodeService::DoStage(const pb::NodeStageVolumeRequest& request) {
     bool formatted = false;
     if (found->empty()) {
       Status made = Format(device, fs_type);
-      if (!made.ok()) return undo(made);
+      if (!made.ok()) return undo(ExplainFullPool(made, volume));
       formatted = true;
       RETURN_IF_ERROR(Failpoint("node.stage.after_format"));
     } else if (*found != fs_type) {

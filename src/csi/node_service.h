@@ -67,6 +67,9 @@ class NodeService final : public ::csi::v1::Node::Service {
   // The filesystem type on `device`: "" when blkid finds nothing at all;
   // FailedPrecondition when it finds something that is not a filesystem.
   StatusOr<std::string> ProbeFilesystem(const std::string& device);
+  // `failed` (a write into `volume` that failed), or RESOURCE_EXHAUSTED saying
+  // the pool is full when it has less free space than the volume's capacity.
+  Status ExplainFullPool(const Status& failed, const catalog::VolumeRecord& volume);
   Status Format(const std::string& device, const std::string& fs_type);
   Status GrowFilesystem(const std::string& device, const std::string& mount_point,
                         const std::string& fs_type);

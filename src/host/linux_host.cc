@@ -656,11 +656,20 @@ StatusOr<std::unique_ptr<FileLock>> LinuxHost::LockFile(const std::string& path,
       return PosixError(fmt::format("lock (flock) {}", path), errno);
     }
     if (std::chrono::steady_clock::now() >= deadline) {
+      char text[32] = {};
+      ssize_t got = ::pread(fd.get(), text, sizeof(text) - 1, 0);
+      std::string holder = got > 0 ? std::string(text, static_cast<size_t>(got)) : "";
+      while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
       return absl::UnavailableError(fmt::format(
-          "{} is locked by another process; wait for it to finish or stop it", path));
+          "{} is locked by {}; wait for it to finish or stop it", path,
+          holder.empty() ? std::string("another process") : "PID " + holder));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  // Who holds it, for the message another process gets (best effort: the
+  // lock itself is the flock, not this text).
+  std::string pid = fmt::format("{}\n", ::getpid());
+  if (::ftruncate(fd.get(), 0) == 0) (void)!::pwrite(fd.get(), pid.data(), pid.size(), 0);
   return std::unique_ptr<FileLock>(new FlockLock(std::move(fd)));
 }
 

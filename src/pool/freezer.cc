@@ -1,6 +1,8 @@
 #include "pool/freezer.h"
 
 #include <condition_variable>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -10,6 +12,19 @@
 #include "spdlog/spdlog.h"
 
 namespace ditto::pool {
+
+std::unique_lock<std::mutex> FreezeTurn(const std::string& mount_point) {
+  static std::mutex turns_mutex;
+  static auto* turns = new std::map<std::string, std::unique_ptr<std::mutex>>;
+  std::mutex* turn;
+  {
+    std::lock_guard lock(turns_mutex);
+    auto& slot = (*turns)[mount_point];
+    if (!slot) slot = std::make_unique<std::mutex>();
+    turn = slot.get();
+  }
+  return std::unique_lock<std::mutex>(*turn);
+}
 
 Status RunFrozen(host::Host& host, const std::string& mount_point, std::chrono::milliseconds limit,
                  std::string_view failpoint, const std::function<void()>& prepare,
@@ -22,6 +37,7 @@ Status RunFrozen(host::Host& host, const std::string& mount_point, std::chrono::
     prepare();
     return run();
   }
+  auto turn = FreezeTurn(mount_point);  // released after the thaw below
   // Most dirty data goes out while the application still runs.
   Status flushed = host.SyncFilesystem(mount_point);
   if (!flushed.ok()) {

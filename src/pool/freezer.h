@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,12 @@ inline constexpr std::chrono::milliseconds kDefaultFreezeLimit{30000};
 Status RunFrozen(host::Host& host, const std::string& mount_point, std::chrono::milliseconds limit,
                  std::string_view failpoint, const std::function<void()>& prepare,
                  const std::function<Status()>& step);
+
+// The turn of one mount point's freeze window, process-wide. FIFREEZE does
+// not nest: a second copy of the same mounted volume at once would fail to
+// freeze and copy unfrozen, or be thawed by the first in the middle of its
+// copy. Hold it from before the freeze until after the thaw.
+std::unique_lock<std::mutex> FreezeTurn(const std::string& mount_point);
 
 // Thaws the filesystem of every staged mount volume (FITHAW on one that is
 // not frozen does nothing): what a process that died inside a freeze window

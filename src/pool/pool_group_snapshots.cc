@@ -7,6 +7,7 @@
 #include "common/failpoint.h"
 #include "common/ids.h"
 #include "fmt/format.h"
+#include "pool/freezer.h"
 #include "pool/pool.h"
 #include "spdlog/spdlog.h"
 
@@ -31,6 +32,7 @@ class FrozenSet {
   FrozenSet& operator=(const FrozenSet&) = delete;
 
   Status Freeze(const std::string& mount_point, const std::string& volume_id) {
+    turns_.push_back(FreezeTurn(mount_point));  // members come in ID order: no lock cycle
     Status status = host_.Freeze(mount_point);
     if (!status.ok()) {
       return Status(status.code(),
@@ -44,6 +46,7 @@ class FrozenSet {
 
  private:
   host::Host& host_;
+  std::vector<std::unique_lock<std::mutex>> turns_;  // released after the thaws
   std::vector<std::string> frozen_;
 };
 

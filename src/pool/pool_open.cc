@@ -20,10 +20,15 @@ StatusOr<std::unique_ptr<host::FileLock>> LockPool(host::Host& host, const std::
                                                    int timeout_ms) {
   auto lock = host.LockFile(JoinPath(dir, "pool.lock"), timeout_ms);
   if (absl::IsUnavailable(lock.status())) {
+    // The host's message names the holder ("... is locked by PID N; ...").
+    std::string message(lock.status().message());
+    size_t by = message.find(" is locked by ");
+    std::string holder = "another process";
+    if (by != std::string::npos) holder = message.substr(by + 14, message.find(';', by) - by - 14);
     return absl::UnavailableError(fmt::format(
-        "pool {} is in use by another process (a running dittod or dittoctl); talk to that "
-        "dittod with --endpoint, or stop it first",
-        dir));
+        "pool {} is in use by {} (a running dittod or dittoctl; waited {} ms for it); talk to "
+        "that dittod with --endpoint, or stop it first",
+        dir, holder, timeout_ms));
   }
   return lock;
 }

@@ -1,4 +1,8 @@
 // Volumes: create (empty, clone, restore), expand, delete.
+#include <map>
+#include <memory>
+#include <mutex>
+
 #include "common/clock.h"
 #include "common/failpoint.h"
 #include "common/ids.h"

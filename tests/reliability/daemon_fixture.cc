@@ -1,9 +1,14 @@
 #include "reliability/daemon_fixture.h"
 #include "support/pool_paths.h"
 
+#include <chrono>
+#include <thread>
+
 #include "fmt/format.h"
+#include "host/linux_host.h"
 #include "support/require_root.h"
 #include "support/sha256.h"
+#include "support/temp_dir.h"
 
 namespace ditto::reliability {
 
@@ -49,6 +54,38 @@ void DaemonTest::StopDaemon() {
   Status stopped = daemon_->Stop();
   daemon_.reset();
   ASSERT_TRUE(stopped.ok()) << stopped;
+}
+
+void DaemonTest::SimulateReboot() {
+  csi_.reset();
+  daemon_.reset();  // SIGKILL: nothing of dittod's runs past the cut
+  // Volumes first: their loop devices keep the pool's filesystem busy.
+  work_.ReleaseVolumes();
+  test::ReleaseMountsAndLoops(work_.path());
+  std::vector<std::string> left;
+  for (const auto& line : MountTargets()) {
+    std::string target = line.substr(0, line.find(" <- "));
+    if (target == work_.path() || target.rfind(work_.path() + "/", 0) == 0) left.push_back(line);
+  }
+  // A loop device detached while something still has it open (the kernel
+  // finishing an unmount, udev) goes once the last user closes it.
+  host::LinuxHost host;
+  std::vector<std::string> loops_left;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    auto loops = host.ListLoops();
+    ASSERT_TRUE(loops.ok()) << loops.status();
+    loops_left.clear();
+    for (const auto& loop : *loops) {
+      if (loop.backing_file.rfind(work_.path() + "/", 0) == 0) {
+        loops_left.push_back(loop.device + " backed by " + loop.backing_file);
+        (void)host.DetachLoop(loop.device);
+      }
+    }
+    if (loops_left.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  left.insert(left.end(), loops_left.begin(), loops_left.end());
+  ASSERT_TRUE(left.empty()) << "the simulated reboot left these behind:\n" << JoinLines(left);
 }
 
 std::vector<std::string> DaemonTest::PoolProblems(PoolState* state_out) {

@@ -26,6 +26,13 @@ class DaemonTest : public ::testing::Test {
   CsiClient& csi() { return *csi_; }
   Dittod& daemon() { return *daemon_; }
 
+  // What a reboot (or a power cut) does to the kernel's state: kills dittod
+  // (SIGKILL) if it runs, then unmounts every mount below the workspace
+  // (publish and staging mounts, then the pool's backing filesystem) and
+  // detaches every loop device backed by a file below it. The pool's files
+  // and node records stay as they are. Fails (fatally) if anything remains.
+  void SimulateReboot();
+
   // Pool size for the daemon's backing file (before the first start).
   std::string pool_size_ = "512Mi";
 

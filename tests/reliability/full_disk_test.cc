@@ -3,10 +3,12 @@
 // nothing of it remains, earlier volumes keep their content, the catalog
 // stays consistent, and once space is freed the same request succeeds.
 #include <cstdio>
+#include <set>
 
 #include "fmt/format.h"
 #include "reliability/daemon_fixture.h"
 #include "support/test_data.h"
+#include "support/pool_paths.h"
 
 namespace ditto::reliability {
 namespace {
@@ -17,14 +19,14 @@ pb::CreateVolumeRequest ThickRequest(const std::string& name, int64_t bytes) {
   return request;
 }
 
-bool Listed(CsiClient& csi, const std::string& name) {
+// The IDs ListVolumes returns (CSI responses carry no names).
+std::set<std::string> ListedIds(CsiClient& csi) {
   pb::ListVolumesResponse listed;
-  if (!csi.ListVolumes(&listed).ok()) return false;
-  for (const auto& entry : listed.entries()) {
-    // Names are not in the response; the ID of a failed create never is.
-    if (entry.volume().volume_id() == name) return true;
-  }
-  return false;
+  grpc::Status status = csi.ListVolumes(&listed);
+  EXPECT_TRUE(status.ok()) << Describe(status);
+  std::set<std::string> ids;
+  for (const auto& entry : listed.entries()) ids.insert(entry.volume().volume_id());
+  return ids;
 }
 
 class FullDiskTest : public DaemonTest {
@@ -42,6 +44,12 @@ TEST_F(FullDiskTest, FailsCleanlyAndRecoversWhenSpaceIsFreed) {
   ASSERT_TRUE(csi().CreateSnapshot("precious-snap", precious, &snapshot).ok());
   pb::GetCapacityResponse before;
   ASSERT_TRUE(csi().GetCapacity(&before).ok());
+  // A thin volume made while there is space, staged (mkfs) once the pool is
+  // full.
+  pb::CreateVolumeResponse unformatted;
+  grpc::Status made = csi().CreateVolume(VolumeRequest("stage-on-full", 16 << 20), &unformatted);
+  ASSERT_TRUE(made.ok()) << Describe(made);
+  std::set<std::string> made_ids = {precious, unformatted.volume().volume_id()};
 
   // Fill with 48Mi thick volumes, then 4Mi, then 256Ki ones, until each fails.
   std::vector<std::string> fillers;
@@ -60,6 +68,7 @@ TEST_F(FullDiskTest, FailsCleanlyAndRecoversWhenSpaceIsFreed) {
         break;
       }
       fillers.push_back(created.volume().volume_id());
+      made_ids.insert(created.volume().volume_id());
     }
     ASSERT_FALSE(failed.ok()) << "a 320Mi pool took 200 more thick volumes";
     EXPECT_EQ(failed.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << Describe(failed);
@@ -71,39 +80,47 @@ TEST_F(FullDiskTest, FailsCleanlyAndRecoversWhenSpaceIsFreed) {
 
   // On a full pool, every other request either works or is RESOURCE_EXHAUSTED.
   int other_requests = 0;
-  auto work_or_exhausted = [&](const grpc::Status& status, const char* what) {
+  auto work_or_exhausted = [&](const grpc::Status& status, const char* what,
+                               const std::string& made_id = "") {
     ++other_requests;
     std::printf("full disk:   %s -> %s\n", what, Describe(status).substr(0, 160).c_str());
     EXPECT_TRUE(status.ok() || status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED)
         << what << " on a full pool: " << Describe(status);
+    if (status.ok() && !made_id.empty()) made_ids.insert(made_id);
   };
-  pb::CreateVolumeResponse thin;
+  pb::CreateVolumeResponse thin, clone, thick, thick_clone_made;
   work_or_exhausted(csi().CreateVolume(VolumeRequest("thin-on-full", 16 << 20), &thin),
-                    "thin CreateVolume");
-  work_or_exhausted(csi().CreateVolume(CloneRequest("clone-on-full", precious)), "clone");
+                    "thin CreateVolume", thin.volume().volume_id());
+  work_or_exhausted(csi().CreateVolume(CloneRequest("clone-on-full", precious), &clone), "clone",
+                    clone.volume().volume_id());
   work_or_exhausted(csi().CreateSnapshot("snap-on-full", precious), "CreateSnapshot");
-  work_or_exhausted(csi().CreateVolume(ThickRequest("thick-clone-on-full", 0)),
-                    "thick CreateVolume of the default 1Gi");
+  work_or_exhausted(csi().CreateVolume(ThickRequest("thick-clone-on-full", 0), &thick),
+                    "thick CreateVolume of the default 1Gi", thick.volume().volume_id());
   pb::CreateVolumeRequest thick_clone = CloneRequest("thick-clone-of-precious", precious);
   (*thick_clone.mutable_parameters())["thick"] = "true";
-  work_or_exhausted(csi().CreateVolume(thick_clone), "thick clone");
-  if (thin.has_volume()) {
-    std::string staging = work_.StagingPath("thin-on-full");
-    grpc::Status staged = csi().NodeStage(thin.volume().volume_id(), staging);
+  work_or_exhausted(csi().CreateVolume(thick_clone, &thick_clone_made), "thick clone",
+                    thick_clone_made.volume().volume_id());
+  {
+    const std::string& id = unformatted.volume().volume_id();
+    std::string staging = work_.StagingPath("stage-on-full");
+    grpc::Status staged = csi().NodeStage(id, staging);
     // mkfs writes metadata; on a full pool that may fail, but must say so
     // and leave nothing behind.
     ++other_requests;
     std::printf("full disk:   NodeStage (mkfs) -> %s\n", Describe(staged).substr(0, 160).c_str());
-    EXPECT_TRUE(staged.ok() || staged.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ||
-                staged.error_code() == grpc::StatusCode::INTERNAL)
+    EXPECT_TRUE(staged.ok() || staged.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED)
         << Describe(staged);
     if (staged.ok()) {
-      EXPECT_TRUE(csi().NodeUnstage(thin.volume().volume_id(), staging).ok());
+      EXPECT_TRUE(IsMountPoint(staging));
+      EXPECT_TRUE(csi().NodeUnstage(id, staging).ok());
     } else {
       EXPECT_FALSE(IsMountPoint(staging)) << "a failed stage left a mount";
+      EXPECT_TRUE(LoopsBacking(test::PoolImagePath(work_.DataDir(), "volumes", id)).empty())
+          << "a failed stage left a loop device";
     }
   }
-  EXPECT_FALSE(Listed(csi(), failed_name));
+  // Exactly the volumes answered OK exist: the failed creates left none.
+  EXPECT_EQ(ListedIds(csi()), made_ids);
   EXPECT_EQ(VolumeHash(precious), precious_hash) << "a full pool changed an existing volume";
 
   ASSERT_NO_FATAL_FAILURE(StopDaemon());

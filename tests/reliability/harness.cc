@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "fmt/format.h"
+#include "gtest/gtest.h"
 #include "host/linux_host.h"
 
 extern char** environ;
@@ -241,6 +242,12 @@ std::string Workspace::TargetPath(std::string_view name) const {
 }
 
 void Workspace::Cleanup() {
+  ReleaseVolumes();
+  // 3. The pool's backing filesystem and everything else.
+  dir_.Cleanup();
+}
+
+void Workspace::ReleaseVolumes() {
   host::LinuxHost host;
   const std::string pool = pool_dir();
   const std::string data = DataDir();
@@ -272,8 +279,6 @@ void Workspace::Cleanup() {
       }
     }
   }
-  // 3. The pool's backing filesystem and everything else.
-  dir_.Cleanup();
 }
 
 // ---- CsiClient ----
@@ -459,7 +464,11 @@ std::vector<std::string> LoopsBacking(const std::string& image) {
   std::vector<std::string> out;
   auto real = host.RealPath(image);
   auto loops = host.ListLoops();
-  if (!loops.ok()) return out;
+  if (!loops.ok()) {
+    // An unreadable table must not read as "nothing attached".
+    ADD_FAILURE() << "cannot list loop devices: " << loops.status();
+    return {"<loop devices unreadable>"};
+  }
   for (const auto& loop : *loops) {
     if (loop.backing_file == image || (real.ok() && loop.backing_file == *real)) {
       out.push_back(loop.device);
@@ -471,7 +480,10 @@ std::vector<std::string> LoopsBacking(const std::string& image) {
 bool IsMountPoint(const std::string& path) {
   host::LinuxHost host;
   auto mounts = host.ListMounts();
-  if (!mounts.ok()) return false;
+  if (!mounts.ok()) {
+    ADD_FAILURE() << "cannot read the mount table: " << mounts.status();
+    return false;
+  }
   return std::any_of(mounts->begin(), mounts->end(),
                      [&](const host::MountEntry& m) { return m.target == path; });
 }
@@ -479,9 +491,13 @@ bool IsMountPoint(const std::string& path) {
 std::vector<std::string> MountTargets() {
   host::LinuxHost host;
   std::vector<std::string> out;
-  if (auto mounts = host.ListMounts(); mounts.ok()) {
-    for (const auto& mount : *mounts) out.push_back(mount.target + " <- " + mount.source);
+  auto mounts = host.ListMounts();
+  if (!mounts.ok()) {
+    // An unreadable table must not read as "nothing mounted".
+    ADD_FAILURE() << "cannot read the mount table: " << mounts.status();
+    return {"<mount table unreadable>"};
   }
+  for (const auto& mount : *mounts) out.push_back(mount.target + " <- " + mount.source);
   std::sort(out.begin(), out.end());
   return out;
 }

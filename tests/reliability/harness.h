@@ -102,6 +102,9 @@ class Workspace {
   std::string TargetPath(std::string_view name) const;
 
   void Cleanup();
+  // Cleanup's first two steps: staging and publish mounts, then the
+  // volumes' loop devices (which keep the pool's filesystem busy).
+  void ReleaseVolumes();
 
  private:
   test::TempDir dir_;
@@ -167,11 +170,13 @@ struct ToolResult {
 };
 ToolResult RunTool(const std::vector<std::string>& argv);
 
+// The kernel's tables. Each fails the current test when it cannot read the
+// table (an unreadable table never reads as "nothing mounted/attached").
 // Loop devices whose backing file is `image` (resolved).
 std::vector<std::string> LoopsBacking(const std::string& image);
 // Whether something is mounted exactly at `path`.
 bool IsMountPoint(const std::string& path);
-// Every mount target, sorted (to compare before/after).
+// Every mount as "target <- source", sorted (to compare before/after).
 std::vector<std::string> MountTargets();
 
 // Writes `data` to `path` and fsyncs it (and its directory).
