@@ -128,7 +128,8 @@ Status SnapshotMetadataService::DoDelta(Ctx* context, const pb::GetMetadataDelta
   // A sparse copy shares no extents with anything: there is nothing to
   // compare, so the spec's answer is FAILED_PRECONDITION (back up in full).
   for (const auto* snapshot : {&base, &target}) {
-    if (snapshot->clone_method != "reflink") {
+    // Reflinks and subvolume snapshots share extents with their source.
+    if (snapshot->clone_method != "reflink" && snapshot->clone_method != "subvolume-snapshot") {
       return absl::FailedPreconditionError(fmt::format(
           "snapshot {} was made by {} on a pool that cannot reflink, so its blocks cannot be "
           "compared with another snapshot's; take a full backup (GetMetadataAllocated)",

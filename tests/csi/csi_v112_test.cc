@@ -13,6 +13,7 @@
 #include "fmt/format.h"
 #include "reliability/daemon_fixture.h"
 #include "support/require_root.h"
+#include "support/pool_paths.h"
 
 namespace ditto::reliability {
 namespace {
@@ -31,7 +32,7 @@ class CsiV112Test : public DaemonTest {
     groups_ = pb::GroupController::NewStub(daemon().channel());
   }
   std::string VolumePath(const std::string& id) {
-    return fmt::format("{}/volumes/{}.img", work_.DataDir(), id);
+    return test::PoolImagePath(work_.DataDir(), "volumes", id);
   }
   uint64_t AllocatedBytes(const std::string& path) {
     struct stat info {};

@@ -73,6 +73,7 @@ class DeltaOnFilesystem : public testing::TestWithParam<std::string> {
     fs_ = std::move(*fs);
     InitOptions options;
     options.backing = Backing::kNever;
+    options.backend = GetParam() == "btrfs" ? BackendChoice::kBtrfs : BackendChoice::kXfs;
     auto pool = Pool::Init(host_, fs_->mount_point() + "/pool", options);
     ASSERT_TRUE(pool.ok()) << pool.status();
     pool_ = std::move(*pool);

@@ -43,6 +43,7 @@ class PoolGroupSnapshotTest : public testing::Test {
     dir_ = pattern;
     InitOptions options;
     options.backing = Backing::kNever;
+    options.backend = BackendChoice::kXfs;  // FakeHost reports XFS
     auto pool = Pool::Init(host_, dir_, options);
     ASSERT_TRUE(pool.ok()) << pool.status();
     pool_ = std::move(*pool);

@@ -89,17 +89,18 @@ TEST_F(FullDiskTest, FailsCleanlyAndRecoversWhenSpaceIsFreed) {
     if (status.ok() && !made_id.empty()) made_ids.insert(made_id);
   };
   pb::CreateVolumeResponse thin, clone, thick, thick_clone_made;
-  work_or_exhausted(csi().CreateVolume(VolumeRequest("thin-on-full", 16 << 20), &thin),
-                    "thin CreateVolume", thin.volume().volume_id());
-  work_or_exhausted(csi().CreateVolume(CloneRequest("clone-on-full", precious), &clone), "clone",
-                    clone.volume().volume_id());
+  // Each call first: the ID it answers is read only after it returned.
+  grpc::Status status = csi().CreateVolume(VolumeRequest("thin-on-full", 16 << 20), &thin);
+  work_or_exhausted(status, "thin CreateVolume", thin.volume().volume_id());
+  status = csi().CreateVolume(CloneRequest("clone-on-full", precious), &clone);
+  work_or_exhausted(status, "clone", clone.volume().volume_id());
   work_or_exhausted(csi().CreateSnapshot("snap-on-full", precious), "CreateSnapshot");
-  work_or_exhausted(csi().CreateVolume(ThickRequest("thick-clone-on-full", 0), &thick),
-                    "thick CreateVolume of the default 1Gi", thick.volume().volume_id());
+  status = csi().CreateVolume(ThickRequest("thick-clone-on-full", 0), &thick);
+  work_or_exhausted(status, "thick CreateVolume of the default 1Gi", thick.volume().volume_id());
   pb::CreateVolumeRequest thick_clone = CloneRequest("thick-clone-of-precious", precious);
   (*thick_clone.mutable_parameters())["thick"] = "true";
-  work_or_exhausted(csi().CreateVolume(thick_clone, &thick_clone_made), "thick clone",
-                    thick_clone_made.volume().volume_id());
+  status = csi().CreateVolume(thick_clone, &thick_clone_made);
+  work_or_exhausted(status, "thick clone", thick_clone_made.volume().volume_id());
   {
     const std::string& id = unformatted.volume().volume_id();
     std::string staging = work_.StagingPath("stage-on-full");
