@@ -3,6 +3,7 @@
 #include "common/ids.h"
 #include "common/quantity.h"
 #include "fmt/format.h"
+#include "pool/freezer.h"
 #include "pool/pool.h"
 #include "spdlog/spdlog.h"
 
@@ -65,7 +66,9 @@ StatusOr<catalog::VolumeRecord> Pool::SetVolumeThick(const std::string& id, bool
     // volume's filesystem is frozen; a staged block volume has none to freeze.
     ASSIGN_OR_RETURN(auto stage, catalog_->FindStage(id));
     std::string frozen;
+    std::unique_lock<std::mutex> turn;  // released after the thaw below (declared first)
     if (stage && !stage->block && !stage->staging_path.empty()) {
+      turn = FreezeTurn(stage->staging_path);  // a clone of it may be in its window
       Status status = host_.Freeze(stage->staging_path);
       if (!status.ok()) {
         return Status(status.code(),
