@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "common/failpoint.h"
 #include "fmt/format.h"
+#include "fmt/ranges.h"
 #include "spdlog/spdlog.h"
 
 namespace ditto::pool {
@@ -26,6 +27,82 @@ std::unique_lock<std::mutex> FreezeTurn(const std::string& mount_point) {
   return std::unique_lock<std::mutex>(*turn);
 }
 
+FreezeWindow::FreezeWindow(host::Host& host, std::chrono::milliseconds limit)
+    : host_(host), limit_(limit) {}
+
+FreezeWindow::~FreezeWindow() { (void)Close(); }
+
+Status FreezeWindow::Freeze(const std::string& mount_point) {
+  if (result_) {
+    return absl::FailedPreconditionError(
+        fmt::format("cannot freeze {}: this freeze window is already closed", mount_point));
+  }
+  turns_.push_back(FreezeTurn(mount_point));
+  RETURN_IF_ERROR(host_.Freeze(mount_point));
+  std::lock_guard lock(mu_);
+  if (expired_) {
+    // The watchdog closed the window while this one froze.
+    Status thawed = host_.Thaw(mount_point);
+    if (!thawed.ok()) {
+      spdlog::error("cannot thaw {}: {}; run fsfreeze --unfreeze {}", mount_point,
+                    std::string(thawed.message()), mount_point);
+    }
+    return absl::DeadlineExceededError(
+        fmt::format("the freeze window reached its {} ms limit before {} was frozen; retry",
+                    limit_.count(), mount_point));
+  }
+  frozen_.push_back(mount_point);
+  if (!watchdog_.joinable()) {
+    first_frozen_ns_ = NowNanos();
+    watchdog_ = std::thread([this] {
+      std::unique_lock watch(mu_);
+      if (closing_.wait_for(watch, limit_, [this] { return closed_; })) return;
+      expired_ = true;
+      spdlog::error("{} stayed frozen for {} ms, the limit: thawing it; the work done frozen is "
+                    "abandoned",
+                    fmt::join(frozen_, ", "), limit_.count());
+      ThawAllLocked();
+    });
+  }
+  return absl::OkStatus();
+}
+
+void FreezeWindow::ThawAllLocked() {
+  for (auto it = frozen_.rbegin(); it != frozen_.rend(); ++it) {
+    Status thawed = host_.Thaw(*it);
+    if (!thawed.ok()) {
+      spdlog::error("cannot thaw {}: {}; run fsfreeze --unfreeze {}", *it,
+                    std::string(thawed.message()), *it);
+    }
+  }
+  frozen_.clear();
+}
+
+Status FreezeWindow::Close() {
+  if (result_) return *result_;
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+  }
+  closing_.notify_all();
+  if (watchdog_.joinable()) watchdog_.join();
+  std::lock_guard lock(mu_);
+  if (expired_) {
+    result_ = absl::DeadlineExceededError(fmt::format(
+        "the filesystems were kept frozen past the {} ms limit, so they were thawed and the work "
+        "done frozen abandoned; retry",
+        limit_.count()));
+  } else {
+    if (!frozen_.empty()) {
+      spdlog::debug("{} frozen for {} ms", fmt::join(frozen_, ", "),
+                    (NowNanos() - first_frozen_ns_) / 1000000);
+    }
+    ThawAllLocked();
+    result_ = absl::OkStatus();
+  }
+  return *result_;
+}
+
 Status RunFrozen(host::Host& host, const std::string& mount_point, std::chrono::milliseconds limit,
                  std::string_view failpoint, const std::function<void()>& prepare,
                  const std::function<Status()>& step) {
@@ -37,7 +114,6 @@ Status RunFrozen(host::Host& host, const std::string& mount_point, std::chrono::
     prepare();
     return run();
   }
-  auto turn = FreezeTurn(mount_point);  // released after the thaw below
   // Most dirty data goes out while the application still runs.
   Status flushed = host.SyncFilesystem(mount_point);
   if (!flushed.ok()) {
@@ -45,45 +121,22 @@ Status RunFrozen(host::Host& host, const std::string& mount_point, std::chrono::
                  std::string(flushed.message()));
   }
   prepare();
-  Status frozen = host.Freeze(mount_point);
+  FreezeWindow window(host, limit);
+  Status frozen = window.Freeze(mount_point);
   if (!frozen.ok()) {
     spdlog::warn("cannot freeze {} for a consistent copy: {}; copying it unfrozen", mount_point,
                  std::string(frozen.message()));
     return run();
   }
-  int64_t started = NowNanos();
-  std::mutex mu;
-  std::condition_variable done_cv;
-  bool done = false, expired = false;
-  std::thread watchdog([&] {
-    std::unique_lock lock(mu);
-    if (done_cv.wait_for(lock, limit, [&] { return done; })) return;
-    expired = true;
-    Status thawed = host.Thaw(mount_point);
-    spdlog::error("{} stayed frozen for {} ms, the limit: thawed it{}; the copy is abandoned",
-                  mount_point, limit.count(),
-                  thawed.ok() ? "" : fmt::format(" (thaw failed: {})", std::string(thawed.message())));
-  });
   Status result = run();
-  {
-    std::lock_guard lock(mu);
-    done = true;
+  Status closed = window.Close();
+  if (!closed.ok()) {
+    return Status(closed.code(),
+                  fmt::format("the copy kept {} frozen past the {} ms limit, so it was thawed and "
+                              "the copy abandoned; retry (on an XFS pool a volume split into many "
+                              "extents copies slowly: a btrfs pool clones in constant time)",
+                              mount_point, limit.count()));
   }
-  done_cv.notify_all();
-  watchdog.join();
-  int64_t frozen_ms = (NowNanos() - started) / 1000000;
-  if (expired) {
-    return absl::DeadlineExceededError(fmt::format(
-        "the copy kept {} frozen past the {} ms limit, so it was thawed and the copy abandoned; "
-        "retry (on an XFS pool a volume split into many extents copies slowly: a btrfs pool "
-        "clones in constant time)",
-        mount_point, limit.count()));
-  }
-  Status thawed = host.Thaw(mount_point);
-  if (!thawed.ok()) {
-    spdlog::error("cannot thaw {}: {}", mount_point, std::string(thawed.message()));
-  }
-  spdlog::debug("{} was frozen for {} ms", mount_point, frozen_ms);
   return result;
 }
 

@@ -1,16 +1,22 @@
-// The freeze window of a clone or snapshot of a mounted volume: its
-// filesystem is frozen (FIFREEZE) around the copy step alone, so the copy
-// holds every write acknowledged before it, and never for longer than a
-// limit: a watchdog thaws it then and the operation fails. A process that
+// The freeze window of a clone, snapshot, group snapshot or thick
+// conversion of a mounted volume: its filesystem is frozen (FIFREEZE) around
+// the copy step alone, so the copy holds every write acknowledged before it,
+// and never for longer than a limit: a watchdog thaws it then and the
+// operation fails. A process that
 // dies while a filesystem is frozen leaves it frozen; Pool::Open thaws every
 // filesystem ditto may have frozen (see ThawStagedFilesystems).
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
 
 #include "catalog/catalog.h"
 #include "common/status.h"
@@ -19,6 +25,43 @@
 namespace ditto::pool {
 
 inline constexpr std::chrono::milliseconds kDefaultFreezeLimit{30000};
+
+// A freeze window over one or more mounted filesystems, bounded in time.
+// Freeze() freezes one more (after taking its turn, see FreezeTurn); once
+// `limit` has passed since the first freeze a watchdog thaws every one of
+// them; Close() (or the destructor) thaws what is still frozen, in reverse
+// order. Close() answers DeadlineExceeded when the watchdog thawed first:
+// what was copied in the window is then not consistent and must be dropped.
+// A window is used by one thread (the watchdog is its only other one).
+class FreezeWindow {
+ public:
+  FreezeWindow(host::Host& host, std::chrono::milliseconds limit);
+  ~FreezeWindow();
+  FreezeWindow(const FreezeWindow&) = delete;
+  FreezeWindow& operator=(const FreezeWindow&) = delete;
+
+  // Freezes the filesystem mounted at `mount_point`. On error nothing more
+  // is frozen (the ones frozen before stay frozen until Close()).
+  Status Freeze(const std::string& mount_point);
+  // Thaws everything; OK, or DeadlineExceeded when the limit was reached.
+  // Idempotent: a second call answers as the first.
+  Status Close();
+
+ private:
+  void ThawAllLocked();
+
+  host::Host& host_;
+  const std::chrono::milliseconds limit_;
+  std::vector<std::unique_lock<std::mutex>> turns_;  // released last, after the thaws
+  std::mutex mu_;
+  std::condition_variable closing_;
+  std::vector<std::string> frozen_;  // guarded by mu_
+  bool closed_ = false;              // guarded by mu_
+  bool expired_ = false;             // guarded by mu_
+  int64_t first_frozen_ns_ = 0;
+  std::optional<Status> result_;
+  std::thread watchdog_;
+};
 
 // Runs `step` with the filesystem mounted at `mount_point` frozen ("" runs it
 // unfrozen), the failpoint `failpoint` inside the window. Flushes the

@@ -202,7 +202,8 @@ class Pool {
   // (Host::AllocateUnshared), so its writes no longer need free pool space;
   // ResourceExhausted, with nothing changed, when the pool cannot hold the
   // blocks that takes. Repeating it re-allocates what snapshots or clones
-  // made shared since. A mounted volume's filesystem is frozen meanwhile.
+  // made shared since. XFS unshares in the kernel; elsewhere the image is
+  // rewritten, a mounted volume's filesystem frozen around each 16 MiB piece.
   // thin: recorded only; the blocks stay allocated until the data is
   // rewritten or the volume deleted. NotFound for a missing volume.
   StatusOr<catalog::VolumeRecord> SetVolumeThick(const std::string& id, bool thick);
@@ -245,6 +246,9 @@ class Pool {
                                    std::string_view failpoint);
   // rename(2) into place, then fsync the directory: the image now exists.
   Status PublishImage(const std::string& temp_path, const std::string& final_path);
+  // Allocates [offset, offset+length) of volume `id`'s image for it alone.
+  Status Thicken(const std::string& id, const std::string& path, uint64_t offset,
+                 uint64_t length);
   // Entries (see the layout above).
   std::string VolumeEntry(const std::string& id) const;
   std::string SnapshotEntry(const std::string& id) const;

@@ -12,45 +12,6 @@
 #include "spdlog/spdlog.h"
 
 namespace ditto::pool {
-namespace {
-
-// Freezes filesystems one by one and thaws every one it froze, in reverse
-// order, when it goes out of scope: on success and on every error path.
-class FrozenSet {
- public:
-  explicit FrozenSet(host::Host& host) : host_(host) {}
-  ~FrozenSet() {
-    for (auto it = frozen_.rbegin(); it != frozen_.rend(); ++it) {
-      Status thawed = host_.Thaw(*it);
-      if (!thawed.ok()) {
-        spdlog::error("cannot thaw {}: {}; run fsfreeze --unfreeze {}", *it,
-                      std::string(thawed.message()), *it);
-      }
-    }
-  }
-  FrozenSet(const FrozenSet&) = delete;
-  FrozenSet& operator=(const FrozenSet&) = delete;
-
-  Status Freeze(const std::string& mount_point, const std::string& volume_id) {
-    turns_.push_back(FreezeTurn(mount_point));  // members come in ID order: no lock cycle
-    Status status = host_.Freeze(mount_point);
-    if (!status.ok()) {
-      return Status(status.code(),
-                    fmt::format("cannot freeze the filesystem of volume {} at {} for a "
-                                "crash-consistent group snapshot: {}; nothing was snapshotted",
-                                volume_id, mount_point, std::string(status.message())));
-    }
-    frozen_.push_back(mount_point);
-    return absl::OkStatus();
-  }
-
- private:
-  host::Host& host_;
-  std::vector<std::unique_lock<std::mutex>> turns_;  // released after the thaws
-  std::vector<std::string> frozen_;
-};
-
-}  // namespace
 
 StatusOr<Pool::GroupSnapshot> Pool::CreateGroupSnapshot(const std::string& name,
                                                         const std::vector<std::string>& volume_ids) {
@@ -124,11 +85,19 @@ StatusOr<Pool::GroupSnapshot> Pool::CreateGroupSnapshot(const std::string& name,
 
   auto make_group = [&]() -> Status {
     {
-      FrozenSet frozen(host_);
+      // Members come in ID order, so their freeze turns are taken in one
+      // order: no lock cycle between two groups.
+      FreezeWindow window(host_, freeze_limit_);
       for (const auto& volume : volumes) {
         ASSIGN_OR_RETURN(auto stage, catalog_->FindStage(volume.id));
-        if (stage && !stage->block && !stage->staging_path.empty()) {
-          RETURN_IF_ERROR(frozen.Freeze(stage->staging_path, volume.id));
+        if (!stage || stage->block || stage->staging_path.empty()) continue;
+        Status frozen = window.Freeze(stage->staging_path);
+        if (!frozen.ok()) {
+          return Status(frozen.code(),
+                        fmt::format("cannot freeze the filesystem of volume {} at {} for a "
+                                    "crash-consistent group snapshot: {}; nothing was snapshotted",
+                                    volume.id, stage->staging_path,
+                                    std::string(frozen.message())));
         }
       }
       // Every member is already frozen: the backend's copy runs as it is.
@@ -142,7 +111,8 @@ StatusOr<Pool::GroupSnapshot> Pool::CreateGroupSnapshot(const std::string& name,
                                          member.size_bytes, as_is));
       }
       RETURN_IF_ERROR(Failpoint("pool.group_snapshot.frozen"));
-    }  // thawed here: the images are complete, the rest is bookkeeping
+      RETURN_IF_ERROR(window.Close());  // thawed: the images are complete, the rest is bookkeeping
+    }
     for (const auto& member : result.members) {
       std::string final_path = SnapshotEntry(member.id);
       finals.push_back(final_path);

@@ -1,4 +1,6 @@
 // Volume modification: thin <-> thick after creation (ControllerModifyVolume).
+#include <algorithm>
+
 #include "common/clock.h"
 #include "common/ids.h"
 #include "common/quantity.h"
@@ -10,28 +12,22 @@
 namespace ditto::pool {
 namespace {
 
-// Thaws a frozen filesystem on every path out of a scope, errors included.
-class ThawAtExit {
- public:
-  ThawAtExit(host::Host& host, std::string mount_point)
-      : host_(host), mount_point_(std::move(mount_point)) {}
-  ~ThawAtExit() {
-    if (mount_point_.empty()) return;
-    Status thawed = host_.Thaw(mount_point_);
-    if (!thawed.ok()) {
-      spdlog::error("cannot thaw {}: {}; run fsfreeze --unfreeze {}", mount_point_,
-                    std::string(thawed.message()), mount_point_);
-    }
-  }
-  ThawAtExit(const ThawAtExit&) = delete;
-  ThawAtExit& operator=(const ThawAtExit&) = delete;
-
- private:
-  host::Host& host_;
-  std::string mount_point_;
-};
+// On a filesystem without an in-kernel unshare the image is rewritten with
+// its own data, frozen one piece at a time: the application pauses for one
+// piece (tens of milliseconds), never for the whole volume.
+constexpr uint64_t kRewritePieceBytes = uint64_t{16} << 20;
 
 }  // namespace
+
+Status Pool::Thicken(const std::string& id, const std::string& path, uint64_t offset,
+                     uint64_t length) {
+  Status allocated = host_.AllocateUnshared(path, offset, length);
+  if (!allocated.ok()) {
+    return Status(allocated.code(), fmt::format("cannot make volume {} thick: {}; it stays thin",
+                                                id, std::string(allocated.message())));
+  }
+  return absl::OkStatus();
+}
 
 StatusOr<catalog::VolumeRecord> Pool::SetVolumeThick(const std::string& id, bool thick) {
   RETURN_IF_ERROR(ValidateVolumeId(id));
@@ -61,34 +57,40 @@ StatusOr<catalog::VolumeRecord> Pool::SetVolumeThick(const std::string& id, bool
           id, FormatQuantity(needed), FormatQuantity(capacity),
           FormatQuantity(fs.available_bytes)));
     }
-    // Where the filesystem cannot unshare in the kernel the image is rewritten
-    // with its own data, which must not race the volume's writers: a mounted
-    // volume's filesystem is frozen; a staged block volume has none to freeze.
+    // XFS unshares in the kernel, under the file's lock: the volume's
+    // writers simply wait for it. Elsewhere the image is rewritten with its
+    // own data, which must not race them: a mounted volume's filesystem is
+    // frozen around each piece; a staged block volume has none to freeze.
     ASSIGN_OR_RETURN(auto stage, catalog_->FindStage(id));
-    std::string frozen;
-    std::unique_lock<std::mutex> turn;  // released after the thaw below (declared first)
-    if (stage && !stage->block && !stage->staging_path.empty()) {
-      turn = FreezeTurn(stage->staging_path);  // a clone of it may be in its window
-      Status status = host_.Freeze(stage->staging_path);
-      if (!status.ok()) {
-        return Status(status.code(),
-                      fmt::format("cannot freeze the filesystem of volume {} at {} while its "
-                                  "image is made thick: {}",
-                                  id, stage->staging_path, std::string(status.message())));
-      }
-      frozen = stage->staging_path;
-    } else if (stage && fs.type != "xfs") {
+    const bool in_kernel = fs.type == "xfs";
+    if (in_kernel || !stage) {
+      RETURN_IF_ERROR(Thicken(id, path, 0, capacity));
+    } else if (stage->block || stage->staging_path.empty()) {
       return absl::FailedPreconditionError(fmt::format(
           "volume {} is staged as a block device and the pool's {} filesystem cannot unshare "
           "blocks in place; unstage it (stop the pod using it) and retry",
           id, fs.type));
-    }
-    ThawAtExit thaw(host_, frozen);
-    Status allocated = host_.AllocateUnshared(path, 0, capacity);
-    if (!allocated.ok()) {
-      return Status(allocated.code(),
-                    fmt::format("cannot make volume {} thick: {}; it stays thin", id,
-                                std::string(allocated.message())));
+    } else {
+      for (uint64_t offset = 0; offset < capacity; offset += kRewritePieceBytes) {
+        FreezeWindow window(host_, freeze_limit_);
+        Status frozen = window.Freeze(stage->staging_path);
+        if (!frozen.ok()) {
+          return Status(frozen.code(),
+                        fmt::format("cannot freeze the filesystem of volume {} at {} while its "
+                                    "image is made thick: {}; it stays thin",
+                                    id, stage->staging_path, std::string(frozen.message())));
+        }
+        // A watchdog thaw in the middle of a piece could let a write land
+        // between the piece's read and its rewrite: the limit (30 s) is
+        // far beyond what one piece takes.
+        Status piece = Thicken(id, path, offset, std::min(kRewritePieceBytes, capacity - offset));
+        Status closed = window.Close();
+        RETURN_IF_ERROR(piece);
+        if (!closed.ok()) {
+          return Status(closed.code(), fmt::format("cannot make volume {} thick: {}; it stays thin",
+                                                   id, std::string(closed.message())));
+        }
+      }
     }
   }
   if (!record.thick) {

@@ -214,6 +214,28 @@ TEST_F(CsiV112Test, ThinBecomesThickFullyAllocatedAndUnshared) {
   EXPECT_EQ(AllocatedBytes(VolumePath(thick)), 8u * kMiB);
 }
 
+TEST_F(CsiV112Test, AStagedVolumeBecomesThickWithItsFilesIntact) {
+  // Mounted: XFS unshares in the kernel, btrfs rewrites the image a frozen
+  // piece at a time.
+  std::string id = NewVolume("staged-thick", 48 * kMiB);
+  ASSERT_FALSE(id.empty());
+  const std::string staging = work_.StagingPath("staged-thick");
+  ASSERT_TRUE(csi().NodeStage(id, staging).ok());
+  const std::string content(3 * kMiB, 'q');
+  ASSERT_TRUE(WriteFileSynced(staging + "/data.bin", content).ok());
+  std::string snapshot = Snapshot("staged-thick-snap", id);
+  ASSERT_FALSE(snapshot.empty());
+  auto status = Modify(id, {{"provisioning", "thick"}});
+  ASSERT_TRUE(status.ok()) << Describe(status);
+  EXPECT_GE(AllocatedBytes(VolumePath(id)), 48u * kMiB);
+  // Still writable (thawed) and holding its data.
+  ASSERT_TRUE(WriteFileSynced(staging + "/after.bin", "after").ok());
+  auto read = ReadWholeFile(staging + "/data.bin");
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_TRUE(*read == content);
+  EXPECT_TRUE(csi().NodeUnstage(id, staging).ok());
+}
+
 TEST_F(CsiV112Test, ThickWithoutPoolSpaceIsResourceExhaustedAndChangesNothing) {
   // 512 MiB pool, over-commit allows a 2 GiB thin volume.
   std::string id = NewVolume("too-big", 2048 * kMiB);

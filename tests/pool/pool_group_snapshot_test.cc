@@ -5,7 +5,10 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <chrono>
 #include <functional>
+#include <mutex>
+#include <thread>
 
 #include "host/fake_host.h"
 #include "pool/pool.h"
@@ -15,24 +18,42 @@ namespace {
 
 constexpr uint64_t kMiB = 1ull << 20;
 
-// Freezes and reflinks in the order they happen.
+// Freezes and reflinks in the order they happen (a freeze window's watchdog
+// thaws from its own thread).
 class RecordingHost : public host::FakeHost {
  public:
   Status Freeze(const std::string& mount_point) override {
-    events.push_back("freeze " + mount_point);
+    Record("freeze " + mount_point);
     return FakeHost::Freeze(mount_point);
   }
   Status Thaw(const std::string& mount_point) override {
-    events.push_back("thaw " + mount_point);
+    Record("thaw " + mount_point);
     return FakeHost::Thaw(mount_point);
   }
   Status Reflink(const std::string& source, const std::string& destination) override {
-    events.push_back("reflink");
+    Record("reflink");
+    std::this_thread::sleep_for(reflink_delay);
     if (fail_reflink && fail_reflink()) return absl::ResourceExhaustedError("injected: no space");
     return FakeHost::Reflink(source, destination);
   }
-  std::vector<std::string> events;
+  std::vector<std::string> Events() {
+    std::lock_guard lock(events_mutex_);
+    return events_;
+  }
+  void ClearEvents() {
+    std::lock_guard lock(events_mutex_);
+    events_.clear();
+  }
   std::function<bool()> fail_reflink;
+  std::chrono::milliseconds reflink_delay{0};
+
+ private:
+  void Record(std::string event) {
+    std::lock_guard lock(events_mutex_);
+    events_.push_back(std::move(event));
+  }
+  std::mutex events_mutex_;
+  std::vector<std::string> events_;
 };
 
 class PoolGroupSnapshotTest : public testing::Test {
@@ -61,7 +82,7 @@ class PoolGroupSnapshotTest : public testing::Test {
                       .PutStage({.volume_id = ids_[i], .staging_path = stage, .device = "/dev/loop0"})
                       .ok());
     }
-    host_.events.clear();
+    host_.ClearEvents();
   }
   void TearDown() override {
     unsetenv("DITTO_FAILPOINTS");
@@ -82,13 +103,14 @@ TEST_F(PoolGroupSnapshotTest, AllMembersTakenInOneFrozenWindow) {
   EXPECT_TRUE(group->created);
   ASSERT_EQ(group->members.size(), 3u);
   // Both mounted members frozen before the first reflink, thawed after the last.
-  ASSERT_EQ(host_.events.size(), 7u);
-  EXPECT_EQ(host_.events[0].rfind("freeze ", 0), 0u);
-  EXPECT_EQ(host_.events[1].rfind("freeze ", 0), 0u);
-  EXPECT_EQ(host_.events[2], "reflink");
-  EXPECT_EQ(host_.events[4], "reflink");
-  EXPECT_EQ(host_.events[5].rfind("thaw ", 0), 0u);
-  EXPECT_EQ(host_.events[6].rfind("thaw ", 0), 0u);
+  const std::vector<std::string> events = host_.Events();
+  ASSERT_EQ(events.size(), 7u);
+  EXPECT_EQ(events[0].rfind("freeze ", 0), 0u);
+  EXPECT_EQ(events[1].rfind("freeze ", 0), 0u);
+  EXPECT_EQ(events[2], "reflink");
+  EXPECT_EQ(events[4], "reflink");
+  EXPECT_EQ(events[5].rfind("thaw ", 0), 0u);
+  EXPECT_EQ(events[6].rfind("thaw ", 0), 0u);
   EXPECT_FALSE(host_.frozen("/stage/0"));
   // Each member is a snapshot of its volume, with its data.
   for (const auto& member : group->members) {
@@ -154,6 +176,22 @@ TEST_F(PoolGroupSnapshotTest, AnErrorInsideTheFrozenWindowLeavesNothing) {
   EXPECT_TRUE(host_.ListDirectory(dir_ + "/tmp")->empty());
   // Then it works.
   EXPECT_TRUE(pool_->CreateGroupSnapshot("g", ids_).ok());
+}
+
+TEST_F(PoolGroupSnapshotTest, AWindowLongerThanTheLimitIsThawedAndTheGroupAbandoned) {
+  pool_->set_freeze_limit(std::chrono::milliseconds(50));
+  host_.reflink_delay = std::chrono::milliseconds(40);  // three members: 120 ms frozen
+  auto group = pool_->CreateGroupSnapshot("g", ids_);
+  EXPECT_EQ(group.status().code(), absl::StatusCode::kDeadlineExceeded) << group.status();
+  EXPECT_FALSE(host_.frozen("/stage/0"));
+  EXPECT_FALSE(host_.frozen("/stage/1"));
+  EXPECT_EQ(host_.thaw_count(), 2);  // by the watchdog, once each
+  EXPECT_EQ(SnapshotCount(), 0u);
+  EXPECT_TRUE(host_.ListDirectory(dir_ + "/tmp")->empty());
+  // Within the limit it goes through.
+  pool_->set_freeze_limit(std::chrono::milliseconds(5000));
+  EXPECT_TRUE(pool_->CreateGroupSnapshot("g", ids_).ok());
+  EXPECT_EQ(host_.freeze_count(), host_.thaw_count());
 }
 
 TEST_F(PoolGroupSnapshotTest, BadRequests) {

@@ -81,14 +81,30 @@ TEST_F(PoolModifyTest, WithoutSpaceItIsResourceExhaustedAndNothingChanges) {
   EXPECT_EQ(Space(id).allocated_bytes, 0u);
 }
 
-TEST_F(PoolModifyTest, AMountedVolumeIsFrozenAroundTheAllocationAndThawedAfterErrors) {
+TEST_F(PoolModifyTest, OnXfsAMountedVolumeIsUnsharedInTheKernelWithoutAFreeze) {
   auto made = pool_->CreateVolume({.name = "m", .capacity_bytes = 8 * kMiB});
+  ASSERT_TRUE(made.ok()) << made.status();
+  ASSERT_TRUE(host_.MakeDirectories("/stage/m", 0755).ok());
+  ASSERT_TRUE(pool_->catalog()
+                  .PutStage({.volume_id = made->volume.id, .staging_path = "/stage/m",
+                             .device = "/dev/loop0"})
+                  .ok());
+  ASSERT_TRUE(pool_->SetVolumeThick(made->volume.id, true).ok());
+  EXPECT_EQ(host_.freeze_count(), 0);
+  EXPECT_EQ(Space(made->volume.id).exclusive_bytes, 8 * kMiB);
+}
+
+TEST_F(PoolModifyTest, ElsewhereAMountedVolumeIsFrozenAroundEachRewrittenPiece) {
+  // 40 MiB: three pieces of at most 16 MiB, each in its own freeze window.
+  auto made = pool_->CreateVolume({.name = "m", .capacity_bytes = 40 * kMiB});
   ASSERT_TRUE(made.ok()) << made.status();
   const std::string id = made->volume.id;
   ASSERT_TRUE(host_.MakeDirectories("/stage/m", 0755).ok());
   ASSERT_TRUE(pool_->catalog()
                   .PutStage({.volume_id = id, .staging_path = "/stage/m", .device = "/dev/loop0"})
                   .ok());
+  host_.set_filesystem_type("ext4");  // no in-kernel unshare
+  // An error in the first piece: thawed, still thin.
   host_.InjectError("AllocateUnshared", "", absl::InternalError("injected"), 1);
   EXPECT_EQ(pool_->SetVolumeThick(id, true).status().code(), absl::StatusCode::kInternal);
   EXPECT_EQ(host_.freeze_count(), 1);
@@ -96,8 +112,20 @@ TEST_F(PoolModifyTest, AMountedVolumeIsFrozenAroundTheAllocationAndThawedAfterEr
   EXPECT_FALSE(host_.frozen("/stage/m"));
   EXPECT_FALSE(pool_->GetVolume(id)->thick);
   ASSERT_TRUE(pool_->SetVolumeThick(id, true).ok());
-  EXPECT_EQ(host_.freeze_count(), 2);
-  EXPECT_EQ(host_.thaw_count(), 2);
+  EXPECT_EQ(host_.freeze_count(), 1 + 3);
+  EXPECT_EQ(host_.thaw_count(), 1 + 3);
+  EXPECT_FALSE(host_.frozen("/stage/m"));
+  EXPECT_TRUE(pool_->GetVolume(id)->thick);
+  EXPECT_EQ(Space(id).exclusive_bytes, 40 * kMiB);
+  // A block volume there has no filesystem to freeze: refused.
+  auto block = pool_->CreateVolume({.name = "b", .capacity_bytes = 8 * kMiB});
+  ASSERT_TRUE(block.ok()) << block.status();
+  ASSERT_TRUE(pool_->catalog()
+                  .PutStage({.volume_id = block->volume.id, .staging_path = "/stage/b",
+                             .device = "/dev/loop1", .block = true})
+                  .ok());
+  EXPECT_EQ(pool_->SetVolumeThick(block->volume.id, true).status().code(),
+            absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(pool_->SetVolumeThick("vol-0123456789abcdef0123456789abcdef", true).status().code(),
             absl::StatusCode::kNotFound);
 }

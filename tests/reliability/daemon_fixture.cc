@@ -56,20 +56,28 @@ void DaemonTest::StopDaemon() {
   ASSERT_TRUE(stopped.ok()) << stopped;
 }
 
-void DaemonTest::SimulateReboot() {
+void DaemonTest::SimulateReboot(const std::string& keep_mount) {
   csi_.reset();
   daemon_.reset();  // SIGKILL: nothing of dittod's runs past the cut
   // Volumes first: their loop devices keep the pool's filesystem busy.
   work_.ReleaseVolumes();
-  test::ReleaseMountsAndLoops(work_.path());
+  host::LinuxHost host;
+  if (keep_mount.empty()) {
+    test::ReleaseMountsAndLoops(work_.path());
+  } else if (IsMountPoint(work_.DataDir())) {
+    // The pool's own filesystem goes; the disk its backing file lives on
+    // stays (detaching the loop device below lets it go).
+    Status unmounted = host.Unmount(work_.DataDir());
+    ASSERT_TRUE(unmounted.ok()) << unmounted;
+  }
   std::vector<std::string> left;
   for (const auto& line : MountTargets()) {
     std::string target = line.substr(0, line.find(" <- "));
+    if (target == keep_mount) continue;
     if (target == work_.path() || target.rfind(work_.path() + "/", 0) == 0) left.push_back(line);
   }
   // A loop device detached while something still has it open (the kernel
   // finishing an unmount, udev) goes once the last user closes it.
-  host::LinuxHost host;
   std::vector<std::string> loops_left;
   for (int attempt = 0; attempt < 100; ++attempt) {
     auto loops = host.ListLoops();

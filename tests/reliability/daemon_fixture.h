@@ -31,7 +31,10 @@ class DaemonTest : public ::testing::Test {
   // (publish and staging mounts, then the pool's backing filesystem) and
   // detaches every loop device backed by a file below it. The pool's files
   // and node records stay as they are. Fails (fatally) if anything remains.
-  void SimulateReboot();
+  // `keep_mount` (a mount point below the workspace, "" for none) is the
+  // host's own disk holding the pool's backing file: it stays mounted, as
+  // the root filesystem stays across a reboot.
+  void SimulateReboot(const std::string& keep_mount = "");
 
   // Pool size for the daemon's backing file (before the first start).
   std::string pool_size_ = "512Mi";

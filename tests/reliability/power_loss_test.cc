@@ -1,19 +1,29 @@
 // Power loss under load: while creates, clones, snapshots, deletes and
-// fsynced writes into a staged volume run against a real dittod, the pool's
-// filesystem is shut down without flushing its log (`xfs_io -x -c shutdown`,
-// xfstests' way: what the filesystem had not written to its device is lost,
-// as in a power cut), dittod is killed, everything is unmounted and detached
-// (as by a reboot), and a new dittod re-mounts the pool (XFS log recovery)
-// and opens it (ditto's recovery).
+// fsynced writes into a staged volume run against a real dittod, the power
+// is cut, dittod is killed, everything is unmounted and detached (as by a
+// reboot), and a new dittod re-mounts the pool (the filesystem's own
+// recovery) and opens it (ditto's recovery). The cut depends on the pool's
+// filesystem (DITTO_POOL_BACKEND):
+//  - XFS (reflink-files pools): the filesystem is shut down without flushing
+//    its log (`xfs_io -x -c shutdown`, xfstests' way): what it had not
+//    written to its device is lost.
+//  - btrfs (btrfs-subvolumes pools): this kernel has no shutdown ioctl for
+//    btrfs (FS_IOC_SHUTDOWN answers ENOTTY) and no dm-flakey, so the cut
+//    takes the disk's content at one instant instead: the pool's backing
+//    file lives on an XFS "host disk", and a reflink of it (atomic against
+//    the loop device's writes: the clone holds the file's lock and takes
+//    what the loop device had written) is what the disk holds when the
+//    power goes. After the reboot it replaces the backing file, so btrfs's
+//    page cache and every transaction it had not committed are lost.
+// Neither drops writes the device completed without a flush (a disk's
+// volatile cache), and neither reorders them.
 //
 // Then every request answered OK before the cut must be there with its
 // content (clones and snapshots hash like their source, creates read as
 // zeros, deleted volumes stay gone, fsynced files in the staged volume read
 // back once the caller repeats NodeStage), nothing half-made may remain, and
-// every request that was cut off succeeds when repeated.
-//
-// btrfs has no shutdown ioctl on this kernel (FS_IOC_SHUTDOWN answers
-// ENOTTY), so the cut is made on an XFS pool only (DITTO_POOL_BACKEND=xfs).
+// every request that was cut off succeeds when repeated. A request counts
+// as answered before the cut when its answer arrived before the cut began.
 //
 // Prints "N power cuts, N recovered, 0 acknowledged operations lost".
 #include <stdlib.h>
@@ -30,15 +40,18 @@
 #include <thread>
 
 #include "fmt/format.h"
+#include "host/linux_host.h"
 #include "reliability/daemon_fixture.h"
+#include "support/loop_filesystem.h"
+#include "support/pool_paths.h"
 #include "support/sha256.h"
 #include "support/test_data.h"
-#include "support/pool_paths.h"
 
 namespace ditto::reliability {
 namespace {
 
 using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
 
 constexpr int64_t kVolumeBytes = 16ll << 20;
 constexpr int kCuts = 3;
@@ -53,22 +66,70 @@ struct Op {
   std::string name;     // creates
   std::string subject;  // clone source, snapshot source, deleted volume
   bool acknowledged = false;
+  Clock::time_point answered_at;
   std::string result_id;
+};
+
+// A file the writer wrote into the staged volume, fsynced at `synced_at`.
+struct WrittenFile {
+  std::string name;
+  std::string content;
+  Clock::time_point synced_at;
 };
 
 class PowerLossTest : public DaemonTest {
  protected:
-  // The cut needs XFS: the pool dittod makes here is the reflink-files one
-  // (an XFS backing file), whatever the default backend of new pools.
   void SetUp() override {
-    ::setenv("DITTO_POOL_BACKEND", "xfs", 1);
     DaemonTest::SetUp();
+    if (IsSkipped()) return;
+    const char* backend = ::getenv("DITTO_POOL_BACKEND");
+    shutdown_cut_ = backend != nullptr && std::string(backend) == "xfs";
+    if (shutdown_cut_) return;
+    // The host's disk: the pool directory is a bind mount of an XFS
+    // filesystem, so that its backing file can be captured by a reflink.
+    auto disk = test::LoopFilesystem::Create("xfs", uint64_t{1} << 30);
+    ASSERT_TRUE(disk.ok()) << disk.status();
+    disk_ = std::move(disk).value();
+    std::filesystem::create_directories(work_.pool_dir());
+    ToolResult bound = RunTool({"mount", "--bind", disk_->mount_point(), work_.pool_dir()});
+    ASSERT_EQ(bound.exit_code, 0) << "mount --bind: " << bound.output;
   }
 
-  // Shuts the pool's filesystem down without flushing its log.
+  void TearDown() override {
+    // The pool's loop device goes before the disk its backing file is on.
+    if (disk_) SimulateReboot(work_.pool_dir());
+    DaemonTest::TearDown();
+    disk_.reset();
+  }
+
+  std::string BackingFile() const { return work_.pool_dir() + "/backing.img"; }
+  std::string CrashImage() const { return work_.pool_dir() + "/at-the-cut.img"; }
+
+  // Cuts the power; cut_at_ is when the cut began.
   void CutPower() {
-    ToolResult shutdown = RunTool({"xfs_io", "-x", "-c", "shutdown", work_.DataDir()});
-    ASSERT_EQ(shutdown.exit_code, 0) << "xfs_io shutdown: " << shutdown.output;
+    cut_at_ = Clock::now();
+    if (shutdown_cut_) {
+      // XFS: shut down without flushing the log.
+      ToolResult shutdown = RunTool({"xfs_io", "-x", "-c", "shutdown", work_.DataDir()});
+      ASSERT_EQ(shutdown.exit_code, 0) << "xfs_io shutdown: " << shutdown.output;
+      return;
+    }
+    // btrfs: the disk's content at this instant.
+    host::LinuxHost host;
+    Status captured = host.Reflink(BackingFile(), CrashImage());
+    ASSERT_TRUE(captured.ok()) << "capturing the disk at the cut: " << captured;
+  }
+
+  // What a reboot does after the cut; the disk holds what it held then.
+  void RebootAfterCut() {
+    if (shutdown_cut_) {
+      ASSERT_NO_FATAL_FAILURE(SimulateReboot());
+      return;
+    }
+    ASSERT_NO_FATAL_FAILURE(SimulateReboot(work_.pool_dir()));
+    std::error_code error;
+    std::filesystem::rename(CrashImage(), BackingFile(), error);
+    ASSERT_FALSE(error) << "putting back the disk as it was at the cut: " << error.message();
   }
 
   // Runs one client's share of the load until `stop`: `make` returns the
@@ -95,6 +156,7 @@ class PowerLossTest : public DaemonTest {
         status = client.DeleteVolume(op.subject);
       }
       op.acknowledged = status.ok();
+      op.answered_at = Clock::now();
       std::lock_guard lock(mutex_);
       ops_.push_back(op);
       if (!status.ok()) return;  // the cut reached this client
@@ -103,6 +165,9 @@ class PowerLossTest : public DaemonTest {
 
   std::mutex mutex_;
   std::vector<Op> ops_;
+  bool shutdown_cut_ = false;
+  std::unique_ptr<test::LoopFilesystem> disk_;
+  Clock::time_point cut_at_;
 };
 
 TEST_F(PowerLossTest, AcknowledgedOperationsSurviveAPowerCut) {
@@ -179,15 +244,14 @@ TEST_F(PowerLossTest, AcknowledgedOperationsSurviveAPowerCut) {
           stop);
     });
     // The writer: a file counts once write, fsync and the directory's fsync
-    // have returned.
-    std::mutex live_mutex;
+    // have returned before the cut.
+    std::vector<WrittenFile> written;
     std::thread writer([&] {
       for (int seq = 0; !stop; ++seq) {
         std::string name = fmt::format("cut{}-f{:05}", cut, seq);
         std::string content = test::PatternData(32 << 10, cut * 100000 + seq);
         if (!WriteFileSynced(live_staging + "/" + name, content).ok()) return;
-        std::lock_guard lock(live_mutex);
-        live_files[name] = content;
+        written.push_back({name, content, Clock::now()});
       }
     });
 
@@ -200,7 +264,11 @@ TEST_F(PowerLossTest, AcknowledgedOperationsSurviveAPowerCut) {
     stop = true;
     for (auto& client : clients) client.join();
     writer.join();
-    ASSERT_NO_FATAL_FAILURE(SimulateReboot());
+    for (Op& op : ops_) op.acknowledged = op.acknowledged && op.answered_at < cut_at_;
+    for (const WrittenFile& file : written) {
+      if (file.synced_at < cut_at_) live_files[file.name] = file.content;
+    }
+    ASSERT_NO_FATAL_FAILURE(RebootAfterCut());
 
     ASSERT_NO_FATAL_FAILURE(StartDaemon());
     int acknowledged = 0, lost = 0;
