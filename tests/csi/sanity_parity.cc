@@ -102,27 +102,32 @@ void SanityTest::Cleanup() {
   resources_.clear();
 }
 
+void SanityTest::Track(const grpc::Status& status, const std::string& id, Kind kind) {
+  if (status.ok() && !id.empty()) resources_.emplace_back(id, kind);
+}
+
+void SanityTest::Untrack(const grpc::Status& status, const std::string& id) {
+  if (!status.ok()) return;
+  for (auto it = resources_.begin(); it != resources_.end(); ++it) {
+    if (it->first == id) {
+      resources_.erase(it);
+      return;
+    }
+  }
+}
+
 grpc::Status SanityTest::CreateVolume(const pb::CreateVolumeRequest& request,
                                       pb::CreateVolumeResponse* response) {
   pb::CreateVolumeResponse local;
   if (response == nullptr) response = &local;
   auto status = Call(&pb::Controller::Stub::CreateVolume, controller(), request, response);
-  if (status.ok() && !response->volume().volume_id().empty()) {
-    resources_.emplace_back(response->volume().volume_id(), Kind::kVolume);
-  }
+  Track(status, response->volume().volume_id(), Kind::kVolume);
   return status;
 }
 
 grpc::Status SanityTest::DeleteVolume(const pb::DeleteVolumeRequest& request) {
   auto status = Call(&pb::Controller::Stub::DeleteVolume, controller(), request);
-  if (status.ok()) {
-    for (auto it = resources_.begin(); it != resources_.end(); ++it) {
-      if (it->first == request.volume_id()) {
-        resources_.erase(it);
-        break;
-      }
-    }
-  }
+  Untrack(status, request.volume_id());
   return status;
 }
 
@@ -131,22 +136,13 @@ grpc::Status SanityTest::CreateSnapshot(const pb::CreateSnapshotRequest& request
   pb::CreateSnapshotResponse local;
   if (response == nullptr) response = &local;
   auto status = Call(&pb::Controller::Stub::CreateSnapshot, controller(), request, response);
-  if (status.ok() && !response->snapshot().snapshot_id().empty()) {
-    resources_.emplace_back(response->snapshot().snapshot_id(), Kind::kSnapshot);
-  }
+  Track(status, response->snapshot().snapshot_id(), Kind::kSnapshot);
   return status;
 }
 
 grpc::Status SanityTest::DeleteSnapshot(const pb::DeleteSnapshotRequest& request) {
   auto status = Call(&pb::Controller::Stub::DeleteSnapshot, controller(), request);
-  if (status.ok()) {
-    for (auto it = resources_.begin(); it != resources_.end(); ++it) {
-      if (it->first == request.snapshot_id()) {
-        resources_.erase(it);
-        break;
-      }
-    }
-  }
+  Untrack(status, request.snapshot_id());
   return status;
 }
 

@@ -131,6 +131,11 @@ class SanityTest : public DaemonTest {
   void Cleanup();
 
   enum class Kind { kVolume, kSnapshot };
+  // Registers `id` for cleanup after a successful create; forgets it after
+  // a successful delete (the first entry: a twice-created snapshot stays
+  // registered once more, as in csi-sanity).
+  void Track(const grpc::Status& status, const std::string& id, Kind kind);
+  void Untrack(const grpc::Status& status, const std::string& id);
   std::vector<std::pair<std::string, Kind>> resources_;
   std::unique_ptr<pb::GroupController::Stub> groups_;
 };
