@@ -42,4 +42,16 @@ void RecordEvent(Store& store, const Json& involved, const std::string& type,
       [&](StoreTxn& txn) { return txn.RecordEvent(involved, type, reason, message, source); });
 }
 
+Status FailWithStatusError(ControllerContext& ctx, const Json& object, const std::string& reason,
+                           const std::string& message, const std::string& source) {
+  RecordEvent(ctx.store, object, "Warning", reason, message, source);
+  Json updated = object;
+  Json& status = updated["status"];
+  if (GetString(status, {"error", "message"}) == message) return absl::OkStatus();
+  status["readyToUse"] = false;
+  status["error"] = {{"message", message}, {"time", NowTimestamp()}};
+  Status result = UpdateObject(ctx.store, updated);
+  return absl::IsAborted(result) ? absl::OkStatus() : result;
+}
+
 }  // namespace ditto::control

@@ -42,5 +42,10 @@ Status UpdateObject(Store& store, Json& object);
 // best effort, as in Kubernetes).
 void RecordEvent(Store& store, const Json& involved, const std::string& type,
                  const std::string& reason, const std::string& message, const std::string& source);
+// A Warning event about `object` and status.error (with status.readyToUse
+// false) on it, as the snapshot controllers report a failure; the status is
+// written only when its message changes.
+Status FailWithStatusError(ControllerContext& ctx, const Json& object, const std::string& reason,
+                           const std::string& message, const std::string& source);
 
 }  // namespace ditto::control

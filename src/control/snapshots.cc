@@ -2,6 +2,7 @@
 
 #include "common/quantity.h"
 #include "control/data_source.h"
+#include "control/group_snapshots.h"
 #include "control/kinds.h"
 #include "fmt/format.h"
 
@@ -20,14 +21,7 @@ std::string SnapshotterSource(const DriverInfo& info) {
 // Marks the snapshot failed (status.error) with a Warning event.
 Status FailSnapshot(ControllerContext& ctx, const Json& snapshot, const std::string& reason,
                     const std::string& message) {
-  RecordEvent(ctx.store, snapshot, "Warning", reason, message, kSnapshotControllerSource);
-  Json updated = snapshot;
-  Json& status = updated["status"];
-  if (GetString(status, {"error", "message"}) == message) return absl::OkStatus();
-  status["readyToUse"] = false;
-  status["error"] = {{"message", message}, {"time", NowTimestamp()}};
-  Status result = UpdateObject(ctx.store, updated);
-  return absl::IsAborted(result) ? absl::OkStatus() : result;
+  return FailWithStatusError(ctx, snapshot, reason, message, kSnapshotControllerSource);
 }
 
 StatusOr<std::optional<Json>> SnapshotClassFor(StoreTxn& txn, const Json& snapshot,
@@ -340,6 +334,8 @@ StatusOr<bool> ReconcileSnapshots(ControllerContext& ctx, const DriverInfo& info
     RETURN_IF_ERROR(absorb(ReconcileContent(ctx, content, info)));
   ASSIGN_OR_RETURN(std::vector<Json> snapshots, ListObjects(ctx.store, kVolumeSnapshot));
   for (const Json& snapshot : snapshots) {
+    // The members of a VolumeGroupSnapshot are the group controller's.
+    if (HasFinalizer(snapshot, kSnapshotInGroupFinalizer)) continue;
     if (IsBeingDeleted(snapshot)) {
       RETURN_IF_ERROR(absorb(FinalizeSnapshot(ctx, snapshot, info)));
     } else if (GetString(snapshot, {"status", "boundVolumeSnapshotContentName"}).empty()) {
