@@ -8,6 +8,10 @@ std::string ControllerContext::ProvisionerSource(const DriverInfo& info) const {
   return fmt::format("{}_external-provisioner", info.name);
 }
 
+std::string ControllerContext::SnapshotterSource(const DriverInfo& info) const {
+  return fmt::format("csi-snapshotter {}", info.name);
+}
+
 std::string ControllerContext::StagingPath(const std::string& volume_name) const {
   return fmt::format("{}/staging/{}", state_dir, volume_name);
 }

@@ -99,48 +99,39 @@ StatusOr<std::string> GroupMemberDeleteRefusal(StoreTxn& txn, const Json& object
 }
 
 std::vector<Column> GroupSnapshotColumns(std::string_view kind, int64_t now_ns) {
-  auto ready = [](const Json& o) { return ScalarText(Find(o, {"status", "readyToUse"})); };
-  auto age = [now_ns](const Json& o) { return Age(o, now_ns); };
+  // A column of the value at `path` (object keys) of each object.
+  auto field = [](std::string header, std::vector<std::string> path) {
+    return Column{std::move(header), [path](const Json& object) {
+                    const Json* value = &object;
+                    for (const std::string& key : path) {
+                      if (!value->is_object() || !value->contains(key)) return std::string();
+                      value = &(*value)[key];
+                    }
+                    return ScalarText(value);
+                  }};
+  };
+  Column ready = field("READYTOUSE", {"status", "readyToUse"});
+  Column group_class = field("VOLUMEGROUPSNAPSHOTCLASS", {"spec", "volumeGroupSnapshotClassName"});
+  Column age{"AGE", [now_ns](const Json& o) { return Age(o, now_ns); }};
   if (kind == kVolumeGroupSnapshot) {
-    return {{"READYTOUSE", ready},
-            {"VOLUMEGROUPSNAPSHOTCLASS",
-             [](const Json& o) {
-               return GetString(o, {"spec", "volumeGroupSnapshotClassName"});
-             }},
-            {"VOLUMEGROUPSNAPSHOTCONTENT",
-             [](const Json& o) {
-               return GetString(o, {"status", "boundVolumeGroupSnapshotContentName"});
-             }},
+    return {ready,
+            group_class,
+            field("VOLUMEGROUPSNAPSHOTCONTENT", {"status", "boundVolumeGroupSnapshotContentName"}),
             {"CREATIONTIME",
              [now_ns](const Json& o) {
                int64_t t = ParseTimestamp(GetString(o, {"status", "creationTime"}));
                return t == 0 ? std::string() : FormatAge(now_ns - t);
              }},
-            {"AGE", age}};
+            age};
   }
   if (kind == kVolumeGroupSnapshotContent) {
-    return {{"READYTOUSE", ready},
-            {"DELETIONPOLICY",
-             [](const Json& o) {
-               return GetString(o, {"spec", "deletionPolicy"});
-             }},
-            {"DRIVER",
-             [](const Json& o) {
-               return GetString(o, {"spec", "driver"});
-             }},
-            {"VOLUMEGROUPSNAPSHOTCLASS",
-             [](const Json& o) {
-               return GetString(o, {"spec", "volumeGroupSnapshotClassName"});
-             }},
-            {"VOLUMEGROUPSNAPSHOTNAMESPACE",
-             [](const Json& o) {
-               return GetString(o, {"spec", "volumeGroupSnapshotRef", "namespace"});
-             }},
-            {"VOLUMEGROUPSNAPSHOT",
-             [](const Json& o) {
-               return GetString(o, {"spec", "volumeGroupSnapshotRef", "name"});
-             }},
-            {"AGE", age}};
+    return {ready,
+            field("DELETIONPOLICY", {"spec", "deletionPolicy"}),
+            field("DRIVER", {"spec", "driver"}),
+            group_class,
+            field("VOLUMEGROUPSNAPSHOTNAMESPACE", {"spec", "volumeGroupSnapshotRef", "namespace"}),
+            field("VOLUMEGROUPSNAPSHOT", {"spec", "volumeGroupSnapshotRef", "name"}),
+            age};
   }
   return {};
 }

@@ -39,6 +39,16 @@ inline constexpr char kGroupSnapshotHandleAnnotation[] =
 // object changed.
 StatusOr<bool> ReconcileGroupSnapshots(ControllerContext& ctx, const DriverInfo& info);
 
+// The parts of the controller that delete (group_snapshot_deletion.cc):
+// a VolumeGroupSnapshot being deleted, a VolumeGroupSnapshotContent being
+// deleted, and a member VolumeSnapshot marked for deletion on its own.
+// Each returns whether it changed anything.
+StatusOr<bool> FinalizeGroupSnapshot(ControllerContext& ctx, const Json& group,
+                                     const DriverInfo& info);
+StatusOr<bool> DeleteGroupContent(ControllerContext& ctx, const Json& content,
+                                  const DriverInfo& info);
+StatusOr<bool> HoldGroupMember(ControllerContext& ctx, const Json& snapshot);
+
 // Why `object` (a VolumeSnapshot or VolumeSnapshotContent) may not be
 // deleted on its own because it is a member of a live VolumeGroupSnapshot;
 // "" when it may.
