@@ -199,8 +199,7 @@ StatusOr<Json> PrepareUpdate(StoreTxn& txn, const Json& existing, const Json& ob
         return absl::InvalidArgumentError("immutable");
     }
     updated["deletionPolicy"] = object["deletionPolicy"];
-  } else if (kind == kVolumeSnapshot || kind == kVolumeGroupSnapshot ||
-             kind == kReferenceGrant) {
+  } else if (kind == kVolumeSnapshot || kind == kVolumeGroupSnapshot || kind == kReferenceGrant) {
     Json spec = object.value("spec", Json::object());
     if (kind != kReferenceGrant) {
       // The snapshot controller fills in the default class: keep it.
@@ -235,9 +234,9 @@ StatusOr<Json> PrepareUpdate(StoreTxn& txn, const Json& existing, const Json& ob
       old_spec.erase("volumeGroupSnapshotClassName");
     }
     if (spec != old_spec) {
-      *error = Forbidden("/spec", "spec",
-                         fmt::format("Forbidden: only spec.deletionPolicy of a {} can change",
-                                     kind));
+      *error =
+          Forbidden("/spec", "spec",
+                    fmt::format("Forbidden: only spec.deletionPolicy of a {} can change", kind));
       return absl::InvalidArgumentError("immutable");
     }
     updated["spec"]["deletionPolicy"] = policy;

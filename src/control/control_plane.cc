@@ -54,17 +54,17 @@ Status ControlPlane::Initialize() {
           {"annotations", {{kDefaultSnapshotClassAnnotation, "true"}}}}},
         {"driver", info.name},
         {"deletionPolicy", "Delete"}}});
-  Json group_defaults = Json::array({{{"apiVersion", kGroupSnapshotApiVersion},
-                                      {"kind", kVolumeGroupSnapshotClass},
-                                      {"metadata",
-                                       {{"name", kDefaultGroupSnapshotClassName},
-                                        {"annotations",
-                                         {{kDefaultGroupSnapshotClassAnnotation, "true"}}}}},
-                                      {"driver", info.name},
-                                      {"deletionPolicy", "Delete"}}});
+  Json group_defaults =
+      Json::array({{{"apiVersion", kGroupSnapshotApiVersion},
+                    {"kind", kVolumeGroupSnapshotClass},
+                    {"metadata",
+                     {{"name", kDefaultGroupSnapshotClassName},
+                      {"annotations", {{kDefaultGroupSnapshotClassAnnotation, "true"}}}}},
+                    {"driver", info.name},
+                    {"deletionPolicy", "Delete"}}});
   return store_->Transact([&](StoreTxn& txn) -> Status {
-    for (const auto& [key, objects] :
-         {std::pair<const char*, const Json&>{kBase, defaults}, {kGroupSnapshots, group_defaults}}) {
+    for (const auto& [key, objects] : {std::pair<const char*, const Json&>{kBase, defaults},
+                                       {kGroupSnapshots, group_defaults}}) {
       ASSIGN_OR_RETURN(auto again, txn.GetSetting(key));
       if (again.has_value()) continue;  // this set was made before (or by another dittoctl)
       for (const Json& object : objects) {

@@ -21,7 +21,8 @@ bool DeleteCsiGroup(ControllerContext& ctx, const Json& content, const DriverInf
   if (GetString(content, {"spec", "deletionPolicy"}, "Delete") != "Delete") return true;
   std::string handle = GetString(content, {"status", "volumeGroupSnapshotHandle"});
   if (handle.empty()) {
-    handle = GetString(content, {"spec", "source", "groupSnapshotHandles", "volumeGroupSnapshotHandle"});
+    handle =
+        GetString(content, {"spec", "source", "groupSnapshotHandles", "volumeGroupSnapshotHandle"});
   }
   if (handle.empty()) return true;
   csi::v1::DeleteVolumeGroupSnapshotRequest request;

@@ -81,10 +81,10 @@ StatusOr<std::string> GroupMemberDeleteRefusal(StoreTxn& txn, const Json& object
     snapshot = object;
   } else if (Kind(object) == kVolumeSnapshotContent &&
              !GetAnnotation(object, kGroupSnapshotHandleAnnotation).empty()) {
-    ASSIGN_OR_RETURN(snapshot,
-                     txn.Get(kVolumeSnapshot,
-                             GetString(object, {"spec", "volumeSnapshotRef", "namespace"}),
-                             GetString(object, {"spec", "volumeSnapshotRef", "name"})));
+    ASSIGN_OR_RETURN(
+        snapshot,
+        txn.Get(kVolumeSnapshot, GetString(object, {"spec", "volumeSnapshotRef", "namespace"}),
+                GetString(object, {"spec", "volumeSnapshotRef", "name"})));
   }
   if (!snapshot.has_value() || !HasFinalizer(*snapshot, kSnapshotInGroupFinalizer)) return "";
   std::string group_name = GetString(*snapshot, {"metadata", "labels", kGroupSnapshotNameLabel});

@@ -53,7 +53,6 @@ Json ContentStatus(const csi::v1::VolumeGroupSnapshot& group) {
           {"volumeSnapshotInfoList", members}};
 }
 
-
 // Creates the member VolumeSnapshots and their pre-bound
 // VolumeSnapshotContents of `group` from `content`'s member list (those not
 // there yet) and writes the group's status, all in `txn`.
@@ -77,27 +76,26 @@ Status BindMembers(StoreTxn& txn, Json group, const Json& content) {
     bool ready = member.value("readyToUse", false);
     // The member names its content (spec.source.volumeSnapshotContentName),
     // as a pre-provisioned snapshot does, and is bound from the start.
-    Json snapshot = {
-        {"apiVersion", "snapshot.storage.k8s.io/v1"},
-        {"kind", kVolumeSnapshot},
-        {"metadata",
-         {{"name", snapshot_name},
-          {"namespace", Namespace(group)},
-          {"labels", {{kGroupSnapshotNameLabel, Name(group)}}},
-          {"ownerReferences",
-           {{{"apiVersion", kGroupSnapshotApiVersion},
-             {"kind", kVolumeGroupSnapshot},
-             {"name", Name(group)},
-             {"uid", Uid(group)},
-             {"controller", true}}}},
-          {"finalizers", {kSnapshotInGroupFinalizer, kSnapshotBoundFinalizer}}}},
-        {"spec", {{"source", {{"volumeSnapshotContentName", content_name}}}}},
-        {"status",
-         {{"boundVolumeSnapshotContentName", content_name},
-          {"readyToUse", ready},
-          {"restoreSize", FormatQuantity(size)},
-          {"creationTime", FormatTimestamp(created_ns)},
-          {"volumeGroupSnapshotName", Name(group)}}}};
+    Json snapshot = {{"apiVersion", "snapshot.storage.k8s.io/v1"},
+                     {"kind", kVolumeSnapshot},
+                     {"metadata",
+                      {{"name", snapshot_name},
+                       {"namespace", Namespace(group)},
+                       {"labels", {{kGroupSnapshotNameLabel, Name(group)}}},
+                       {"ownerReferences",
+                        {{{"apiVersion", kGroupSnapshotApiVersion},
+                          {"kind", kVolumeGroupSnapshot},
+                          {"name", Name(group)},
+                          {"uid", Uid(group)},
+                          {"controller", true}}}},
+                       {"finalizers", {kSnapshotInGroupFinalizer, kSnapshotBoundFinalizer}}}},
+                     {"spec", {{"source", {{"volumeSnapshotContentName", content_name}}}}},
+                     {"status",
+                      {{"boundVolumeSnapshotContentName", content_name},
+                       {"readyToUse", ready},
+                       {"restoreSize", FormatQuantity(size)},
+                       {"creationTime", FormatTimestamp(created_ns)},
+                       {"volumeGroupSnapshotName", Name(group)}}}};
     RETURN_IF_ERROR(txn.Create(snapshot));
     auto mode = volume_modes.find(volume_handle);
     Json member_content = {
@@ -218,15 +216,16 @@ StatusOr<GroupSources> ReadSources(StoreTxn& txn, const Json& group, const Drive
     }
     if (defaults != 1) {
       sources.problem =
-          defaults == 0
-              ? fmt::format("cannot find default group snapshot class for driver {}; create a "
-                            "VolumeGroupSnapshotClass with annotation {}: \"true\" or set "
-                            "spec.volumeGroupSnapshotClassName",
-                            driver, kDefaultGroupSnapshotClassAnnotation)
-              : fmt::format("{} default group snapshot classes were found for driver {}; keep "
-                            "the annotation {} on one of them or set "
-                            "spec.volumeGroupSnapshotClassName",
-                            defaults, driver, kDefaultGroupSnapshotClassAnnotation);
+          defaults == 0 ? fmt::format(
+                              "cannot find default group snapshot class for driver {}; create a "
+                              "VolumeGroupSnapshotClass with annotation {}: \"true\" or set "
+                              "spec.volumeGroupSnapshotClassName",
+                              driver, kDefaultGroupSnapshotClassAnnotation)
+                        : fmt::format(
+                              "{} default group snapshot classes were found for driver {}; keep "
+                              "the annotation {} on one of them or set "
+                              "spec.volumeGroupSnapshotClassName",
+                              defaults, driver, kDefaultGroupSnapshotClassAnnotation);
       return sources;
     }
   }
@@ -259,10 +258,10 @@ StatusOr<bool> TakeGroupSnapshot(ControllerContext& ctx, const Json& group,
     return false;
   }
   const Json& group_class = *sources.group_class;
-  RecordEvent(ctx.store, group, "Normal", "CreatingGroupSnapshot",
-              fmt::format("Waiting for group snapshot {} to be created by the CSI driver.",
-                          Key(group)),
-              kSnapshotControllerSource);
+  RecordEvent(
+      ctx.store, group, "Normal", "CreatingGroupSnapshot",
+      fmt::format("Waiting for group snapshot {} to be created by the CSI driver.", Key(group)),
+      kSnapshotControllerSource);
   csi::v1::CreateVolumeGroupSnapshotRequest request;
   request.set_name(fmt::format("groupsnapshot-{}", Uid(group)));
   Json handles = Json::array();
@@ -317,10 +316,10 @@ StatusOr<bool> TakeGroupSnapshot(ControllerContext& ctx, const Json& group,
     return BindMembers(txn, *current, content);
   }));
   if (!bound) return true;
-  RecordEvent(ctx.store, group, "Normal", "GroupSnapshotCreated",
-              fmt::format("Group snapshot {} was successfully created by the CSI driver.",
-                          Key(group)),
-              kSnapshotControllerSource);
+  RecordEvent(
+      ctx.store, group, "Normal", "GroupSnapshotCreated",
+      fmt::format("Group snapshot {} was successfully created by the CSI driver.", Key(group)),
+      kSnapshotControllerSource);
   if (response.group_snapshot().ready_to_use()) {
     RecordEvent(ctx.store, group, "Normal", "GroupSnapshotReady",
                 fmt::format("Group snapshot {} is ready to use.", Key(group)),
@@ -332,8 +331,7 @@ StatusOr<bool> TakeGroupSnapshot(ControllerContext& ctx, const Json& group,
 // A group snapshot naming an existing content (pre-provisioned): bind them
 // once the content knows its members.
 StatusOr<bool> BindToGroupContent(ControllerContext& ctx, const Json& group) {
-  std::string content_name =
-      GetString(group, {"spec", "source", "volumeGroupSnapshotContentName"});
+  std::string content_name = GetString(group, {"spec", "source", "volumeGroupSnapshotContentName"});
   bool bound = false;
   std::string problem;
   RETURN_IF_ERROR(ctx.store.Transact([&](StoreTxn& txn) -> Status {
@@ -390,11 +388,11 @@ StatusOr<bool> ReconcileGroupContent(ControllerContext& ctx, const Json& content
   csi::v1::GetVolumeGroupSnapshotResponse response;
   Status found = ctx.csi.GetVolumeGroupSnapshot(request, &response);
   if (!found.ok()) {
-    RETURN_IF_ERROR(FailWithStatusError(
-        ctx, content, "GroupSnapshotContentCheckandUpdateFailed",
-        fmt::format("Failed to check and update group snapshot content: {}",
-                    std::string(found.message())),
-        ctx.SnapshotterSource(info)));
+    RETURN_IF_ERROR(
+        FailWithStatusError(ctx, content, "GroupSnapshotContentCheckandUpdateFailed",
+                            fmt::format("Failed to check and update group snapshot content: {}",
+                                        std::string(found.message())),
+                            ctx.SnapshotterSource(info)));
     return false;
   }
   Json updated = content;
@@ -407,8 +405,7 @@ StatusOr<bool> ReconcileGroupContent(ControllerContext& ctx, const Json& content
 
 StatusOr<bool> ReconcileGroupSnapshots(ControllerContext& ctx, const DriverInfo& info) {
   PassOutcome pass;
-  ASSIGN_OR_RETURN(std::vector<Json> contents,
-                   ListObjects(ctx.store, kVolumeGroupSnapshotContent));
+  ASSIGN_OR_RETURN(std::vector<Json> contents, ListObjects(ctx.store, kVolumeGroupSnapshotContent));
   for (const Json& content : contents) {
     RETURN_IF_ERROR(pass.Absorb(ReconcileGroupContent(ctx, content, info)));
   }

@@ -117,9 +117,9 @@ class Controller : public v1::Controller::Service {
 class GroupController : public v1::GroupController::Service {
  public:
   explicit GroupController(std::shared_ptr<FakeState> state) : state_(std::move(state)) {}
-  Status GroupControllerGetCapabilities(ServerContext*,
-                                        const v1::GroupControllerGetCapabilitiesRequest*,
-                                        v1::GroupControllerGetCapabilitiesResponse* response) override {
+  Status GroupControllerGetCapabilities(
+      ServerContext*, const v1::GroupControllerGetCapabilitiesRequest*,
+      v1::GroupControllerGetCapabilitiesResponse* response) override {
     std::lock_guard lock(state_->mutex);
     if (state_->group_capability) {
       response->add_capabilities()->mutable_rpc()->set_type(
@@ -127,7 +127,8 @@ class GroupController : public v1::GroupController::Service {
     }
     return Status::OK;
   }
-  Status CreateVolumeGroupSnapshot(ServerContext*, const v1::CreateVolumeGroupSnapshotRequest* request,
+  Status CreateVolumeGroupSnapshot(ServerContext*,
+                                   const v1::CreateVolumeGroupSnapshotRequest* request,
                                    v1::CreateVolumeGroupSnapshotResponse* response) override {
     std::lock_guard lock(state_->mutex);
     std::string id = "group-" + request->name();

@@ -61,8 +61,8 @@ class GroupSnapshotFlowTest : public GroupSnapshotTest {
     }
   }
   std::string HandleOf(const std::string& claim) {
-    Json volume = Get(kPersistentVolume, GetString(Get(kPersistentVolumeClaim, claim),
-                                                   {"spec", "volumeName"}));
+    Json volume = Get(kPersistentVolume,
+                      GetString(Get(kPersistentVolumeClaim, claim), {"spec", "volumeName"}));
     return GetString(volume, {"spec", "csi", "volumeHandle"});
   }
 };
@@ -123,10 +123,10 @@ TEST_F(GroupSnapshotFlowTest, SelectorSnapshotsTheMatchingClaimsTogether) {
 
   // A member restores into a new claim like any VolumeSnapshot.
   std::string member = Name(snapshots[0]);
-  std::string handle = GetString(Get(kVolumeSnapshotContent,
-                                     GetString(snapshots[0],
-                                               {"status", "boundVolumeSnapshotContentName"})),
-                                 {"status", "snapshotHandle"});
+  std::string handle =
+      GetString(Get(kVolumeSnapshotContent,
+                    GetString(snapshots[0], {"status", "boundVolumeSnapshotContentName"})),
+                {"status", "snapshotHandle"});
   ASSERT_EQ(Apply(Claim("restored", "1Gi",
                         "  dataSource:\n    apiGroup: snapshot.storage.k8s.io\n    kind: "
                         "VolumeSnapshot\n    name: " +
@@ -137,8 +137,9 @@ TEST_F(GroupSnapshotFlowTest, SelectorSnapshotsTheMatchingClaimsTogether) {
             handle);
 
   // Printed as kubectl prints the CRDs' columns.
-  std::string table = PrintTable(*FindKind(kVolumeGroupSnapshot), {group}, TableOptions(),
-                                 ParseTimestamp(GetString(group, {"metadata", "creationTimestamp"})));
+  std::string table =
+      PrintTable(*FindKind(kVolumeGroupSnapshot), {group}, TableOptions(),
+                 ParseTimestamp(GetString(group, {"metadata", "creationTimestamp"})));
   EXPECT_EQ(table.substr(0, table.find('\n')),
             "NAME      READYTOUSE   VOLUMEGROUPSNAPSHOTCLASS   VOLUMEGROUPSNAPSHOTCONTENT" +
                 std::string(53 + 3 - 26, ' ') + "CREATIONTIME   AGE");
@@ -162,8 +163,9 @@ TEST_F(GroupSnapshotFlowTest, MembersGoOnlyWithTheirGroupAndDeletePolicyDeletesA
             std::string::npos)
       << refused.status();
   EXPECT_FALSE(IsBeingDeleted(Get(kVolumeSnapshot, Name(snapshots[0]))));
-  auto content_refused = plane_->Delete(
-      kVolumeSnapshotContent, "", GetString(snapshots[0], {"status", "boundVolumeSnapshotContentName"}));
+  auto content_refused =
+      plane_->Delete(kVolumeSnapshotContent, "",
+                     GetString(snapshots[0], {"status", "boundVolumeSnapshotContentName"}));
   EXPECT_TRUE(absl::IsFailedPrecondition(content_refused.status())) << content_refused.status();
 
   auto held = plane_->Delete(kVolumeGroupSnapshot, "default", "nightly");
@@ -223,8 +225,7 @@ TEST_F(GroupSnapshotFlowTest, EachProblemLeavesTheGroupNotReadyWithAWarning) {
   fake_.state().fail_create = "no space";
   ASSERT_EQ(Apply(LabelledClaim("pending", "db")), "");
   ASSERT_EQ(Apply(Group("unbound", Selecting("db"))), "");
-  EXPECT_NE(ErrorOf("unbound").find("the PVC pending is not yet bound to a PV"),
-            std::string::npos)
+  EXPECT_NE(ErrorOf("unbound").find("the PVC pending is not yet bound to a PV"), std::string::npos)
       << ErrorOf("unbound");
   EXPECT_TRUE(fake_.state().group_snapshots.empty());
   EXPECT_TRUE(List(kVolumeSnapshot).empty());
@@ -301,13 +302,13 @@ spec:
 }
 
 TEST_F(GroupSnapshotTest, BadObjectsAreRefusedAndNothingIsApplied) {
-  std::string both = Apply(Group("both", Selecting("db") +
-                                             "    volumeGroupSnapshotContentName: c\n"));
+  std::string both =
+      Apply(Group("both", Selecting("db") + "    volumeGroupSnapshotContentName: c\n"));
   EXPECT_NE(both.find("exactly one of selector and volumeGroupSnapshotContentName"),
             std::string::npos)
       << both;
-  std::string bad_selector = Apply(Group(
-      "bad", "    selector:\n      matchExpressions:\n      - {key: app, operator: Near}\n"));
+  std::string bad_selector = Apply(
+      Group("bad", "    selector:\n      matchExpressions:\n      - {key: app, operator: Near}\n"));
   EXPECT_NE(bad_selector.find("spec.source.selector"), std::string::npos) << bad_selector;
   std::string no_ref = Apply(R"(apiVersion: groupsnapshot.storage.k8s.io/v1beta2
 kind: VolumeGroupSnapshotContent
@@ -321,9 +322,9 @@ spec:
 )");
   EXPECT_NE(no_ref.find("spec.volumeGroupSnapshotRef.name: Required value"), std::string::npos)
       << no_ref;
-  std::string no_policy =
-      Apply("apiVersion: groupsnapshot.storage.k8s.io/v1beta2\nkind: VolumeGroupSnapshotClass\n"
-            "metadata:\n  name: x\ndriver: ditto.csi.dev\n");
+  std::string no_policy = Apply(
+      "apiVersion: groupsnapshot.storage.k8s.io/v1beta2\nkind: VolumeGroupSnapshotClass\n"
+      "metadata:\n  name: x\ndriver: ditto.csi.dev\n");
   EXPECT_NE(no_policy.find("deletionPolicy: Required value"), std::string::npos) << no_policy;
   EXPECT_TRUE(List(kVolumeGroupSnapshot).empty());
   EXPECT_TRUE(List(kVolumeGroupSnapshotContent, "").empty());
@@ -331,8 +332,7 @@ spec:
   // The spec of a group snapshot is immutable once created.
   ASSERT_EQ(Apply(Group("g", Selecting("db"))), "");
   std::string changed = Apply(Group("g", Selecting("web")));
-  EXPECT_NE(changed.find("Forbidden: updates to spec are forbidden"), std::string::npos)
-      << changed;
+  EXPECT_NE(changed.find("Forbidden: updates to spec are forbidden"), std::string::npos) << changed;
 }
 
 }  // namespace

@@ -40,7 +40,8 @@ class PlaneTest : public ::testing::Test {
 
   Json Get(const std::string& kind, const std::string& name, const std::string& ns = "default") {
     const KindInfo* info = FindKind(kind);
-    auto object = GetObject(plane_->store(), kind, info != nullptr && info->namespaced ? ns : "", name);
+    auto object =
+        GetObject(plane_->store(), kind, info != nullptr && info->namespaced ? ns : "", name);
     EXPECT_TRUE(object.ok());
     return object.ok() && object->has_value() ? **object : Json();
   }

@@ -120,8 +120,7 @@ spec:
         app: db
 )");
   ASSERT_EQ(group.code, 0) << group.err;
-  EXPECT_EQ(group.out,
-            "volumegroupsnapshot.groupsnapshot.storage.k8s.io/nightly created\n");
+  EXPECT_EQ(group.out, "volumegroupsnapshot.groupsnapshot.storage.k8s.io/nightly created\n");
   Result ready = Ctl({"wait", "vgs/nightly", "--for=ready", "--timeout=30s", "-n", ns_});
   EXPECT_EQ(ready.out, "volumegroupsnapshot.groupsnapshot.storage.k8s.io/nightly condition met\n")
       << ready.err << Ctl({"describe", "vgs", "nightly", "-n", ns_}).out;
