@@ -354,7 +354,8 @@ bool ConditionMet(const Condition& condition, const std::optional<Json>& object)
   std::string kind = control::Kind(*object);
   std::string phase = control::GetString(*object, {"status", "phase"});
   if (condition.name == "bound") return phase == "Bound";
-  if (kind == control::kVolumeSnapshot || kind == control::kVolumeSnapshotContent) {
+  if (kind == control::kVolumeSnapshot || kind == control::kVolumeSnapshotContent ||
+      kind == control::kVolumeGroupSnapshot || kind == control::kVolumeGroupSnapshotContent) {
     return control::GetBool(*object, {"status", "readyToUse"});
   }
   if (kind == control::kNamespace) return phase == "Active";

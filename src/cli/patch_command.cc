@@ -24,8 +24,9 @@ struct PatchFlags {
 
 // Kinds the API server serves from CRDs: no strategic merge patch for them.
 bool IsCustomResource(const control::KindInfo& kind) {
-  return control::GroupOf(kind.api_version) == "snapshot.storage.k8s.io" ||
-         control::GroupOf(kind.api_version) == "gateway.networking.k8s.io";
+  std::string group = control::GroupOf(kind.api_version);
+  return group == "snapshot.storage.k8s.io" || group == "groupsnapshot.storage.k8s.io" ||
+         group == "gateway.networking.k8s.io";
 }
 
 StatusOr<Json> PatchObject(const Json& object, const Json& patch, const std::string& type) {

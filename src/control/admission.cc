@@ -3,6 +3,7 @@
 #include "common/quantity.h"
 #include "control/claims.h"
 #include "control/data_source.h"
+#include "control/group_snapshots.h"
 #include "control/kinds.h"
 #include "fmt/format.h"
 
@@ -75,6 +76,8 @@ StatusOr<Json> PrepareCreate(StoreTxn& txn, const Json& object) {
     stored["status"] = {{"phase", "Active"}};
   } else if (kind == kVolumeSnapshotContent) {
     AddFinalizer(stored, kSnapshotContentFinalizer);
+  } else if (kind == kVolumeGroupSnapshotContent) {
+    AddFinalizer(stored, kGroupSnapshotContentFinalizer);
   }
   return stored;
 }
@@ -190,20 +193,21 @@ StatusOr<Json> PrepareUpdate(StoreTxn& txn, const Json& existing, const Json& ob
       if (immutable(field, std::string("/") + field))
         return absl::InvalidArgumentError("immutable");
     }
-  } else if (kind == kVolumeSnapshotClass) {
+  } else if (kind == kVolumeSnapshotClass || kind == kVolumeGroupSnapshotClass) {
     for (const char* field : {"parameters", "driver"}) {
       if (immutable(field, std::string("/") + field))
         return absl::InvalidArgumentError("immutable");
     }
     updated["deletionPolicy"] = object["deletionPolicy"];
-  } else if (kind == kVolumeSnapshot || kind == kReferenceGrant) {
+  } else if (kind == kVolumeSnapshot || kind == kVolumeGroupSnapshot || kind == kReferenceGrant) {
     Json spec = object.value("spec", Json::object());
-    if (kind == kVolumeSnapshot) {
+    if (kind != kReferenceGrant) {
       // The snapshot controller fills in the default class: keep it.
+      const char* class_field =
+          kind == kVolumeSnapshot ? "volumeSnapshotClassName" : "volumeGroupSnapshotClassName";
       const Json& old_spec = existing["spec"];
-      if (spec.is_object() && !spec.contains("volumeSnapshotClassName") &&
-          old_spec.contains("volumeSnapshotClassName")) {
-        spec["volumeSnapshotClassName"] = old_spec["volumeSnapshotClassName"];
+      if (spec.is_object() && !spec.contains(class_field) && old_spec.contains(class_field)) {
+        spec[class_field] = old_spec[class_field];
       }
       if (spec != existing.value("spec", Json())) {
         *error = Forbidden("/spec", "spec",
@@ -214,18 +218,25 @@ StatusOr<Json> PrepareUpdate(StoreTxn& txn, const Json& existing, const Json& ob
       }
     }
     updated["spec"] = spec;
-  } else if (kind == kVolumeSnapshotContent) {
+  } else if (kind == kVolumeSnapshotContent || kind == kVolumeGroupSnapshotContent) {
     Json spec = object.value("spec", Json::object());
     Json old_spec = existing["spec"];
     std::string policy = GetString(spec, {"deletionPolicy"});
     spec.erase("deletionPolicy");
     old_spec.erase("deletionPolicy");
-    spec["volumeSnapshotRef"].erase("uid");
-    old_spec["volumeSnapshotRef"].erase("uid");
+    // The controllers fill in the UID of the bound object (and the class of
+    // a group content): those may be left out.
+    const char* ref_field =
+        kind == kVolumeSnapshotContent ? "volumeSnapshotRef" : "volumeGroupSnapshotRef";
+    spec[ref_field].erase("uid");
+    old_spec[ref_field].erase("uid");
+    if (kind == kVolumeGroupSnapshotContent && !spec.contains("volumeGroupSnapshotClassName")) {
+      old_spec.erase("volumeGroupSnapshotClassName");
+    }
     if (spec != old_spec) {
-      *error = Forbidden("/spec", "spec",
-                         "Forbidden: only spec.deletionPolicy of a VolumeSnapshotContent can "
-                         "change");
+      *error =
+          Forbidden("/spec", "spec",
+                    fmt::format("Forbidden: only spec.deletionPolicy of a {} can change", kind));
       return absl::InvalidArgumentError("immutable");
     }
     updated["spec"]["deletionPolicy"] = policy;

@@ -8,6 +8,10 @@ std::string ControllerContext::ProvisionerSource(const DriverInfo& info) const {
   return fmt::format("{}_external-provisioner", info.name);
 }
 
+std::string ControllerContext::SnapshotterSource(const DriverInfo& info) const {
+  return fmt::format("csi-snapshotter {}", info.name);
+}
+
 std::string ControllerContext::StagingPath(const std::string& volume_name) const {
   return fmt::format("{}/staging/{}", state_dir, volume_name);
 }
@@ -40,6 +44,18 @@ void RecordEvent(Store& store, const Json& involved, const std::string& type,
                  const std::string& reason, const std::string& message, const std::string& source) {
   (void)store.Transact(
       [&](StoreTxn& txn) { return txn.RecordEvent(involved, type, reason, message, source); });
+}
+
+Status FailWithStatusError(ControllerContext& ctx, const Json& object, const std::string& reason,
+                           const std::string& message, const std::string& source) {
+  RecordEvent(ctx.store, object, "Warning", reason, message, source);
+  Json updated = object;
+  Json& status = updated["status"];
+  if (GetString(status, {"error", "message"}) == message) return absl::OkStatus();
+  status["readyToUse"] = false;
+  status["error"] = {{"message", message}, {"time", NowTimestamp()}};
+  Status result = UpdateObject(ctx.store, updated);
+  return absl::IsAborted(result) ? absl::OkStatus() : result;
 }
 
 }  // namespace ditto::control

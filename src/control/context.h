@@ -28,7 +28,29 @@ struct ControllerContext {
 
   // "<driver>_external-provisioner", the provisioner's event source.
   std::string ProvisionerSource(const DriverInfo& info) const;
+  // "csi-snapshotter <driver>", the snapshotter sidecar's event source.
+  std::string SnapshotterSource(const DriverInfo& info) const;
   std::string StagingPath(const std::string& volume_name) const;
+};
+
+// The outcome of one controller pass over many objects: whether any
+// changed. Aborted (an object changed under us) counts as a change, so the
+// pass runs again; any other error ends it.
+class PassOutcome {
+ public:
+  Status Absorb(const StatusOr<bool>& result) {
+    if (absl::IsAborted(result.status())) {
+      changed_ = true;
+      return absl::OkStatus();
+    }
+    if (!result.ok()) return result.status();
+    changed_ = changed_ || *result;
+    return absl::OkStatus();
+  }
+  bool changed() const { return changed_; }
+
+ private:
+  bool changed_ = false;
 };
 
 // Reads one object in its own transaction.
@@ -42,5 +64,10 @@ Status UpdateObject(Store& store, Json& object);
 // best effort, as in Kubernetes).
 void RecordEvent(Store& store, const Json& involved, const std::string& type,
                  const std::string& reason, const std::string& message, const std::string& source);
+// A Warning event about `object` and status.error (with status.readyToUse
+// false) on it, as the snapshot controllers report a failure; the status is
+// written only when its message changes.
+Status FailWithStatusError(ControllerContext& ctx, const Json& object, const std::string& reason,
+                           const std::string& message, const std::string& source);
 
 }  // namespace ditto::control

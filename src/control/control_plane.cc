@@ -2,6 +2,7 @@
 
 #include "control/admission.h"
 #include "control/claims.h"
+#include "control/group_snapshots.h"
 #include "control/kinds.h"
 #include "control/reconcile.h"
 #include "fmt/format.h"
@@ -20,12 +21,20 @@ StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const std::string& st
 }
 
 Status ControlPlane::Initialize() {
-  std::optional<std::string> initialized;
+  // Each set of defaults is created once per state, under its own setting:
+  // a default the user deleted stays deleted, and a state made before a set
+  // existed gets that set when it is next opened.
+  constexpr char kBase[] = "initialized";
+  constexpr char kGroupSnapshots[] = "initialized-group-snapshots";
+  bool done = true;
   RETURN_IF_ERROR(store_->Transact([&](StoreTxn& txn) -> Status {
-    ASSIGN_OR_RETURN(initialized, txn.GetSetting("initialized"));
+    for (const char* key : {kBase, kGroupSnapshots}) {
+      ASSIGN_OR_RETURN(auto setting, txn.GetSetting(key));
+      done = done && setting.has_value();
+    }
     return absl::OkStatus();
   }));
-  if (initialized.has_value()) return absl::OkStatus();
+  if (done) return absl::OkStatus();
   ASSIGN_OR_RETURN(DriverInfo info, csi_->Info());
   Json defaults = Json::array(
       {{{"apiVersion", "v1"}, {"kind", kNamespace}, {"metadata", {{"name", "default"}}}},
@@ -45,17 +54,29 @@ Status ControlPlane::Initialize() {
           {"annotations", {{kDefaultSnapshotClassAnnotation, "true"}}}}},
         {"driver", info.name},
         {"deletionPolicy", "Delete"}}});
+  Json group_defaults =
+      Json::array({{{"apiVersion", kGroupSnapshotApiVersion},
+                    {"kind", kVolumeGroupSnapshotClass},
+                    {"metadata",
+                     {{"name", kDefaultGroupSnapshotClassName},
+                      {"annotations", {{kDefaultGroupSnapshotClassAnnotation, "true"}}}}},
+                    {"driver", info.name},
+                    {"deletionPolicy", "Delete"}}});
   return store_->Transact([&](StoreTxn& txn) -> Status {
-    ASSIGN_OR_RETURN(auto again, txn.GetSetting("initialized"));
-    if (again.has_value()) return absl::OkStatus();  // another dittoctl was first
-    for (const Json& object : defaults) {
-      ASSIGN_OR_RETURN(std::optional<Json> existing,
-                       txn.Get(Kind(object), Namespace(object), Name(object)));
-      if (existing.has_value()) continue;
-      ASSIGN_OR_RETURN(Json stored, PrepareCreate(txn, object));
-      RETURN_IF_ERROR(txn.Create(stored));
+    for (const auto& [key, objects] : {std::pair<const char*, const Json&>{kBase, defaults},
+                                       {kGroupSnapshots, group_defaults}}) {
+      ASSIGN_OR_RETURN(auto again, txn.GetSetting(key));
+      if (again.has_value()) continue;  // this set was made before (or by another dittoctl)
+      for (const Json& object : objects) {
+        ASSIGN_OR_RETURN(std::optional<Json> existing,
+                         txn.Get(Kind(object), Namespace(object), Name(object)));
+        if (existing.has_value()) continue;
+        ASSIGN_OR_RETURN(Json stored, PrepareCreate(txn, object));
+        RETURN_IF_ERROR(txn.Create(stored));
+      }
+      RETURN_IF_ERROR(txn.PutSetting(key, NowTimestamp()));
     }
-    return txn.PutSetting("initialized", NowTimestamp());
+    return absl::OkStatus();
   });
 }
 
@@ -82,6 +103,8 @@ StatusOr<std::string> ControlPlane::Delete(const std::string& kind, const std::s
     if (!object.has_value()) {
       return absl::NotFoundError(fmt::format("{} \"{}\" not found", info->Resource(), name));
     }
+    ASSIGN_OR_RETURN(std::string refusal, GroupMemberDeleteRefusal(txn, *object));
+    if (!refusal.empty()) return absl::FailedPreconditionError(refusal);
     return MarkDeleted(txn, *object).status();
   }));
   RETURN_IF_ERROR(Reconcile());

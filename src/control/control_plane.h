@@ -1,8 +1,9 @@
 // The embedded control plane as dittoctl uses it: the object store in the
 // state directory, a CSI client (in-process driver or dittod's socket) and
 // the controllers. Opening it the first time creates the `default`
-// namespace, the default StorageClass `ditto` and VolumeSnapshotClass
-// `ditto` (the names deploy/kubernetes uses) for the driver it talks to.
+// namespace, the default StorageClass `ditto`, VolumeSnapshotClass `ditto`
+// and VolumeGroupSnapshotClass `ditto` (the names deploy/kubernetes uses)
+// for the driver it talks to.
 #pragma once
 
 #include <memory>
@@ -20,6 +21,7 @@ namespace ditto::control {
 
 inline constexpr char kDefaultStorageClassName[] = "ditto";
 inline constexpr char kDefaultSnapshotClassName[] = "ditto";
+inline constexpr char kDefaultGroupSnapshotClassName[] = "ditto";
 
 class ControlPlane {
  public:

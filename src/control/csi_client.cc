@@ -19,7 +19,8 @@ CsiClient::CsiClient(std::shared_ptr<grpc::Channel> channel, std::chrono::second
       timeout_(timeout),
       identity_(csi::v1::Identity::NewStub(channel_)),
       controller_(csi::v1::Controller::NewStub(channel_)),
-      node_(csi::v1::Node::NewStub(channel_)) {}
+      node_(csi::v1::Node::NewStub(channel_)),
+      group_controller_(csi::v1::GroupController::NewStub(channel_)) {}
 
 StatusOr<std::unique_ptr<CsiClient>> CsiClient::Connect(const std::string& endpoint,
                                                         std::chrono::seconds connect_timeout) {
@@ -95,6 +96,18 @@ StatusOr<DriverInfo> CsiClient::Info() {
     }
   }
   {
+    // The GroupController service is optional: a driver without it answers
+    // UNIMPLEMENTED and offers no group snapshots.
+    csi::v1::GroupControllerGetCapabilitiesResponse response;
+    Status status = Call("GroupControllerGetCapabilities", group_controller_.get(),
+                         &csi::v1::GroupController::Stub::GroupControllerGetCapabilities,
+                         csi::v1::GroupControllerGetCapabilitiesRequest(), &response);
+    if (!status.ok() && !absl::IsUnimplemented(status)) return status;
+    for (const auto& capability : response.capabilities()) {
+      if (capability.has_rpc()) info->group_controller_capabilities.insert(capability.rpc().type());
+    }
+  }
+  {
     csi::v1::NodeGetInfoResponse response;
     RETURN_IF_ERROR(Call("NodeGetInfo", node_.get(), &csi::v1::Node::Stub::NodeGetInfo,
                          csi::v1::NodeGetInfoRequest(), &response));
@@ -145,6 +158,26 @@ Status CsiClient::ListSnapshots(const csi::v1::ListSnapshotsRequest& request,
                                 csi::v1::ListSnapshotsResponse* response) {
   return Call("ListSnapshots", controller_.get(), &csi::v1::Controller::Stub::ListSnapshots,
               request, response);
+}
+
+Status CsiClient::CreateVolumeGroupSnapshot(
+    const csi::v1::CreateVolumeGroupSnapshotRequest& request,
+    csi::v1::CreateVolumeGroupSnapshotResponse* response) {
+  return Call("CreateVolumeGroupSnapshot", group_controller_.get(),
+              &csi::v1::GroupController::Stub::CreateVolumeGroupSnapshot, request, response);
+}
+
+Status CsiClient::GetVolumeGroupSnapshot(const csi::v1::GetVolumeGroupSnapshotRequest& request,
+                                         csi::v1::GetVolumeGroupSnapshotResponse* response) {
+  return Call("GetVolumeGroupSnapshot", group_controller_.get(),
+              &csi::v1::GroupController::Stub::GetVolumeGroupSnapshot, request, response);
+}
+
+Status CsiClient::DeleteVolumeGroupSnapshot(
+    const csi::v1::DeleteVolumeGroupSnapshotRequest& request) {
+  csi::v1::DeleteVolumeGroupSnapshotResponse response;
+  return Call("DeleteVolumeGroupSnapshot", group_controller_.get(),
+              &csi::v1::GroupController::Stub::DeleteVolumeGroupSnapshot, request, &response);
 }
 
 Status CsiClient::NodeStageVolume(const csi::v1::NodeStageVolumeRequest& request) {

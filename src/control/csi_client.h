@@ -27,6 +27,9 @@ struct DriverInfo {
   bool controller_service = false;
   std::set<int> controller_capabilities;  // csi::v1::ControllerServiceCapability_RPC_Type
   std::set<int> node_capabilities;        // csi::v1::NodeServiceCapability_RPC_Type
+  // csi::v1::GroupControllerServiceCapability_RPC_Type; empty when the
+  // driver has no GroupController service.
+  std::set<int> group_controller_capabilities;
   std::string node_id;
   csi::v1::Topology accessible_topology;
 
@@ -35,6 +38,9 @@ struct DriverInfo {
   }
   bool HasNode(csi::v1::NodeServiceCapability_RPC_Type type) const {
     return node_capabilities.count(type) > 0;
+  }
+  bool HasGroupController(csi::v1::GroupControllerServiceCapability_RPC_Type type) const {
+    return group_controller_capabilities.count(type) > 0;
   }
 };
 
@@ -69,6 +75,11 @@ class CsiClient {
   Status DeleteSnapshot(const csi::v1::DeleteSnapshotRequest& request);
   Status ListSnapshots(const csi::v1::ListSnapshotsRequest& request,
                        csi::v1::ListSnapshotsResponse* response);
+  Status CreateVolumeGroupSnapshot(const csi::v1::CreateVolumeGroupSnapshotRequest& request,
+                                   csi::v1::CreateVolumeGroupSnapshotResponse* response);
+  Status GetVolumeGroupSnapshot(const csi::v1::GetVolumeGroupSnapshotRequest& request,
+                                csi::v1::GetVolumeGroupSnapshotResponse* response);
+  Status DeleteVolumeGroupSnapshot(const csi::v1::DeleteVolumeGroupSnapshotRequest& request);
   Status NodeStageVolume(const csi::v1::NodeStageVolumeRequest& request);
   Status NodeUnstageVolume(const csi::v1::NodeUnstageVolumeRequest& request);
   Status NodePublishVolume(const csi::v1::NodePublishVolumeRequest& request);
@@ -91,6 +102,7 @@ class CsiClient {
   std::unique_ptr<csi::v1::Identity::Stub> identity_;
   std::unique_ptr<csi::v1::Controller::Stub> controller_;
   std::unique_ptr<csi::v1::Node::Stub> node_;
+  std::unique_ptr<csi::v1::GroupController::Stub> group_controller_;
   std::unique_ptr<DriverInfo> info_;
 };
 

@@ -30,6 +30,9 @@ inline constexpr char kPersistentVolume[] = "PersistentVolume";
 inline constexpr char kVolumeSnapshotClass[] = "VolumeSnapshotClass";
 inline constexpr char kVolumeSnapshot[] = "VolumeSnapshot";
 inline constexpr char kVolumeSnapshotContent[] = "VolumeSnapshotContent";
+inline constexpr char kVolumeGroupSnapshotClass[] = "VolumeGroupSnapshotClass";
+inline constexpr char kVolumeGroupSnapshot[] = "VolumeGroupSnapshot";
+inline constexpr char kVolumeGroupSnapshotContent[] = "VolumeGroupSnapshotContent";
 inline constexpr char kReferenceGrant[] = "ReferenceGrant";
 inline constexpr char kEvent[] = "Event";
 

@@ -3,17 +3,11 @@
 #include <algorithm>
 #include <functional>
 
+#include "control/printer_columns.h"
 #include "control/yaml_io.h"
 #include "fmt/format.h"
 
 namespace ditto::control {
-namespace {
-
-struct Column {
-  std::string header;
-  std::function<std::string(const Json&)> value;
-  bool wide_only = false;
-};
 
 std::string Age(const Json& object, int64_t now_ns) {
   int64_t created = ParseTimestamp(GetString(object, {"metadata", "creationTimestamp"}));
@@ -21,14 +15,16 @@ std::string Age(const Json& object, int64_t now_ns) {
   return FormatAge(now_ns - created);
 }
 
-std::string Or(const std::string& text, const std::string& fallback) {
-  return text.empty() ? fallback : text;
-}
-
 std::string ScalarText(const Json* value) {
   if (value == nullptr || value->is_null()) return "";
   if (value->is_string()) return value->get<std::string>();
   return value->dump();
+}
+
+namespace {
+
+std::string Or(const std::string& text, const std::string& fallback) {
+  return text.empty() ? fallback : text;
 }
 
 std::string RenderTable(const std::vector<std::string>& headers,
@@ -155,7 +151,7 @@ std::vector<Column> ColumnsFor(const KindInfo& kind, int64_t now_ns) {
     return {{"DRIVERNAME", [](const Json& o) { return GetString(o, {"driverName"}); }},
             {"AGE", age}};
   }
-  if (k == kVolumeSnapshotClass) {
+  if (k == kVolumeSnapshotClass || k == kVolumeGroupSnapshotClass) {
     return {{"DRIVER", [](const Json& o) { return GetString(o, {"driver"}); }},
             {"DELETIONPOLICY", [](const Json& o) { return GetString(o, {"deletionPolicy"}); }},
             {"AGE", age}};
@@ -223,6 +219,8 @@ std::vector<Column> ColumnsFor(const KindInfo& kind, int64_t now_ns) {
              }},
             {"AGE", age}};
   }
+  std::vector<Column> group_columns = GroupSnapshotColumns(kind.kind, now_ns);
+  if (!group_columns.empty()) return group_columns;
   return {{"AGE", age}};
 }
 

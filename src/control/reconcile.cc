@@ -1,6 +1,7 @@
 #include "control/reconcile.h"
 
 #include "control/claims.h"
+#include "control/group_snapshots.h"
 #include "control/kinds.h"
 #include "control/snapshots.h"
 #include "control/volumes.h"
@@ -65,8 +66,9 @@ Status Reconcile(ControllerContext& ctx) {
     ASSIGN_OR_RETURN(bool namespaces, ReconcileNamespaces(ctx));
     ASSIGN_OR_RETURN(bool claims, ReconcileClaims(ctx, info));
     ASSIGN_OR_RETURN(bool snapshots, ReconcileSnapshots(ctx, info));
+    ASSIGN_OR_RETURN(bool groups, ReconcileGroupSnapshots(ctx, info));
     ASSIGN_OR_RETURN(bool volumes, ReconcileVolumes(ctx, info));
-    changed = namespaces || claims || snapshots || volumes;
+    changed = namespaces || claims || snapshots || groups || volumes;
     if (!changed) return absl::OkStatus();
   }
   return absl::OkStatus();

@@ -2,6 +2,7 @@
 
 #include "common/quantity.h"
 #include "control/data_source.h"
+#include "control/group_snapshots.h"
 #include "control/kinds.h"
 #include "fmt/format.h"
 
@@ -13,21 +14,10 @@ using csi::v1::ControllerServiceCapability_RPC;
 constexpr char kAsSourceFinalizer[] =
     "snapshot.storage.kubernetes.io/volumesnapshot-as-source-protection";
 
-std::string SnapshotterSource(const DriverInfo& info) {
-  return fmt::format("csi-snapshotter {}", info.name);
-}
-
 // Marks the snapshot failed (status.error) with a Warning event.
 Status FailSnapshot(ControllerContext& ctx, const Json& snapshot, const std::string& reason,
                     const std::string& message) {
-  RecordEvent(ctx.store, snapshot, "Warning", reason, message, kSnapshotControllerSource);
-  Json updated = snapshot;
-  Json& status = updated["status"];
-  if (GetString(status, {"error", "message"}) == message) return absl::OkStatus();
-  status["readyToUse"] = false;
-  status["error"] = {{"message", message}, {"time", NowTimestamp()}};
-  Status result = UpdateObject(ctx.store, updated);
-  return absl::IsAborted(result) ? absl::OkStatus() : result;
+  return FailWithStatusError(ctx, snapshot, reason, message, kSnapshotControllerSource);
 }
 
 StatusOr<std::optional<Json>> SnapshotClassFor(StoreTxn& txn, const Json& snapshot,
@@ -234,7 +224,7 @@ StatusOr<bool> DeleteCsiSnapshot(ControllerContext& ctx, const Json& content,
   if (!deleted.ok()) {
     RecordEvent(ctx.store, content, "Warning", "SnapshotDeleteError",
                 fmt::format("Failed to delete snapshot: {}", std::string(deleted.message())),
-                SnapshotterSource(info));
+                ctx.SnapshotterSource(info));
     return false;
   }
   return true;
@@ -308,7 +298,7 @@ StatusOr<bool> ReconcileContent(ControllerContext& ctx, const Json& content,
     RecordEvent(ctx.store, content, "Warning", "SnapshotContentCheckandUpdateFailed",
                 listed.ok() ? fmt::format("snapshot {} not found by driver {}", handle, info.name)
                             : std::string(listed.message()),
-                SnapshotterSource(info));
+                ctx.SnapshotterSource(info));
     return false;
   }
   const csi::v1::Snapshot& found = response.entries(0).snapshot();
@@ -325,32 +315,25 @@ StatusOr<bool> ReconcileContent(ControllerContext& ctx, const Json& content,
 }  // namespace
 
 StatusOr<bool> ReconcileSnapshots(ControllerContext& ctx, const DriverInfo& info) {
-  bool changed = false;
-  auto absorb = [&](StatusOr<bool> result) -> Status {
-    if (absl::IsAborted(result.status())) {
-      changed = true;
-      return absl::OkStatus();
-    }
-    RETURN_IF_ERROR(result.status());
-    changed |= *result;
-    return absl::OkStatus();
-  };
+  PassOutcome pass;
   ASSIGN_OR_RETURN(std::vector<Json> contents, ListObjects(ctx.store, kVolumeSnapshotContent));
   for (const Json& content : contents)
-    RETURN_IF_ERROR(absorb(ReconcileContent(ctx, content, info)));
+    RETURN_IF_ERROR(pass.Absorb(ReconcileContent(ctx, content, info)));
   ASSIGN_OR_RETURN(std::vector<Json> snapshots, ListObjects(ctx.store, kVolumeSnapshot));
   for (const Json& snapshot : snapshots) {
+    // The members of a VolumeGroupSnapshot are the group controller's.
+    if (HasFinalizer(snapshot, kSnapshotInGroupFinalizer)) continue;
     if (IsBeingDeleted(snapshot)) {
-      RETURN_IF_ERROR(absorb(FinalizeSnapshot(ctx, snapshot, info)));
+      RETURN_IF_ERROR(pass.Absorb(FinalizeSnapshot(ctx, snapshot, info)));
     } else if (GetString(snapshot, {"status", "boundVolumeSnapshotContentName"}).empty()) {
       if (!GetString(snapshot, {"spec", "source", "volumeSnapshotContentName"}).empty()) {
-        RETURN_IF_ERROR(absorb(BindToContent(ctx, snapshot)));
+        RETURN_IF_ERROR(pass.Absorb(BindToContent(ctx, snapshot)));
       } else {
-        RETURN_IF_ERROR(absorb(TakeSnapshot(ctx, snapshot, info)));
+        RETURN_IF_ERROR(pass.Absorb(TakeSnapshot(ctx, snapshot, info)));
       }
     }
   }
-  return changed;
+  return pass.changed();
 }
 
 }  // namespace ditto::control

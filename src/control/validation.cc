@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/quantity.h"
+#include "control/group_snapshots.h"
 #include "control/kinds.h"
 #include "fmt/format.h"
 
@@ -160,6 +161,24 @@ const std::map<std::string, SchemaPtr>& Schemas() {
                           {"volumeSnapshotClassName", Str()},
                           {"sourceVolumeMode", Enum({"Filesystem", "Block"})}})},
             {"status", Any()}})},
+      {kVolumeGroupSnapshotClass, Top({{"driver", Str()},
+                                       {"deletionPolicy", Enum({"Delete", "Retain"})},
+                                       {"parameters", StrMap()}})},
+      {kVolumeGroupSnapshot,
+       Top({{"spec",
+             Obj({{"source", Obj({{"selector", Any()}, {"volumeGroupSnapshotContentName", Str()}})},
+                  {"volumeGroupSnapshotClassName", Str()}})},
+            {"status", Any()}})},
+      {kVolumeGroupSnapshotContent,
+       Top({{"spec", Obj({{"driver", Str()},
+                          {"deletionPolicy", Enum({"Delete", "Retain"})},
+                          {"volumeGroupSnapshotRef", ObjectReference()},
+                          {"volumeGroupSnapshotClassName", Str()},
+                          {"source", Obj({{"volumeHandles", Arr(Str())},
+                                          {"groupSnapshotHandles",
+                                           Obj({{"volumeGroupSnapshotHandle", Str()},
+                                                {"volumeSnapshotHandles", Arr(Str())}})}})}})},
+            {"status", Any()}})},
       {kReferenceGrant,
        Top({{"spec",
              Obj({{"from", Arr(Obj({{"group", Str()}, {"kind", Str()}, {"namespace", Str()}}))},
@@ -188,6 +207,7 @@ std::string TypeName(const Json& value) {
 class Checker {
  public:
   explicit Checker(std::vector<FieldError>* errors) : errors_(errors) {}
+  std::vector<FieldError>& errors() { return *errors_; }
 
   void Add(const std::string& pointer, const std::string& field, std::string message) {
     errors_->push_back({pointer, field, std::move(message)});
@@ -423,6 +443,8 @@ void CheckSemantics(const Json& object, const KindInfo& kind, Checker& checker) 
     if (IsEmpty(Find(object, {"spec", "deletionPolicy"}))) {
       checker.Add("/spec", "spec.deletionPolicy", "Required value: Delete or Retain");
     }
+  } else if (GroupOf(kind.api_version) == GroupOf(kGroupSnapshotApiVersion)) {
+    CheckGroupSnapshotObject(object, &checker.errors());
   } else if (kind.kind == kPersistentVolume) {
     if (IsEmpty(Find(object, {"spec", "capacity", "storage"}))) {
       checker.Add("/spec", "spec.capacity", "Required value: set spec.capacity.storage");

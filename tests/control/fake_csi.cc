@@ -113,6 +113,71 @@ class Controller : public v1::Controller::Service {
   std::shared_ptr<FakeState> state_;
 };
 
+// Groups named "group-NAME" with members "snap-NAME-I", ready at once.
+class GroupController : public v1::GroupController::Service {
+ public:
+  explicit GroupController(std::shared_ptr<FakeState> state) : state_(std::move(state)) {}
+  Status GroupControllerGetCapabilities(
+      ServerContext*, const v1::GroupControllerGetCapabilitiesRequest*,
+      v1::GroupControllerGetCapabilitiesResponse* response) override {
+    std::lock_guard lock(state_->mutex);
+    if (state_->group_capability) {
+      response->add_capabilities()->mutable_rpc()->set_type(
+          v1::GroupControllerServiceCapability::RPC::CREATE_DELETE_GET_VOLUME_GROUP_SNAPSHOT);
+    }
+    return Status::OK;
+  }
+  Status CreateVolumeGroupSnapshot(ServerContext*,
+                                   const v1::CreateVolumeGroupSnapshotRequest* request,
+                                   v1::CreateVolumeGroupSnapshotResponse* response) override {
+    std::lock_guard lock(state_->mutex);
+    std::string id = "group-" + request->name();
+    v1::VolumeGroupSnapshot& group = state_->group_snapshots[id];
+    if (group.group_snapshot_id().empty()) {
+      group.set_group_snapshot_id(id);
+      group.mutable_creation_time()->set_seconds(1700000000);
+      group.set_ready_to_use(true);
+      for (int i = 0; i < request->source_volume_ids_size(); ++i) {
+        v1::Snapshot* snapshot = group.add_snapshots();
+        snapshot->set_snapshot_id(fmt::format("snap-{}-{}", request->name(), i));
+        snapshot->set_source_volume_id(request->source_volume_ids(i));
+        snapshot->set_size_bytes(int64_t{1} << 30);
+        snapshot->set_ready_to_use(true);
+        snapshot->set_group_snapshot_id(id);
+        snapshot->mutable_creation_time()->set_seconds(1700000000);
+      }
+    }
+    *response->mutable_group_snapshot() = group;
+    return Status::OK;
+  }
+  Status GetVolumeGroupSnapshot(ServerContext*, const v1::GetVolumeGroupSnapshotRequest* request,
+                                v1::GetVolumeGroupSnapshotResponse* response) override {
+    std::lock_guard lock(state_->mutex);
+    auto it = state_->group_snapshots.find(request->group_snapshot_id());
+    if (it == state_->group_snapshots.end()) {
+      return Status(StatusCode::NOT_FOUND, "group snapshot " + request->group_snapshot_id());
+    }
+    if (request->snapshot_ids_size() != it->second.snapshots_size()) {
+      return Status(StatusCode::INVALID_ARGUMENT, "snapshot_ids does not match the group");
+    }
+    *response->mutable_group_snapshot() = it->second;
+    return Status::OK;
+  }
+  Status DeleteVolumeGroupSnapshot(ServerContext*,
+                                   const v1::DeleteVolumeGroupSnapshotRequest* request,
+                                   v1::DeleteVolumeGroupSnapshotResponse*) override {
+    std::lock_guard lock(state_->mutex);
+    std::string ids;
+    for (const std::string& id : request->snapshot_ids()) ids += (ids.empty() ? "" : ",") + id;
+    state_->deleted_group_snapshots.push_back(request->group_snapshot_id() + " " + ids);
+    state_->group_snapshots.erase(request->group_snapshot_id());
+    return Status::OK;
+  }
+
+ private:
+  std::shared_ptr<FakeState> state_;
+};
+
 class Node : public v1::Node::Service {
  public:
   explicit Node(std::shared_ptr<FakeState> state) : state_(std::move(state)) {}
@@ -164,10 +229,12 @@ FakeCsiServer::FakeCsiServer() : state_(std::make_shared<FakeState>()) {
   identity_ = std::make_unique<Identity>(state_);
   controller_ = std::make_unique<Controller>(state_);
   node_ = std::make_unique<Node>(state_);
+  group_controller_ = std::make_unique<GroupController>(state_);
   grpc::ServerBuilder builder;
   builder.RegisterService(identity_.get());
   builder.RegisterService(controller_.get());
   builder.RegisterService(node_.get());
+  builder.RegisterService(group_controller_.get());
   server_ = builder.BuildAndStart();
 }
 

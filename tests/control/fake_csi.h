@@ -1,6 +1,7 @@
-// A fake CSI driver for control-plane tests: Identity, Controller and Node
-// services over in-memory volumes and snapshots, served on an in-process
-// gRPC channel, with switches to drop capabilities or fail CreateVolume.
+// A fake CSI driver for control-plane tests: Identity, Controller, Node and
+// GroupController services over in-memory volumes and snapshots, served on
+// an in-process gRPC channel, with switches to drop capabilities or fail
+// CreateVolume.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -22,6 +23,10 @@ struct FakeState {
   std::string fail_create;  // non-empty: CreateVolume fails INVALID_ARGUMENT with this
   std::map<std::string, csi::v1::Volume> volumes;  // by request name
   std::map<std::string, csi::v1::Snapshot> snapshots;
+  bool group_capability = true;
+  std::map<std::string, csi::v1::VolumeGroupSnapshot> group_snapshots;  // by group ID
+  // "GROUP-ID SNAP-ID,SNAP-ID" per DeleteVolumeGroupSnapshot call.
+  std::vector<std::string> deleted_group_snapshots;
   std::vector<csi::v1::CreateVolumeRequest> create_requests;
   std::vector<std::string> deleted_volumes;
   std::vector<std::string> calls;  // "NodeStageVolume vol-1", ...
@@ -36,7 +41,7 @@ class FakeCsiServer {
 
  private:
   std::shared_ptr<FakeState> state_;
-  std::unique_ptr<grpc::Service> identity_, controller_, node_;
+  std::unique_ptr<grpc::Service> identity_, controller_, node_, group_controller_;
   std::unique_ptr<grpc::Server> server_;
 };
 
