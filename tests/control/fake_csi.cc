@@ -1,5 +1,6 @@
 #include "fake_csi.h"
 
+#include "csi/in_process_channel.h"
 #include "fmt/format.h"
 
 namespace ditto::control::testing {
@@ -8,7 +9,7 @@ namespace {
 using grpc::ServerContext;
 using grpc::Status;
 using grpc::StatusCode;
-namespace v1 = csi::v1;
+namespace v1 = ::csi::v1;
 
 class Identity : public v1::Identity::Service {
  public:
@@ -165,6 +166,9 @@ FakeCsiServer::FakeCsiServer() : state_(std::make_shared<FakeState>()) {
   controller_ = std::make_unique<Controller>(state_);
   node_ = std::make_unique<Node>(state_);
   grpc::ServerBuilder builder;
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  csi::AddCallOrderingInterceptor(creators);
+  builder.experimental().SetInterceptorCreators(std::move(creators));
   builder.RegisterService(identity_.get());
   builder.RegisterService(controller_.get());
   builder.RegisterService(node_.get());
@@ -174,7 +178,7 @@ FakeCsiServer::FakeCsiServer() : state_(std::make_shared<FakeState>()) {
 FakeCsiServer::~FakeCsiServer() { server_->Shutdown(); }
 
 std::shared_ptr<grpc::Channel> FakeCsiServer::Channel() {
-  return server_->InProcessChannel(grpc::ChannelArguments());
+  return csi::InProcessChannel(*server_);
 }
 
 }  // namespace ditto::control::testing
