@@ -1,6 +1,7 @@
 #include "cli/session.h"
 
 #include "common/quantity.h"
+#include "csi/in_process_channel.h"
 #include "fmt/format.h"
 #include "pool/layout.h"
 
@@ -80,7 +81,7 @@ StatusOr<std::unique_ptr<Session>> Session::Open(const GlobalFlags& flags, Acces
       return absl::InternalError("could not start the in-process CSI server");
     }
     client = std::make_unique<control::CsiClient>(
-        session->server_->InProcessChannel(grpc::ChannelArguments()));
+        csi::InProcessChannel(*session->server_));
   }
   ASSIGN_OR_RETURN(session->plane_,
                    control::ControlPlane::Open(flags.state_dir, std::move(client), session->host_));

@@ -6,6 +6,7 @@
 #include "csi/controller_service.h"
 #include "csi/group_controller_service.h"
 #include "csi/identity_service.h"
+#include "csi/in_process_channel.h"
 #include "csi/node_service.h"
 #include "csi/rpc_observer.h"
 #include "csi/snapshot_metadata_service.h"
@@ -39,6 +40,7 @@ class DriverImpl final : public Driver {
 
   void RegisterServices(grpc::ServerBuilder& builder) override {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    AddCallOrderingInterceptor(creators);
     creators.push_back(MakeUndecodableRequestInterceptorFactory());
     builder.experimental().SetInterceptorCreators(std::move(creators));
     builder.RegisterService(&identity_);

@@ -1,5 +1,6 @@
 #include "fake_csi.h"
 
+#include "csi/in_process_channel.h"
 #include "fmt/format.h"
 
 namespace ditto::control::testing {
@@ -8,7 +9,7 @@ namespace {
 using grpc::ServerContext;
 using grpc::Status;
 using grpc::StatusCode;
-namespace v1 = csi::v1;
+namespace v1 = ::csi::v1;
 
 class Identity : public v1::Identity::Service {
  public:
@@ -231,6 +232,9 @@ FakeCsiServer::FakeCsiServer() : state_(std::make_shared<FakeState>()) {
   node_ = std::make_unique<Node>(state_);
   group_controller_ = std::make_unique<GroupController>(state_);
   grpc::ServerBuilder builder;
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  csi::AddCallOrderingInterceptor(creators);
+  builder.experimental().SetInterceptorCreators(std::move(creators));
   builder.RegisterService(identity_.get());
   builder.RegisterService(controller_.get());
   builder.RegisterService(node_.get());
@@ -241,7 +245,7 @@ FakeCsiServer::FakeCsiServer() : state_(std::make_shared<FakeState>()) {
 FakeCsiServer::~FakeCsiServer() { server_->Shutdown(); }
 
 std::shared_ptr<grpc::Channel> FakeCsiServer::Channel() {
-  return server_->InProcessChannel(grpc::ChannelArguments());
+  return csi::InProcessChannel(*server_);
 }
 
 }  // namespace ditto::control::testing

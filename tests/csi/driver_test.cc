@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "common/ids.h"
+#include "csi/in_process_channel.h"
 #include "csi.grpc.pb.h"
 #include "fmt/format.h"
 #include "host/fake_host.h"
@@ -86,7 +87,7 @@ class DriverTest : public testing::Test {
     driver_->RegisterServices(builder);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
-    auto channel = server_->InProcessChannel(grpc::ChannelArguments());
+    auto channel = csi::InProcessChannel(*server_);
     identity_ = pb::Identity::NewStub(channel);
     controller_ = pb::Controller::NewStub(channel);
     node_ = pb::Node::NewStub(channel);
@@ -768,7 +769,7 @@ TEST(DriverModeTest, ModesServeTheirServicesOnly) {
     grpc::ServerBuilder builder;
     (*driver)->RegisterServices(builder);
     auto server = builder.BuildAndStart();
-    auto channel = server->InProcessChannel(grpc::ChannelArguments());
+    auto channel = csi::InProcessChannel(*server);
     grpc::ClientContext c1, c2, c3;
     pb::ProbeResponse probe;
     EXPECT_TRUE(pb::Identity::NewStub(channel)->Probe(&c1, {}, &probe).ok());
