@@ -270,7 +270,8 @@ StatusOr<bool> TakeGroupSnapshot(ControllerContext& ctx, const Json& group,
     request.add_source_volume_ids(handle);
     handles.push_back(handle);
   }
-  for (const auto& [key, value] : group_class.value("parameters", Json::object()).items()) {
+  const Json parameters = group_class.value("parameters", Json::object());
+  for (const auto& [key, value] : parameters.items()) {
     if (key.rfind("csi.storage.k8s.io/", 0) == 0) continue;
     (*request.mutable_parameters())[key] = value.get<std::string>();
   }

@@ -29,7 +29,8 @@ class SanitySnapshots : public SanityTest {
 TEST_F(SanitySnapshots, ListSnapshots) {
   ASSERT_TRUE(ControllerSupports(Rpc::LIST_SNAPSHOTS));
   It("should return appropriate values (no optional values added)", [&] {
-    for (const auto& entry : List({}).entries()) VerifySnapshotInfo(entry.snapshot());
+    const pb::ListSnapshotsResponse listed = List({});
+    for (const auto& entry : listed.entries()) VerifySnapshotInfo(entry.snapshot());
   });
 
   // Three snapshots of three volumes; `which` picks the target's field.
