@@ -1,6 +1,7 @@
 // Volume group snapshots: several volumes' snapshots taken in one frozen
 // window and committed together.
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "common/clock.h"
@@ -85,19 +86,23 @@ StatusOr<Pool::GroupSnapshot> Pool::CreateGroupSnapshot(const std::string& name,
 
   auto make_group = [&]() -> Status {
     {
-      // Members come in ID order, so their freeze turns are taken in one
-      // order: no lock cycle between two groups.
-      FreezeWindow window(host_, freeze_limit_);
+      // Mount points are frozen in path order, so freeze turns are always
+      // taken in one order: no lock cycle between two groups (or a group
+      // and a copy), whatever volumes a path has served.
+      std::map<std::string, std::string> mounted;  // staging path -> volume ID
       for (const auto& volume : volumes) {
         ASSIGN_OR_RETURN(auto stage, catalog_->FindStage(volume.id));
         if (!stage || stage->block || stage->staging_path.empty()) continue;
-        Status frozen = window.Freeze(stage->staging_path);
+        mounted[stage->staging_path] = volume.id;
+      }
+      FreezeWindow window(host_, freeze_limit_);
+      for (const auto& [staging_path, volume_id] : mounted) {
+        Status frozen = window.Freeze(staging_path);
         if (!frozen.ok()) {
           return Status(frozen.code(),
                         fmt::format("cannot freeze the filesystem of volume {} at {} for a "
                                     "crash-consistent group snapshot: {}; nothing was snapshotted",
-                                    volume.id, stage->staging_path,
-                                    std::string(frozen.message())));
+                                    volume_id, staging_path, std::string(frozen.message())));
         }
       }
       // Every member is already frozen: the backend's copy runs as it is.

@@ -153,10 +153,9 @@ TEST_F(PoolGroupSnapshotTest, AFailingReflinkThawsEverythingAndLeavesNothing) {
 }
 
 TEST_F(PoolGroupSnapshotTest, AFailingFreezeThawsTheOnesAlreadyFrozen) {
-  // Members are frozen in volume ID order: the second mounted one fails.
-  bool first_is_0 = ids_[0] < ids_[1];
-  std::string first = first_is_0 ? "/stage/0" : "/stage/1";
-  std::string second = first_is_0 ? "/stage/1" : "/stage/0";
+  // Mount points are frozen in path order: the second one fails.
+  std::string first = "/stage/0";
+  std::string second = "/stage/1";
   host_.InjectError("Freeze", second, absl::UnavailableError("busy"));
   EXPECT_EQ(pool_->CreateGroupSnapshot("g", ids_).status().code(),
             absl::StatusCode::kUnavailable);
