@@ -14,7 +14,7 @@ namespace {
 
 // On a filesystem without an in-kernel unshare the image is rewritten with
 // its own data, frozen one piece at a time: the application pauses for one
-// piece (tens of milliseconds), never for the whole volume.
+// piece at a time, never for the whole volume.
 constexpr uint64_t kRewritePieceBytes = uint64_t{16} << 20;
 
 }  // namespace
