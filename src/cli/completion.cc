@@ -5,7 +5,7 @@
 
 #include "cli/kube_commands.h"
 #include "cli/kube_util.h"
-#include "control/kinds.h"
+#include "control/api/kinds.h"
 #include "fmt/format.h"
 
 namespace ditto::cli {

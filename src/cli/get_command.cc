@@ -9,9 +9,9 @@
 #include "cli/kube_util.h"
 #include "cli/output_format.h"
 #include "common/clock.h"
-#include "control/context.h"
-#include "control/label_selector.h"
-#include "control/printers.h"
+#include "control/controllers/context.h"
+#include "control/api/label_selector.h"
+#include "cli/kubectl/printers.h"
 #include "fmt/format.h"
 
 namespace ditto::cli {

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "cli/session.h"
-#include "control/kinds.h"
-#include "control/object.h"
-#include "control/yaml_io.h"
+#include "control/api/kinds.h"
+#include "control/api/object.h"
+#include "control/api/yaml_io.h"
 
 namespace ditto::cli {
 

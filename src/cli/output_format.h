@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "common/status.h"
-#include "control/jsonpath.h"
-#include "control/object.h"
+#include "cli/kubectl/jsonpath.h"
+#include "control/api/object.h"
 
 namespace ditto::cli {
 

@@ -5,8 +5,8 @@
 
 #include "cli/kube_commands.h"
 #include "cli/kube_util.h"
-#include "control/apply.h"
-#include "control/context.h"
+#include "control/apiserver/apply.h"
+#include "control/controllers/context.h"
 #include "fmt/format.h"
 #include "host/linux_host.h"
 

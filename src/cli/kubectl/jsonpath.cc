@@ -1,4 +1,4 @@
-#include "control/jsonpath.h"
+#include "cli/kubectl/jsonpath.h"
 
 #include <cctype>
 

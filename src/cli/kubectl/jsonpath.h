@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "control/object.h"
+#include "control/api/object.h"
 
 namespace ditto::control {
 

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "control/object.h"
+#include "control/api/object.h"
 
 namespace ditto::control {
 

@@ -1,10 +1,10 @@
-#include "control/printers.h"
+#include "cli/kubectl/printers.h"
 
 #include <algorithm>
 #include <functional>
 
-#include "control/printer_columns.h"
-#include "control/yaml_io.h"
+#include "cli/kubectl/printer_columns.h"
+#include "control/api/yaml_io.h"
 #include "fmt/format.h"
 
 namespace ditto::control {

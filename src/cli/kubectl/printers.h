@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "control/kinds.h"
-#include "control/object.h"
-#include "control/store.h"
+#include "control/api/kinds.h"
+#include "control/api/object.h"
+#include "control/apiserver/store.h"
 
 namespace ditto::control {
 

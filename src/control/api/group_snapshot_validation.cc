@@ -1,10 +1,7 @@
-// The group snapshot kinds as objects: their validation rules, their table
-// columns and the refusal to delete one member of a group on its own.
-#include "control/group_snapshots.h"
-#include "control/kinds.h"
-#include "control/label_selector.h"
-#include "control/printer_columns.h"
-#include "control/printers.h"
+// The rules of the group snapshot kinds beyond their schema.
+#include "control/api/kinds.h"
+#include "control/api/label_selector.h"
+#include "control/api/validation.h"
 #include "fmt/format.h"
 
 namespace ditto::control {
@@ -73,67 +70,6 @@ void CheckGroupSnapshotObject(const Json& object, std::vector<FieldError>* error
               "list the snapshot IDs of the group's members", errors);
     }
   }
-}
-
-StatusOr<std::string> GroupMemberDeleteRefusal(StoreTxn& txn, const Json& object) {
-  std::optional<Json> snapshot;
-  if (Kind(object) == kVolumeSnapshot) {
-    snapshot = object;
-  } else if (Kind(object) == kVolumeSnapshotContent &&
-             !GetAnnotation(object, kGroupSnapshotHandleAnnotation).empty()) {
-    ASSIGN_OR_RETURN(
-        snapshot,
-        txn.Get(kVolumeSnapshot, GetString(object, {"spec", "volumeSnapshotRef", "namespace"}),
-                GetString(object, {"spec", "volumeSnapshotRef", "name"})));
-  }
-  if (!snapshot.has_value() || !HasFinalizer(*snapshot, kSnapshotInGroupFinalizer)) return "";
-  std::string group_name = GetString(*snapshot, {"metadata", "labels", kGroupSnapshotNameLabel});
-  ASSIGN_OR_RETURN(std::optional<Json> group,
-                   txn.Get(kVolumeGroupSnapshot, Namespace(*snapshot), group_name));
-  if (!group.has_value() || IsBeingDeleted(*group)) return "";
-  return fmt::format(
-      "deletion of the individual volume snapshot {} is not allowed as it belongs to group "
-      "snapshot {}; delete the group snapshot (dittoctl delete volumegroupsnapshot {} -n {}) to "
-      "delete all its members",
-      Key(*snapshot), Key(*group), Name(*group), Namespace(*group));
-}
-
-std::vector<Column> GroupSnapshotColumns(std::string_view kind, int64_t now_ns) {
-  // A column of the value at `path` (object keys) of each object.
-  auto field = [](std::string header, std::vector<std::string> path) {
-    return Column{std::move(header), [path](const Json& object) {
-                    const Json* value = &object;
-                    for (const std::string& key : path) {
-                      if (!value->is_object() || !value->contains(key)) return std::string();
-                      value = &(*value)[key];
-                    }
-                    return ScalarText(value);
-                  }};
-  };
-  Column ready = field("READYTOUSE", {"status", "readyToUse"});
-  Column group_class = field("VOLUMEGROUPSNAPSHOTCLASS", {"spec", "volumeGroupSnapshotClassName"});
-  Column age{"AGE", [now_ns](const Json& o) { return Age(o, now_ns); }};
-  if (kind == kVolumeGroupSnapshot) {
-    return {ready,
-            group_class,
-            field("VOLUMEGROUPSNAPSHOTCONTENT", {"status", "boundVolumeGroupSnapshotContentName"}),
-            {"CREATIONTIME",
-             [now_ns](const Json& o) {
-               int64_t t = ParseTimestamp(GetString(o, {"status", "creationTime"}));
-               return t == 0 ? std::string() : FormatAge(now_ns - t);
-             }},
-            age};
-  }
-  if (kind == kVolumeGroupSnapshotContent) {
-    return {ready,
-            field("DELETIONPOLICY", {"spec", "deletionPolicy"}),
-            field("DRIVER", {"spec", "driver"}),
-            group_class,
-            field("VOLUMEGROUPSNAPSHOTNAMESPACE", {"spec", "volumeGroupSnapshotRef", "namespace"}),
-            field("VOLUMEGROUPSNAPSHOT", {"spec", "volumeGroupSnapshotRef", "name"}),
-            age};
-  }
-  return {};
 }
 
 }  // namespace ditto::control

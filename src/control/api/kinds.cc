@@ -1,4 +1,4 @@
-#include "control/kinds.h"
+#include "control/api/kinds.h"
 
 #include <algorithm>
 #include <cctype>

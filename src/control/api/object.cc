@@ -1,10 +1,11 @@
-#include "control/object.h"
+#include "control/api/object.h"
 
 #include <algorithm>
 #include <ctime>
 #include <random>
 
 #include "common/clock.h"
+#include "common/quantity.h"
 #include "fmt/format.h"
 
 namespace ditto::control {
@@ -126,6 +127,19 @@ std::string NewUid() {
   b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
   return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff, a & 0xffff,
                      b >> 48, b & 0xffffffffffffULL);
+}
+
+int64_t QuantityAt(const Json& object, std::initializer_list<std::string_view> path) {
+  const Json* value = Find(object, path);
+  if (value == nullptr) return 0;
+  if (value->is_number()) return value->get<int64_t>();
+  if (!value->is_string()) return 0;
+  auto bytes = ParseQuantity(value->get<std::string>());
+  return bytes.ok() ? *bytes : 0;
+}
+
+int64_t RequestedBytes(const Json& claim) {
+  return QuantityAt(claim, {"spec", "resources", "requests", "storage"});
 }
 
 }  // namespace ditto::control

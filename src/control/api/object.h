@@ -38,6 +38,25 @@ inline constexpr char kBoundByControllerAnnotation[] = "pv.kubernetes.io/bound-b
 inline constexpr char kProvisionedByAnnotation[] = "pv.kubernetes.io/provisioned-by";
 inline constexpr char kLastAppliedAnnotation[] = "kubectl.kubernetes.io/last-applied-configuration";
 
+// The group snapshot API (groupsnapshot.storage.k8s.io) and the names its
+// snapshot-controller puts on objects.
+inline constexpr char kGroupSnapshotApiVersion[] = "groupsnapshot.storage.k8s.io/v1beta2";
+inline constexpr char kDefaultGroupSnapshotClassAnnotation[] =
+    "groupsnapshot.storage.kubernetes.io/is-default-class";
+inline constexpr char kGroupSnapshotBoundFinalizer[] =
+    "groupsnapshot.storage.kubernetes.io/volumegroupsnapshot-bound-protection";
+inline constexpr char kGroupSnapshotContentFinalizer[] =
+    "groupsnapshot.storage.kubernetes.io/volumegroupsnapshotcontent-bound-protection";
+// On each member VolumeSnapshot: it goes only with its group.
+inline constexpr char kSnapshotInGroupFinalizer[] =
+    "snapshot.storage.kubernetes.io/volumesnapshot-in-group-protection";
+// The label on each member VolumeSnapshot naming its VolumeGroupSnapshot.
+inline constexpr char kGroupSnapshotNameLabel[] =
+    "groupsnapshot.storage.k8s.io/volumeGroupSnapshotName";
+// The annotation on each member VolumeSnapshotContent: the CSI group ID.
+inline constexpr char kGroupSnapshotHandleAnnotation[] =
+    "groupsnapshot.storage.k8s.io/volumeGroupSnapshotHandle";
+
 // The value at `path` (object keys) or nullptr when any step is missing or
 // not an object.
 const Json* Find(const Json& object, std::initializer_list<std::string_view> path);
@@ -53,6 +72,12 @@ std::string Namespace(const Json& object);
 std::string Uid(const Json& object);
 int64_t ResourceVersion(const Json& object);
 bool IsBeingDeleted(const Json& object);
+
+// The byte count of a quantity ("1Gi" or a number) at `path`; 0 when missing
+// or not a quantity.
+int64_t QuantityAt(const Json& object, std::initializer_list<std::string_view> path);
+// A claim's spec.resources.requests.storage in bytes.
+int64_t RequestedBytes(const Json& claim);
 
 bool HasFinalizer(const Json& object, std::string_view finalizer);
 // Return whether the object changed.

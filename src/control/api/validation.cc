@@ -1,4 +1,4 @@
-#include "control/validation.h"
+#include "control/api/validation.h"
 
 #include <functional>
 #include <map>
@@ -7,8 +7,7 @@
 #include <set>
 
 #include "common/quantity.h"
-#include "control/group_snapshots.h"
-#include "control/kinds.h"
+#include "control/api/kinds.h"
 #include "fmt/format.h"
 
 namespace ditto::control {

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "common/status.h"
-#include "control/object.h"
-#include "control/yaml_io.h"
+#include "control/api/object.h"
+#include "control/api/yaml_io.h"
 
 namespace ditto::control {
 
@@ -33,5 +33,9 @@ Status DocumentErrors(const Document& document, const std::vector<FieldError>& e
 
 // Quantities in `object` written as numbers become strings ("5Gi" stays).
 void CanonicalizeQuantities(Json& object);
+
+// The rules of the three group snapshot kinds beyond their schema (required
+// fields, exactly one source, a selector that parses), as FieldErrors.
+void CheckGroupSnapshotObject(const Json& object, std::vector<FieldError>* errors);
 
 }  // namespace ditto::control

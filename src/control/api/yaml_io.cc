@@ -1,4 +1,4 @@
-#include "control/yaml_io.h"
+#include "control/api/yaml_io.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,10 +1,7 @@
-#include "control/admission.h"
+#include "control/apiserver/admission.h"
 
 #include "common/quantity.h"
-#include "control/claims.h"
-#include "control/data_source.h"
-#include "control/group_snapshots.h"
-#include "control/kinds.h"
+#include "control/api/kinds.h"
 #include "fmt/format.h"
 
 namespace ditto::control {
@@ -46,6 +43,19 @@ FieldError Forbidden(std::string pointer, std::string field, std::string message
 }
 
 }  // namespace
+
+StatusOr<std::optional<Json>> DefaultStorageClass(StoreTxn& txn) {
+  ASSIGN_OR_RETURN(std::vector<Json> classes, txn.List(kStorageClass, ""));
+  std::optional<Json> chosen;
+  for (Json& storage_class : classes) {
+    if (GetAnnotation(storage_class, kDefaultClassAnnotation) != "true") continue;
+    if (!chosen.has_value() || GetString(storage_class, {"metadata", "creationTimestamp"}) >=
+                                   GetString(*chosen, {"metadata", "creationTimestamp"})) {
+      chosen = std::move(storage_class);
+    }
+  }
+  return chosen;
+}
 
 StatusOr<Json> PrepareCreate(StoreTxn& txn, const Json& object) {
   Json stored = object;

@@ -7,9 +7,9 @@
 #include <string>
 
 #include "common/status.h"
-#include "control/object.h"
-#include "control/store.h"
-#include "control/validation.h"
+#include "control/api/object.h"
+#include "control/apiserver/store.h"
+#include "control/api/validation.h"
 
 namespace ditto::control {
 
@@ -25,5 +25,9 @@ StatusOr<Json> PrepareCreate(StoreTxn& txn, const Json& object);
 // forbidden resize.
 StatusOr<Json> PrepareUpdate(StoreTxn& txn, const Json& existing, const Json& object,
                              FieldError* error);
+
+// The default StorageClass (annotation storageclass.kubernetes.io/
+// is-default-class: "true"; the newest when several), or nullopt.
+StatusOr<std::optional<Json>> DefaultStorageClass(StoreTxn& txn);
 
 }  // namespace ditto::control

@@ -1,10 +1,10 @@
-#include "control/apply.h"
+#include "control/apiserver/apply.h"
 
 #include <set>
 
-#include "control/admission.h"
-#include "control/kinds.h"
-#include "control/validation.h"
+#include "control/apiserver/admission.h"
+#include "control/api/kinds.h"
+#include "control/api/validation.h"
 #include "fmt/format.h"
 
 namespace ditto::control {

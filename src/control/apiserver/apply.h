@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "common/status.h"
-#include "control/store.h"
-#include "control/yaml_io.h"
+#include "control/apiserver/store.h"
+#include "control/api/yaml_io.h"
 
 namespace ditto::control {
 

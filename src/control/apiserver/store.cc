@@ -1,4 +1,4 @@
-#include "control/store.h"
+#include "control/apiserver/store.h"
 
 #include <thread>
 

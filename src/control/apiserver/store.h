@@ -15,7 +15,7 @@
 
 #include "catalog/sqlite_db.h"
 #include "common/status.h"
-#include "control/object.h"
+#include "control/api/object.h"
 
 namespace ditto::control {
 

@@ -1,10 +1,11 @@
-#include "control/claims.h"
+#include "control/controllers/claims.h"
 
 #include "common/quantity.h"
-#include "control/data_source.h"
-#include "control/kinds.h"
-#include "control/modify.h"
-#include "control/provisioner.h"
+#include "control/apiserver/admission.h"
+#include "control/controllers/data_source.h"
+#include "control/api/kinds.h"
+#include "control/controllers/modify.h"
+#include "control/controllers/provisioner.h"
 #include "fmt/format.h"
 
 namespace ditto::control {
@@ -251,19 +252,6 @@ StatusOr<bool> ReconcilePendingClaim(ControllerContext& ctx, const Json& claim,
 }
 
 }  // namespace
-
-StatusOr<std::optional<Json>> DefaultStorageClass(StoreTxn& txn) {
-  ASSIGN_OR_RETURN(std::vector<Json> classes, txn.List(kStorageClass, ""));
-  std::optional<Json> chosen;
-  for (Json& storage_class : classes) {
-    if (GetAnnotation(storage_class, kDefaultClassAnnotation) != "true") continue;
-    if (!chosen.has_value() || GetString(storage_class, {"metadata", "creationTimestamp"}) >=
-                                   GetString(*chosen, {"metadata", "creationTimestamp"})) {
-      chosen = std::move(storage_class);
-    }
-  }
-  return chosen;
-}
 
 StatusOr<std::string> ClaimHeldBy(StoreTxn& txn, const Json& claim) {
   if (HasFinalizer(claim, kPvcProtectionFinalizer)) {

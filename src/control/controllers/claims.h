@@ -5,7 +5,7 @@
 #pragma once
 
 #include "common/status.h"
-#include "control/context.h"
+#include "control/controllers/context.h"
 
 namespace ditto::control {
 
@@ -15,9 +15,5 @@ StatusOr<bool> ReconcileClaims(ControllerContext& ctx, const DriverInfo& info);
 // Why a claim being deleted is still here ("" when nothing holds it):
 // "mounted at /mnt/x" or "PVC ns/clone is Pending with it as data source".
 StatusOr<std::string> ClaimHeldBy(StoreTxn& txn, const Json& claim);
-
-// The default StorageClass (annotation storageclass.kubernetes.io/
-// is-default-class: "true"; the newest when several), or nullopt.
-StatusOr<std::optional<Json>> DefaultStorageClass(StoreTxn& txn);
 
 }  // namespace ditto::control

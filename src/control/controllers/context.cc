@@ -1,4 +1,4 @@
-#include "control/context.h"
+#include "control/controllers/context.h"
 
 #include "fmt/format.h"
 

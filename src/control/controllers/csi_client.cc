@@ -1,4 +1,4 @@
-#include "control/csi_client.h"
+#include "control/controllers/csi_client.h"
 
 #include "fmt/format.h"
 

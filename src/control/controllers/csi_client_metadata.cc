@@ -1,5 +1,5 @@
 // CsiClient's SnapshotMetadata calls: server streams read to the end.
-#include "control/csi_client.h"
+#include "control/controllers/csi_client.h"
 #include "fmt/format.h"
 
 namespace ditto::control {

@@ -1,7 +1,7 @@
-#include "control/data_source.h"
+#include "control/controllers/data_source.h"
 
 #include "common/quantity.h"
-#include "control/kinds.h"
+#include "control/api/kinds.h"
 #include "fmt/format.h"
 
 namespace ditto::control {
@@ -172,19 +172,6 @@ DataSourceRef DataSourceOf(const Json& claim) {
   std::string ns = GetString(*source, {"namespace"});
   if (!ns.empty()) ref.namespace_name = ns;
   return ref;
-}
-
-int64_t QuantityAt(const Json& object, std::initializer_list<std::string_view> path) {
-  const Json* value = Find(object, path);
-  if (value == nullptr) return 0;
-  if (value->is_number()) return value->get<int64_t>();
-  if (!value->is_string()) return 0;
-  auto bytes = ParseQuantity(value->get<std::string>());
-  return bytes.ok() ? *bytes : 0;
-}
-
-int64_t RequestedBytes(const Json& claim) {
-  return QuantityAt(claim, {"spec", "resources", "requests", "storage"});
 }
 
 StatusOr<bool> ReferenceGranted(StoreTxn& txn, const std::string& from_namespace,

@@ -7,9 +7,9 @@
 #include <string>
 
 #include "common/status.h"
-#include "control/csi_client.h"
-#include "control/object.h"
-#include "control/store.h"
+#include "control/controllers/csi_client.h"
+#include "control/api/object.h"
+#include "control/apiserver/store.h"
 #include "csi.pb.h"
 
 namespace ditto::control {

@@ -1,8 +1,8 @@
 // Deletion of volume group snapshots: a VolumeGroupSnapshot, by its
 // content's deletionPolicy; a VolumeGroupSnapshotContent on its own; and a
 // member VolumeSnapshot someone marked for deletion while its group lives.
-#include "control/group_snapshots.h"
-#include "control/kinds.h"
+#include "control/controllers/group_snapshots.h"
+#include "control/api/kinds.h"
 #include "fmt/format.h"
 
 namespace ditto::control {
@@ -155,6 +155,29 @@ StatusOr<bool> HoldGroupMember(ControllerContext& ctx, const Json& snapshot) {
     return txn.Remove(kVolumeSnapshot, Namespace(snapshot), Name(snapshot));
   }));
   return true;
+}
+
+StatusOr<std::string> GroupMemberDeleteRefusal(StoreTxn& txn, const Json& object) {
+  std::optional<Json> snapshot;
+  if (Kind(object) == kVolumeSnapshot) {
+    snapshot = object;
+  } else if (Kind(object) == kVolumeSnapshotContent &&
+             !GetAnnotation(object, kGroupSnapshotHandleAnnotation).empty()) {
+    ASSIGN_OR_RETURN(
+        snapshot,
+        txn.Get(kVolumeSnapshot, GetString(object, {"spec", "volumeSnapshotRef", "namespace"}),
+                GetString(object, {"spec", "volumeSnapshotRef", "name"})));
+  }
+  if (!snapshot.has_value() || !HasFinalizer(*snapshot, kSnapshotInGroupFinalizer)) return "";
+  std::string group_name = GetString(*snapshot, {"metadata", "labels", kGroupSnapshotNameLabel});
+  ASSIGN_OR_RETURN(std::optional<Json> group,
+                   txn.Get(kVolumeGroupSnapshot, Namespace(*snapshot), group_name));
+  if (!group.has_value() || IsBeingDeleted(*group)) return "";
+  return fmt::format(
+      "deletion of the individual volume snapshot {} is not allowed as it belongs to group "
+      "snapshot {}; delete the group snapshot (dittoctl delete volumegroupsnapshot {} -n {}) to "
+      "delete all its members",
+      Key(*snapshot), Key(*group), Name(*group), Namespace(*group));
 }
 
 }  // namespace ditto::control

@@ -1,12 +1,12 @@
-#include "control/group_snapshots.h"
+#include "control/controllers/group_snapshots.h"
 
 #include <openssl/sha.h>
 
 #include <map>
 
 #include "common/quantity.h"
-#include "control/kinds.h"
-#include "control/label_selector.h"
+#include "control/api/kinds.h"
+#include "control/api/label_selector.h"
 #include "fmt/format.h"
 
 namespace ditto::control {

@@ -12,28 +12,10 @@
 #include <vector>
 
 #include "common/status.h"
-#include "control/context.h"
-#include "control/store.h"
-#include "control/validation.h"
+#include "control/controllers/context.h"
+#include "control/apiserver/store.h"
 
 namespace ditto::control {
-
-inline constexpr char kGroupSnapshotApiVersion[] = "groupsnapshot.storage.k8s.io/v1beta2";
-inline constexpr char kDefaultGroupSnapshotClassAnnotation[] =
-    "groupsnapshot.storage.kubernetes.io/is-default-class";
-inline constexpr char kGroupSnapshotBoundFinalizer[] =
-    "groupsnapshot.storage.kubernetes.io/volumegroupsnapshot-bound-protection";
-inline constexpr char kGroupSnapshotContentFinalizer[] =
-    "groupsnapshot.storage.kubernetes.io/volumegroupsnapshotcontent-bound-protection";
-// On each member VolumeSnapshot: it goes only with its group.
-inline constexpr char kSnapshotInGroupFinalizer[] =
-    "snapshot.storage.kubernetes.io/volumesnapshot-in-group-protection";
-// The label on each member VolumeSnapshot naming its VolumeGroupSnapshot.
-inline constexpr char kGroupSnapshotNameLabel[] =
-    "groupsnapshot.storage.k8s.io/volumeGroupSnapshotName";
-// The annotation on each member VolumeSnapshotContent: the CSI group ID.
-inline constexpr char kGroupSnapshotHandleAnnotation[] =
-    "groupsnapshot.storage.k8s.io/volumeGroupSnapshotHandle";
 
 // One pass over group snapshots and their contents; returns whether any
 // object changed.
@@ -53,9 +35,5 @@ StatusOr<bool> HoldGroupMember(ControllerContext& ctx, const Json& snapshot);
 // deleted on its own because it is a member of a live VolumeGroupSnapshot;
 // "" when it may.
 StatusOr<std::string> GroupMemberDeleteRefusal(StoreTxn& txn, const Json& object);
-
-// The rules of the three group snapshot kinds beyond their schema (required
-// fields, exactly one source, a selector that parses), as FieldErrors.
-void CheckGroupSnapshotObject(const Json& object, std::vector<FieldError>* errors);
 
 }  // namespace ditto::control

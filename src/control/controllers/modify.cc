@@ -1,6 +1,6 @@
-#include "control/modify.h"
+#include "control/controllers/modify.h"
 
-#include "control/kinds.h"
+#include "control/api/kinds.h"
 #include "fmt/format.h"
 
 namespace ditto::control {

@@ -1,8 +1,8 @@
-#include "control/provisioner.h"
+#include "control/controllers/provisioner.h"
 
 #include "common/quantity.h"
-#include "control/data_source.h"
-#include "control/kinds.h"
+#include "control/controllers/data_source.h"
+#include "control/api/kinds.h"
 #include "fmt/format.h"
 
 namespace ditto::control {

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "control/context.h"
+#include "control/controllers/context.h"
 #include "csi.pb.h"
 
 namespace ditto::control {

@@ -1,10 +1,10 @@
-#include "control/reconcile.h"
+#include "control/controllers/reconcile.h"
 
-#include "control/claims.h"
-#include "control/group_snapshots.h"
-#include "control/kinds.h"
-#include "control/snapshots.h"
-#include "control/volumes.h"
+#include "control/controllers/claims.h"
+#include "control/controllers/group_snapshots.h"
+#include "control/api/kinds.h"
+#include "control/controllers/snapshots.h"
+#include "control/controllers/volumes.h"
 #include "fmt/format.h"
 
 namespace ditto::control {

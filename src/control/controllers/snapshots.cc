@@ -1,9 +1,9 @@
-#include "control/snapshots.h"
+#include "control/controllers/snapshots.h"
 
 #include "common/quantity.h"
-#include "control/data_source.h"
-#include "control/group_snapshots.h"
-#include "control/kinds.h"
+#include "control/controllers/data_source.h"
+#include "control/controllers/group_snapshots.h"
+#include "control/api/kinds.h"
 #include "fmt/format.h"
 
 namespace ditto::control {

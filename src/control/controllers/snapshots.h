@@ -4,7 +4,7 @@
 #pragma once
 
 #include "common/status.h"
-#include "control/context.h"
+#include "control/controllers/context.h"
 
 namespace ditto::control {
 

@@ -1,6 +1,6 @@
-#include "control/volumes.h"
+#include "control/controllers/volumes.h"
 
-#include "control/kinds.h"
+#include "control/api/kinds.h"
 #include "fmt/format.h"
 
 namespace ditto::control {

@@ -1,11 +1,11 @@
-#include "control/node.h"
+#include "control/kubelet/node.h"
 
 #include <cstdlib>
 
 #include "common/clock.h"
-#include "control/kinds.h"
-#include "control/provisioner.h"
-#include "control/reconcile.h"
+#include "control/api/kinds.h"
+#include "control/controllers/provisioner.h"
+#include "control/controllers/reconcile.h"
 #include "fmt/format.h"
 
 namespace ditto::control {

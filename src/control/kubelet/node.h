@@ -7,7 +7,7 @@
 #include <string>
 
 #include "common/status.h"
-#include "control/context.h"
+#include "control/controllers/context.h"
 
 namespace ditto::control {
 

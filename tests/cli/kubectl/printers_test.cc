@@ -1,4 +1,4 @@
-#include "control/printers.h"
+#include "cli/kubectl/printers.h"
 
 #include <gtest/gtest.h>
 
