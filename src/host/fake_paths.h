@@ -1,4 +1,5 @@
-// Path helpers shared by the FakeHost translation units.
+// Helpers shared by the FakeHost translation units: paths, and the fake
+// device numbers and block arithmetic.
 #pragma once
 
 #include <string>
@@ -6,6 +7,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "host/fake_host.h"
 #include "fmt/format.h"
 
 namespace ditto::host::internal {
@@ -45,6 +47,26 @@ inline std::string ChildPrefix(const std::string& dir) { return dir == "/" ? dir
 
 inline bool IsUnder(const std::string& path, const std::string& dir) {
   return path != dir && path.rfind(ChildPrefix(dir), 0) == 0;
+}
+
+inline constexpr uint64_t kFakeDevice = 0xd1770;
+inline constexpr uint64_t kFakeTotalInodes = uint64_t{1} << 20;
+inline constexpr int kLoopMajor = 7;
+
+// N of "/dev/loopN", or -1.
+inline int LoopIndex(const std::string& device) {
+  constexpr std::string_view kPrefix = "/dev/loop";
+  if (device.rfind(kPrefix, 0) != 0 || device.size() == kPrefix.size()) return -1;
+  int index = 0;
+  for (size_t i = kPrefix.size(); i < device.size(); ++i) {
+    if (device[i] < '0' || device[i] > '9' || index > 1000000) return -1;
+    index = index * 10 + (device[i] - '0');
+  }
+  return index;
+}
+
+inline uint64_t BlocksFor(uint64_t bytes) {
+  return (bytes + FakeHost::kBlockSize - 1) / FakeHost::kBlockSize;
 }
 
 }  // namespace ditto::host::internal

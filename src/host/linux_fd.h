@@ -56,4 +56,24 @@ inline StatusOr<ScopedFd> Open(const std::string& path, int flags, mode_t mode =
   return ScopedFd(fd);
 }
 
+// fsync(2), retried on EINTR.
+inline Status Fsync(int fd, const std::string& path) {
+  if (RetryOnEintr([&] { return ::fsync(fd); }) != 0) {
+    return PosixError(fmt::format("fsync {}", path), errno);
+  }
+  return absl::OkStatus();
+}
+
+// pwrite(2) of all of `data` at `offset`, retried on short writes and EINTR.
+inline Status WriteAll(int fd, uint64_t offset, const char* data, size_t size, const std::string& path) {
+  while (size > 0) {
+    ssize_t n = RetryOnEintr([&] { return ::pwrite(fd, data, size, static_cast<off_t>(offset)); });
+    if (n < 0) return PosixError(fmt::format("write {} at offset {}", path, offset), errno);
+    data += n;
+    size -= static_cast<size_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace ditto::host::internal
