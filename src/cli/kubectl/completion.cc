@@ -3,8 +3,8 @@
 #include <iostream>
 #include <set>
 
-#include "cli/kube_commands.h"
-#include "cli/kube_util.h"
+#include "cli/kubectl/kube_commands.h"
+#include "cli/kubectl/kube_util.h"
 #include "control/api/kinds.h"
 #include "fmt/format.h"
 

@@ -5,9 +5,9 @@
 #include <map>
 #include <thread>
 
-#include "cli/kube_commands.h"
-#include "cli/kube_util.h"
-#include "cli/output_format.h"
+#include "cli/kubectl/kube_commands.h"
+#include "cli/kubectl/kube_util.h"
+#include "cli/kubectl/output_format.h"
 #include "common/clock.h"
 #include "control/controllers/context.h"
 #include "control/api/label_selector.h"
@@ -141,6 +141,8 @@ Status Watch(const GlobalFlags& flags, const CommonFlags& common, const GetFlags
   return absl::OkStatus();
 }
 
+// Kept in one piece: argument checks, one listing pass and the watch rounds share the
+// targets, the format and the session's lifetime; the steps are commented in place.
 Status RunGet(const GlobalFlags& flags, const CommonFlags& common, const GetFlags& get,
               const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(auto targets, ParseTargets(args));

@@ -13,8 +13,16 @@ namespace ditto::cli {
 // outlive parsing; each callback sets `*exit_code` (0 ok, 1 error).
 void RegisterKubeCommands(CLI::App& app, GlobalFlags* flags, int* exit_code);
 
-// The parts RegisterKubeCommands adds, each from its own file.
+// The parts RegisterKubeCommands adds, each verb from its own file.
+void RegisterApplyCommand(CLI::App& app, GlobalFlags* flags, int* exit_code);
+// create namespace
+void RegisterCreateCommand(CLI::App& app, GlobalFlags* flags, int* exit_code);
 void RegisterGetCommand(CLI::App& app, GlobalFlags* flags, int* exit_code);
+void RegisterDescribeCommand(CLI::App& app, GlobalFlags* flags, int* exit_code);
+void RegisterDeleteCommand(CLI::App& app, GlobalFlags* flags, int* exit_code);
+void RegisterWaitCommand(CLI::App& app, GlobalFlags* flags, int* exit_code);
+// mount, unmount, attach, detach
+void RegisterNodeCommands(CLI::App& app, GlobalFlags* flags, int* exit_code);
 void RegisterPatchCommands(CLI::App& app, GlobalFlags* flags, int* exit_code);
 void RegisterCompletionCommand(CLI::App& app, int* exit_code);
 

@@ -1,4 +1,4 @@
-#include "cli/kube_util.h"
+#include "cli/kubectl/kube_util.h"
 
 #include <algorithm>
 #include <iostream>
@@ -162,6 +162,12 @@ std::string DryRunSuffix(DryRun dry_run) {
       break;
   }
   return "";
+}
+
+StatusOr<std::unique_ptr<Session>> OpenSession(const GlobalFlags& flags, Access access) {
+  ASSIGN_OR_RETURN(auto session, Session::Open(flags, access));
+  if (session->has_plane()) RETURN_IF_ERROR(session->plane().Reconcile());
+  return session;
 }
 
 }  // namespace ditto::cli

@@ -19,6 +19,11 @@ namespace ditto::cli {
 // "error: ..." for the rest.
 void PrintError(const Status& status);
 
+// Opens the session and runs the controllers once, as every kubectl-style
+// command starts.
+StatusOr<std::unique_ptr<Session>> OpenSession(const GlobalFlags& flags,
+                                               Access access = Access::kWrite);
+
 // Sets `*exit_code` from `status` (printing it unless Cancelled, which means
 // the command already printed its errors).
 void Finish(const Status& status, int* exit_code);

@@ -1,4 +1,4 @@
-#include "cli/output_format.h"
+#include "cli/kubectl/output_format.h"
 
 #include <algorithm>
 

@@ -3,8 +3,8 @@
 // the same admission as apply.
 #include <iostream>
 
-#include "cli/kube_commands.h"
-#include "cli/kube_util.h"
+#include "cli/kubectl/kube_commands.h"
+#include "cli/kubectl/kube_util.h"
 #include "control/apiserver/apply.h"
 #include "control/controllers/context.h"
 #include "fmt/format.h"
@@ -56,6 +56,8 @@ StatusOr<Json> PatchObject(const Json& object, const Json& patch, const std::str
   return patched;
 }
 
+// Kept in one piece: checks of the arguments, reading the patch, then one
+// read-patch-write of the object, each step a few lines.
 Status RunPatch(const GlobalFlags& flags, const CommonFlags& common, const PatchFlags& patch_flags,
                 const std::vector<std::string>& args) {
   ASSIGN_OR_RETURN(DryRun dry_run, ParseDryRun(patch_flags.dry_run));

@@ -1,5 +1,5 @@
-// The table columns of `get`, shared by printers.cc and the kinds that
-// define their columns next to their controller.
+// The table columns of `get`, shared by printers.cc and the kinds whose
+// columns have their own file (group_snapshot_columns.cc).
 #pragma once
 
 #include <cstdint>

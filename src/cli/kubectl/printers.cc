@@ -49,6 +49,7 @@ std::string RenderTable(const std::vector<std::string>& headers,
   return out;
 }
 
+// Kept in one piece: a table, one entry per kind.
 std::vector<Column> ColumnsFor(const KindInfo& kind, int64_t now_ns) {
   auto age = [now_ns](const Json& o) { return Age(o, now_ns); };
   std::string k(kind.kind);
@@ -386,6 +387,8 @@ std::string Finalizers(const Json& object) {
 
 }  // namespace
 
+// Kept in one piece: the common fields, one section per kind, then the
+// events, printed top to bottom.
 std::string Describe(const Json& object, const std::vector<EventRecord>& events,
                      const std::vector<MountRecord>& mounts, int64_t now_ns) {
   DescribeWriter w;

@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "fmt/format.h"
-#include "host/fake_paths.h"
+#include "host/fake/fake_paths.h"
 
 namespace ditto::host {
 

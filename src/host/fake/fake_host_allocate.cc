@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "fmt/format.h"
-#include "host/fake_paths.h"
+#include "host/fake/fake_paths.h"
 
 namespace ditto::host {
 

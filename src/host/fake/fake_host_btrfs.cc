@@ -1,7 +1,7 @@
 // FakeHost: btrfs subvolumes, FS_NOCOW_FL and syncfs, in memory.
 #include "fmt/format.h"
 #include "host/fake_host.h"
-#include "host/fake_paths.h"
+#include "host/fake/fake_paths.h"
 
 namespace ditto::host {
 

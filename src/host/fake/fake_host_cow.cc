@@ -6,7 +6,7 @@
 #include <utility>
 
 #include "fmt/format.h"
-#include "host/fake_paths.h"
+#include "host/fake/fake_paths.h"
 
 namespace ditto::host {
 

@@ -2,7 +2,7 @@
 #include "host/fake_host.h"
 
 #include "fmt/format.h"
-#include "host/fake_paths.h"
+#include "host/fake/fake_paths.h"
 
 namespace ditto::host {
 

@@ -9,7 +9,7 @@
 
 #include <string_view>
 
-#include "host/linux_fd.h"
+#include "host/linux/linux_fd.h"
 #include "host/linux_host.h"
 
 namespace ditto::host {

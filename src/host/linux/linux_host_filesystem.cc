@@ -12,7 +12,7 @@
 #include <string>
 
 #include "fmt/format.h"
-#include "host/linux_fd.h"
+#include "host/linux/linux_fd.h"
 #include "host/posix_error.h"
 
 namespace ditto::host {

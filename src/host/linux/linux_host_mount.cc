@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "fmt/format.h"
-#include "host/linux_fd.h"
+#include "host/linux/linux_fd.h"
 #include "host/posix_error.h"
 
 namespace ditto::host {

@@ -16,11 +16,12 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "fmt/format.h"
-#include "host/linux_fd.h"
+#include "host/linux/linux_fd.h"
 #include "host/posix_error.h"
 
 namespace ditto::host {
@@ -136,6 +137,8 @@ Status DrainPipes(int out_fd, int err_fd, std::string& out, std::string& err,
 
 }  // namespace
 
+// Kept in one piece: fork and execve must share the prepared argv,
+// environment and pipes; only async-signal-safe calls run between them.
 StatusOr<CommandResult> LinuxHost::Run(const std::vector<std::string>& argv) {
   if (argv.empty()) return absl::InvalidArgumentError("cannot run an empty command");
   ASSIGN_OR_RETURN(std::string path, ResolveTool(argv[0]));
