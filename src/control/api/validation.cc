@@ -8,183 +8,11 @@
 
 #include "common/quantity.h"
 #include "control/api/kinds.h"
+#include "control/api/schema.h"
 #include "fmt/format.h"
 
 namespace ditto::control {
 namespace {
-
-// ---- schema: which fields exist and what type each has ----
-
-enum class Type {
-  kString,
-  kInt,
-  kBool,
-  kQuantity,
-  kStringMap,
-  kQuantityMap,
-  kObject,
-  kArray,
-  kAny
-};
-
-struct Schema {
-  Type type = Type::kAny;
-  std::map<std::string, std::shared_ptr<Schema>> fields;  // kObject
-  std::shared_ptr<Schema> items;                          // kArray
-  std::vector<std::string> values;                        // allowed strings, if any
-};
-using SchemaPtr = std::shared_ptr<Schema>;
-
-SchemaPtr Make(Type type) {
-  auto schema = std::make_shared<Schema>();
-  schema->type = type;
-  return schema;
-}
-SchemaPtr Str() { return Make(Type::kString); }
-SchemaPtr Int() { return Make(Type::kInt); }
-SchemaPtr Bool() { return Make(Type::kBool); }
-SchemaPtr StrMap() { return Make(Type::kStringMap); }
-SchemaPtr QtyMap() { return Make(Type::kQuantityMap); }
-SchemaPtr Any() { return Make(Type::kAny); }
-SchemaPtr Enum(std::vector<std::string> values) {
-  SchemaPtr schema = Str();
-  schema->values = std::move(values);
-  return schema;
-}
-SchemaPtr Arr(SchemaPtr items) {
-  SchemaPtr schema = Make(Type::kArray);
-  schema->items = std::move(items);
-  return schema;
-}
-SchemaPtr Obj(std::map<std::string, SchemaPtr> fields) {
-  SchemaPtr schema = Make(Type::kObject);
-  schema->fields = std::move(fields);
-  return schema;
-}
-
-const std::vector<std::string> kAccessModes = {"ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany",
-                                               "ReadWriteOncePod"};
-
-SchemaPtr ObjectMeta() {
-  return Obj({{"name", Str()},
-              {"namespace", Str()},
-              {"uid", Str()},
-              {"resourceVersion", Str()},
-              {"generation", Int()},
-              {"creationTimestamp", Any()},
-              {"deletionTimestamp", Any()},
-              {"deletionGracePeriodSeconds", Int()},
-              {"labels", StrMap()},
-              {"annotations", StrMap()},
-              {"finalizers", Arr(Str())},
-              {"ownerReferences", Any()},
-              {"managedFields", Any()}});
-}
-
-SchemaPtr Top(std::map<std::string, SchemaPtr> fields) {
-  fields["apiVersion"] = Str();
-  fields["kind"] = Str();
-  fields["metadata"] = ObjectMeta();
-  return Obj(std::move(fields));
-}
-
-SchemaPtr ObjectReference() {
-  return Obj({{"apiVersion", Str()},
-              {"kind", Str()},
-              {"name", Str()},
-              {"namespace", Str()},
-              {"uid", Str()},
-              {"resourceVersion", Str()},
-              {"fieldPath", Str()}});
-}
-
-const std::map<std::string, SchemaPtr>& Schemas() {
-  static const auto* schemas = new std::map<std::string, SchemaPtr>{
-      {kNamespace, Top({{"spec", Obj({{"finalizers", Arr(Str())}})}, {"status", Any()}})},
-      {kStorageClass, Top({{"provisioner", Str()},
-                           {"parameters", StrMap()},
-                           {"reclaimPolicy", Enum({"Delete", "Retain"})},
-                           {"volumeBindingMode", Enum({"Immediate", "WaitForFirstConsumer"})},
-                           {"allowVolumeExpansion", Bool()},
-                           {"mountOptions", Arr(Str())},
-                           {"allowedTopologies", Any()}})},
-      {kVolumeAttributesClass, Top({{"driverName", Str()}, {"parameters", StrMap()}})},
-      {kPersistentVolumeClaim,
-       Top({{"spec",
-             Obj({{"accessModes", Arr(Enum(kAccessModes))},
-                  {"resources", Obj({{"requests", QtyMap()}, {"limits", QtyMap()}})},
-                  {"storageClassName", Str()},
-                  {"volumeMode", Enum({"Filesystem", "Block"})},
-                  {"volumeName", Str()},
-                  {"selector", Any()},
-                  {"volumeAttributesClassName", Str()},
-                  {"dataSource", Obj({{"apiGroup", Str()}, {"kind", Str()}, {"name", Str()}})},
-                  {"dataSourceRef", Obj({{"apiGroup", Str()},
-                                         {"kind", Str()},
-                                         {"name", Str()},
-                                         {"namespace", Str()}})}})},
-            {"status", Any()}})},
-      {kPersistentVolume,
-       Top({{"spec", Obj({{"capacity", QtyMap()},
-                          {"accessModes", Arr(Enum(kAccessModes))},
-                          {"persistentVolumeReclaimPolicy", Enum({"Retain", "Delete", "Recycle"})},
-                          {"storageClassName", Str()},
-                          {"volumeMode", Enum({"Filesystem", "Block"})},
-                          {"mountOptions", Arr(Str())},
-                          {"claimRef", ObjectReference()},
-                          {"nodeAffinity", Any()},
-                          {"volumeAttributesClassName", Str()},
-                          {"csi", Obj({{"driver", Str()},
-                                       {"volumeHandle", Str()},
-                                       {"fsType", Str()},
-                                       {"readOnly", Bool()},
-                                       {"volumeAttributes", StrMap()},
-                                       {"controllerPublishSecretRef", Any()},
-                                       {"nodeStageSecretRef", Any()},
-                                       {"nodePublishSecretRef", Any()},
-                                       {"controllerExpandSecretRef", Any()},
-                                       {"nodeExpandSecretRef", Any()}})}})},
-            {"status", Any()}})},
-      {kVolumeSnapshotClass, Top({{"driver", Str()},
-                                  {"deletionPolicy", Enum({"Delete", "Retain"})},
-                                  {"parameters", StrMap()}})},
-      {kVolumeSnapshot, Top({{"spec", Obj({{"source", Obj({{"persistentVolumeClaimName", Str()},
-                                                           {"volumeSnapshotContentName", Str()}})},
-                                           {"volumeSnapshotClassName", Str()}})},
-                             {"status", Any()}})},
-      {kVolumeSnapshotContent,
-       Top({{"spec", Obj({{"driver", Str()},
-                          {"deletionPolicy", Enum({"Delete", "Retain"})},
-                          {"source", Obj({{"volumeHandle", Str()}, {"snapshotHandle", Str()}})},
-                          {"volumeSnapshotRef", ObjectReference()},
-                          {"volumeSnapshotClassName", Str()},
-                          {"sourceVolumeMode", Enum({"Filesystem", "Block"})}})},
-            {"status", Any()}})},
-      {kVolumeGroupSnapshotClass, Top({{"driver", Str()},
-                                       {"deletionPolicy", Enum({"Delete", "Retain"})},
-                                       {"parameters", StrMap()}})},
-      {kVolumeGroupSnapshot,
-       Top({{"spec",
-             Obj({{"source", Obj({{"selector", Any()}, {"volumeGroupSnapshotContentName", Str()}})},
-                  {"volumeGroupSnapshotClassName", Str()}})},
-            {"status", Any()}})},
-      {kVolumeGroupSnapshotContent,
-       Top({{"spec", Obj({{"driver", Str()},
-                          {"deletionPolicy", Enum({"Delete", "Retain"})},
-                          {"volumeGroupSnapshotRef", ObjectReference()},
-                          {"volumeGroupSnapshotClassName", Str()},
-                          {"source", Obj({{"volumeHandles", Arr(Str())},
-                                          {"groupSnapshotHandles",
-                                           Obj({{"volumeGroupSnapshotHandle", Str()},
-                                                {"volumeSnapshotHandles", Arr(Str())}})}})}})},
-            {"status", Any()}})},
-      {kReferenceGrant,
-       Top({{"spec",
-             Obj({{"from", Arr(Obj({{"group", Str()}, {"kind", Str()}, {"namespace", Str()}}))},
-                  {"to", Arr(Obj({{"group", Str()}, {"kind", Str()}, {"name", Str()}}))}})}})},
-  };
-  return *schemas;
-}
 
 std::string TypeName(const Json& value) {
   switch (value.type()) {
@@ -230,9 +58,9 @@ class Checker {
              const std::string& field) {
     if (value.is_null()) return;  // null means "not set", as in the API server
     switch (schema.type) {
-      case Type::kAny:
+      case SchemaType::kAny:
         return;
-      case Type::kString:
+      case SchemaType::kString:
         if (!value.is_string()) {
           Add(pointer, field, fmt::format("expected a string, got {}", TypeName(value)));
         } else if (!schema.values.empty() &&
@@ -247,21 +75,21 @@ class Checker {
                           value.get<std::string>(), allowed));
         }
         return;
-      case Type::kInt:
+      case SchemaType::kInt:
         if (!value.is_number_integer()) {
           Add(pointer, field, fmt::format("expected an integer, got {}", TypeName(value)));
         }
         return;
-      case Type::kBool:
+      case SchemaType::kBool:
         if (!value.is_boolean()) {
           Add(pointer, field, fmt::format("expected true or false, got {}", TypeName(value)));
         }
         return;
-      case Type::kQuantity:
+      case SchemaType::kQuantity:
         CheckQuantity(value, pointer, field);
         return;
-      case Type::kStringMap:
-      case Type::kQuantityMap:
+      case SchemaType::kStringMap:
+      case SchemaType::kQuantityMap:
         if (!value.is_object()) {
           Add(pointer, field, fmt::format("expected a map, got {}", TypeName(value)));
           return;
@@ -269,7 +97,7 @@ class Checker {
         for (const auto& [key, item] : value.items()) {
           std::string child_pointer = pointer + "/" + PointerToken(key);
           std::string child_field = fmt::format("{}[{}]", field, key);
-          if (schema.type == Type::kQuantityMap) {
+          if (schema.type == SchemaType::kQuantityMap) {
             CheckQuantity(item, child_pointer, child_field);
           } else if (!item.is_string()) {
             Add(child_pointer, child_field,
@@ -277,7 +105,7 @@ class Checker {
           }
         }
         return;
-      case Type::kArray:
+      case SchemaType::kArray:
         if (!value.is_array()) {
           Add(pointer, field, fmt::format("expected a list, got {}", TypeName(value)));
           return;
@@ -287,7 +115,7 @@ class Checker {
                 fmt::format("{}[{}]", field, i));
         }
         return;
-      case Type::kObject:
+      case SchemaType::kObject:
         if (!value.is_object()) {
           Add(pointer, field, fmt::format("expected an object, got {}", TypeName(value)));
           return;
@@ -327,6 +155,8 @@ bool IsEmpty(const Json* value) {
 }
 
 // Semantic rules of each kind, checked after the structure is known to be right.
+// Kept in one piece: the API server's rules per kind side by side, each
+// branch short; together they show what each kind forbids.
 void CheckSemantics(const Json& object, const KindInfo& kind, Checker& checker) {
   std::string name = Name(object);
   if (name.empty()) {

@@ -83,6 +83,8 @@ const char* ActionName(ApplyAction action) {
   return "";
 }
 
+// Kept in one piece: its two numbered phases (each document alone, then all
+// in one transaction) share the documents and their results.
 StatusOr<std::vector<ApplyResult>> Apply(Store& store, const std::vector<Document>& input,
                                          const ApplyOptions& options) {
   std::vector<Document> documents;

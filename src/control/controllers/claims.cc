@@ -65,6 +65,8 @@ StatusOr<bool> FinalizeClaim(ControllerContext& ctx, const Json& claim) {
 
 // Grows the volume when the claim asks for more than its PV has
 // (external-resizer), then the filesystem if the volume is in use.
+// Kept in one piece: external-resizer's steps for one claim (checks,
+// ControllerExpandVolume, then the node's part online or at the next stage) in order.
 StatusOr<bool> ExpandClaim(ControllerContext& ctx, const Json& claim, const Json& volume,
                            const DriverInfo& info) {
   int64_t requested = RequestedBytes(claim);

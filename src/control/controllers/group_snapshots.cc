@@ -56,6 +56,8 @@ Json ContentStatus(const csi::v1::VolumeGroupSnapshot& group) {
 // Creates the member VolumeSnapshots and their pre-bound
 // VolumeSnapshotContents of `group` from `content`'s member list (those not
 // there yet) and writes the group's status, all in `txn`.
+// Kept in one piece: one transaction creating each member's
+// VolumeSnapshot and VolumeSnapshotContent, then binding the group.
 Status BindMembers(StoreTxn& txn, Json group, const Json& content) {
   std::map<std::string, std::string> volume_modes;  // volume handle -> volumeMode
   ASSIGN_OR_RETURN(std::vector<Json> volumes, txn.List(kPersistentVolume, ""));
@@ -146,6 +148,8 @@ struct GroupSources {
   std::string problem;  // why the group cannot be taken, for status.error
 };
 
+// Kept in one piece: the snapshot-controller's checks of a group's
+// members and class, one early return each; their order decides the message.
 StatusOr<GroupSources> ReadSources(StoreTxn& txn, const Json& group, const DriverInfo& info) {
   GroupSources sources;
   const Json* selector_json = Find(group, {"spec", "source", "selector"});
@@ -246,6 +250,8 @@ StatusOr<GroupSources> ReadSources(StoreTxn& txn, const Json& group, const Drive
   return sources;
 }
 
+// Kept in one piece: one CreateVolumeGroupSnapshot: request, call,
+// then the objects it makes, in order.
 StatusOr<bool> TakeGroupSnapshot(ControllerContext& ctx, const Json& group,
                                  const DriverInfo& info) {
   GroupSources sources;

@@ -34,6 +34,9 @@ StatusOr<std::optional<Json>> SnapshotClassFor(StoreTxn& txn, const Json& snapsh
   return std::optional<Json>();
 }
 
+// Kept in one piece: the snapshot-controller's and csi-snapshotter's
+// checks, one early return each (their order decides the message), then one
+// CreateSnapshot.
 StatusOr<bool> TakeSnapshot(ControllerContext& ctx, const Json& snapshot, const DriverInfo& info) {
   std::string claim_name = GetString(snapshot, {"spec", "source", "persistentVolumeClaimName"});
   std::optional<Json> claim, volume, snapshot_class;

@@ -95,6 +95,8 @@ csi::v1::VolumeCapability CapabilityOf(const Json& volume, const DriverInfo& inf
 
 }  // namespace
 
+// Kept in one piece: the kubelet's steps for one claim (find its volume,
+// stage once, publish, record) in order, each with its own error.
 StatusOr<std::string> PublishClaim(ControllerContext& ctx, const PublishRequest& request) {
   ASSIGN_OR_RETURN(DriverInfo info, ctx.csi.Info());
   ASSIGN_OR_RETURN(Json claim, BoundClaim(ctx, request, info));
