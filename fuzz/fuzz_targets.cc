@@ -6,7 +6,7 @@
 
 #include "common/ids.h"
 #include "common/quantity.h"
-#include "control/yaml_io.h"
+#include "control/api/yaml_io.h"
 #include "csi/validation.h"
 
 namespace ditto::fuzz {

@@ -11,7 +11,7 @@
 
 #include "CLI/CLI.hpp"
 #include "cli/argv.h"
-#include "cli/kube_commands.h"
+#include "cli/kubectl/kube_commands.h"
 #include "cli/pool_commands.h"
 #include "cli/session.h"
 #include "cli/snapshot_metadata_commands.h"

@@ -354,6 +354,8 @@ Status SnapshotDelete(host::Host& host, const PoolArgs& args) {
 
 }  // namespace
 
+// Kept in one piece: a table of subcommands, one short block
+// each, in the order --help lists them.
 void RegisterPoolCommands(CLI::App& app, const GlobalFlags* flags, int* exit_code) {
   static host::LinuxHost host;
   auto args = std::make_shared<PoolArgs>();

@@ -1,7 +1,7 @@
 #include "cli/pool_refs.h"
 
-#include "control/kinds.h"
-#include "control/store.h"
+#include "control/api/kinds.h"
+#include "control/apiserver/store.h"
 #include "fmt/format.h"
 
 namespace ditto::cli {

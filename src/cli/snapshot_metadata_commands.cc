@@ -3,8 +3,8 @@
 #include <iostream>
 #include <memory>
 
-#include "control/kinds.h"
-#include "control/object.h"
+#include "control/api/kinds.h"
+#include "control/api/object.h"
 #include "fmt/format.h"
 #include <nlohmann/json.hpp>
 

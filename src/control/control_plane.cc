@@ -1,10 +1,10 @@
 #include "control/control_plane.h"
 
-#include "control/admission.h"
-#include "control/claims.h"
-#include "control/group_snapshots.h"
-#include "control/kinds.h"
-#include "control/reconcile.h"
+#include "control/apiserver/admission.h"
+#include "control/controllers/claims.h"
+#include "control/controllers/group_snapshots.h"
+#include "control/api/kinds.h"
+#include "control/controllers/reconcile.h"
 #include "fmt/format.h"
 
 namespace ditto::control {

@@ -11,10 +11,10 @@
 #include <vector>
 
 #include "common/status.h"
-#include "control/apply.h"
-#include "control/context.h"
-#include "control/csi_client.h"
-#include "control/store.h"
+#include "control/apiserver/apply.h"
+#include "control/controllers/context.h"
+#include "control/controllers/csi_client.h"
+#include "control/apiserver/store.h"
 #include "host/host.h"
 
 namespace ditto::control {

@@ -1,13 +1,12 @@
 #include "csi/controller_service.h"
 
-#include <google/protobuf/util/time_util.h>
-
 #include <algorithm>
 #include <optional>
 
 #include "common/failpoint.h"
 #include "common/ids.h"
 #include "common/quantity.h"
+#include "csi/create_volume_plan.h"
 #include "csi/serve.h"
 #include "csi/validation.h"
 #include "fmt/format.h"
@@ -17,55 +16,10 @@ namespace {
 
 constexpr char kService[] = "Controller";
 
-std::string SupportedModes() {
-  return "SINGLE_NODE_WRITER, SINGLE_NODE_READER_ONLY, SINGLE_NODE_SINGLE_WRITER or "
-         "SINGLE_NODE_MULTI_WRITER";
-}
-
-// The access types a set of capabilities asks for, as a catalog mode hint:
-// "block", "mount", or "" for a volume used both ways.
-std::string ModeHintOf(const std::vector<Capability>& capabilities) {
-  bool block = false;
-  bool mount = false;
-  for (const auto& capability : capabilities) (capability.block ? block : mount) = true;
-  if (block && !mount) return kModeBlock;
-  if (mount && !block) return kModeMount;
-  return "";
-}
-
-// Whether a volume recorded with `mode_hint` serves a capability.
-bool ModeServes(std::string_view mode_hint, const Capability& capability) {
-  if (mode_hint.empty()) return true;
-  return capability.block ? mode_hint == kModeBlock : mode_hint == kModeMount;
-}
-
-std::string AccessTypeName(bool block) { return block ? "block" : "mount"; }
-
-void FillSnapshot(const catalog::SnapshotRecord& record, pb::Snapshot* snapshot) {
-  snapshot->set_size_bytes(record.size_bytes);
-  snapshot->set_snapshot_id(record.id);
-  snapshot->set_source_volume_id(record.source_volume_id);
-  *snapshot->mutable_creation_time() =
-      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(record.created_at_ns);
-  snapshot->set_ready_to_use(record.state == catalog::State::kReady);
-  // A member of a group snapshot is named "<group ID>-<volume ID>"
-  // (Pool::CreateGroupSnapshot).
-  std::string_view group = std::string_view(record.name).substr(0, record.name.find("-vol-"));
-  if (group.size() < record.name.size() && IsValidGroupSnapshotId(group)) {
-    snapshot->set_group_snapshot_id(std::string(group));
-  }
-}
-
-template <typename Record>
-void SortForPaging(std::vector<Record>& records) {
-  std::sort(records.begin(), records.end(), [](const Record& a, const Record& b) {
-    return a.created_at_ns != b.created_at_ns ? a.created_at_ns < b.created_at_ns : a.id < b.id;
-  });
-}
-
 }  // namespace
 
 // ---- gRPC entry points: one line each, the logic is in Do*() ----
+// (the snapshot RPCs' Do*() are in controller_snapshots.cc)
 
 grpc::Status ControllerService::CreateVolume(Ctx*, const pb::CreateVolumeRequest* request,
                                              pb::CreateVolumeResponse* response) {
@@ -257,179 +211,51 @@ pb::VolumeCondition ControllerService::Condition(const catalog::VolumeRecord& re
 
 Status ControllerService::DoCreateVolume(const pb::CreateVolumeRequest& request,
                                          pb::CreateVolumeResponse* response) {
-  RETURN_IF_ERROR(ValidateName(request.name(), "name"));
-  ASSIGN_OR_RETURN(auto capabilities,
-                   ParseCapabilities(request.volume_capabilities(), "volume_capabilities"));
-  std::string requested_fs;
-  for (const auto& capability : capabilities) {
-    if (!IsSupportedAccessMode(capability.mode)) {
-      return absl::InvalidArgumentError(
-          fmt::format("access mode {} is not supported: a ditto volume lives on one node; use {}",
-                      AccessModeName(capability.mode), SupportedModes()));
-    }
-    if (!capability.fs_type.empty()) {
-      if (!requested_fs.empty() && requested_fs != capability.fs_type) {
-        return absl::InvalidArgumentError(
-            fmt::format("volume_capabilities ask for two filesystems ({} and {}); a volume has one",
-                        requested_fs, capability.fs_type));
-      }
-      requested_fs = capability.fs_type;
-    }
-  }
-  std::string mode_hint = ModeHintOf(capabilities);
-  ASSIGN_OR_RETURN(VolumeParameters parameters, ParseVolumeParameters(request.parameters()));
-  if (!parameters.fs_type.empty()) {
-    if (!requested_fs.empty() && requested_fs != parameters.fs_type) {
-      return absl::InvalidArgumentError(fmt::format(
-          "parameters.{} is {} but the mount capability asks for {}; ask for one filesystem",
-          kParamFsType, parameters.fs_type, requested_fs));
-    }
-    requested_fs = parameters.fs_type;
-  }
-  // mutable_parameters take precedence over parameters (CSI spec).
-  ASSIGN_OR_RETURN(MutableParameters mutable_parameters,
-                   ParseMutableParameters(request.mutable_parameters()));
-  if (mutable_parameters.thick) parameters.thick = *mutable_parameters.thick;
-
-  // The content source: its size, and how it was used (block or mount, fs).
-  pool::SourceKind source_kind = pool::SourceKind::kNone;
-  std::string source_id;
-  std::optional<uint64_t> source_bytes;
-  std::string source_mode;
-  std::string source_fs;
-  if (request.has_volume_content_source()) {
-    const auto& source = request.volume_content_source();
-    if (source.has_volume()) {
-      source_kind = pool::SourceKind::kVolume;
-      source_id = source.volume().volume_id();
-      ASSIGN_OR_RETURN(auto volume,
-                       FindVolume(source_id, "volume_content_source.volume.volume_id"));
-      source_bytes = volume.capacity_bytes;
-      source_mode = volume.mode_hint;
-      source_fs = volume.fs_type;
-    } else if (source.has_snapshot()) {
-      source_kind = pool::SourceKind::kSnapshot;
-      source_id = source.snapshot().snapshot_id();
-      if (source_id.empty()) {
-        return absl::InvalidArgumentError("volume_content_source.snapshot.snapshot_id is required");
-      }
-      if (!IsValidSnapshotId(source_id)) {
-        return absl::NotFoundError(fmt::format(
-            "snapshot {} does not exist (not an ID this driver made)", source_id.substr(0, 128)));
-      }
-      ASSIGN_OR_RETURN(auto snapshot, context_.pool.GetSnapshot(source_id));
-      source_bytes = snapshot.size_bytes;
-      // The snapshot holds what its volume held; if the volume still exists
-      // its record says how that data was used.
-      auto volume = context_.pool.GetVolume(snapshot.source_volume_id);
-      if (volume.ok()) {
-        source_mode = volume->mode_hint;
-        source_fs = volume->fs_type;
-      }
-    } else {
-      return absl::InvalidArgumentError(
-          "volume_content_source names neither a volume nor a snapshot; set one or leave the "
-          "source out");
-    }
-    for (const auto& capability : capabilities) {
-      if (!ModeServes(source_mode, capability)) {
-        return absl::InvalidArgumentError(fmt::format(
-            "the source {} is a {} volume; a volume made from it must be used the same way, not "
-            "as {}",
-            source_id, source_mode, AccessTypeName(capability.block)));
-      }
-    }
-    if (!source_fs.empty() && !requested_fs.empty() && source_fs != requested_fs &&
-        mode_hint != kModeBlock) {
-      return absl::InvalidArgumentError(fmt::format(
-          "the source {} holds an {} filesystem; a volume made from it cannot be {} (ask for {} "
-          "or leave fs_type empty)",
-          source_id, source_fs, requested_fs, source_fs));
-    }
-  }
-  std::string fs_type;
-  if (mode_hint != kModeBlock) {
-    fs_type = !requested_fs.empty() ? requested_fs
-              : !source_fs.empty()  ? source_fs
-                                    : std::string(kDefaultFsType);
-  }
-
-  if (request.has_accessibility_requirements() &&
-      !TopologyAllows(request.accessibility_requirements(), context_.options.node_id)) {
-    return absl::ResourceExhaustedError(
-        fmt::format("this driver instance can only make volumes on node {} ({}={}), which "
-                    "accessibility_requirements.requisite excludes{}",
-                    context_.options.node_id, kTopologyKey, context_.options.node_id,
-                    source_kind == pool::SourceKind::kNone
-                        ? ""
-                        : "; a clone or restore must be scheduled on its source's node"));
-  }
-
-  const pb::CapacityRange* range =
-      request.has_capacity_range() ? &request.capacity_range() : nullptr;
-  ASSIGN_OR_RETURN(uint64_t capacity, ResolveCapacity(range, source_bytes));
-
-  std::vector<std::string> shared;
-  if (source_kind == pool::SourceKind::kVolume) shared.push_back("vol:" + source_id);
-  if (source_kind == pool::SourceKind::kSnapshot) shared.push_back("snap:" + source_id);
-  ASSIGN_OR_RETURN(auto hold, context_.locks.TryAcquire({"name:" + request.name()}, shared));
+  ASSIGN_OR_RETURN(CreateVolumePlan plan, ParseCreateVolumeRequest(request));
+  ASSIGN_OR_RETURN(SourceFacts source, LookUpSource(plan));
+  RETURN_IF_ERROR(CompleteCreateVolumePlan(request, source, context_.options.node_id, plan));
+  ASSIGN_OR_RETURN(auto hold, context_.locks.TryAcquire({"name:" + plan.name}, plan.SharedLocks()));
 
   // Idempotency by name, with the CSI notion of "compatible": the existing
   // volume satisfies the range, capabilities, parameters and source.
-  ASSIGN_OR_RETURN(auto existing, context_.pool.FindVolumeByName(request.name()));
+  ASSIGN_OR_RETURN(auto existing, context_.pool.FindVolumeByName(plan.name));
   if (existing && existing->state == catalog::State::kReady) {
-    std::string why;
-    uint64_t have = existing->capacity_bytes;
-    if (range != nullptr && (range->required_bytes() > 0 || range->limit_bytes() > 0)) {
-      if (have < static_cast<uint64_t>(range->required_bytes()) ||
-          (range->limit_bytes() > 0 && have > static_cast<uint64_t>(range->limit_bytes()))) {
-        why = fmt::format("its capacity {} is outside the requested capacity_range", have);
-      }
-    } else if (have != capacity) {
-      why = fmt::format("its capacity {} differs from the default {}", have, capacity);
-    }
-    std::string existing_kind = existing->source_kind;
-    std::string wanted_kind = source_kind == pool::SourceKind::kVolume     ? "volume"
-                              : source_kind == pool::SourceKind::kSnapshot ? "snapshot"
-                                                                           : "";
-    if (why.empty() && (existing_kind != wanted_kind || existing->source_id != source_id)) {
-      why = fmt::format("its content source ({} {}) differs",
-                        existing_kind.empty() ? "none" : existing_kind, existing->source_id);
-    }
-    for (const auto& capability : capabilities) {
-      if (why.empty() && !ModeServes(existing->mode_hint, capability)) {
-        why = fmt::format("it is a {} volume, not usable as {}", existing->mode_hint,
-                          AccessTypeName(capability.block));
-      }
-    }
-    if (why.empty() && !requested_fs.empty() && !existing->fs_type.empty() &&
-        existing->fs_type != requested_fs) {
-      why = fmt::format("its filesystem is {}, not {}", existing->fs_type, requested_fs);
-    }
-    if (why.empty() && existing->parameters != parameters.all) why = "its parameters differ";
+    std::string why = IncompatibilityWith(plan, *existing);
     if (!why.empty()) {
       return absl::AlreadyExistsError(fmt::format(
           "a volume named {} already exists ({}) but {}; repeat the original request or use "
           "another name",
-          request.name(), existing->id, why));
+          plan.name, existing->id, why));
     }
     FillVolume(*existing, response->mutable_volume());
     return absl::OkStatus();
   }
-
-  pool::CreateVolumeSpec spec;
-  spec.name = request.name();
-  spec.capacity_bytes = capacity;
-  spec.thick = parameters.thick;
-  spec.mode_hint = mode_hint;
-  spec.fs_type = fs_type;
-  spec.parameters = parameters.all;
-  spec.source_kind = source_kind;
-  spec.source_id = source_id;
-  ASSIGN_OR_RETURN(auto result, context_.pool.CreateVolume(spec));
+  ASSIGN_OR_RETURN(auto result, context_.pool.CreateVolume(plan.Spec()));
   RETURN_IF_ERROR(Failpoint("csi.create_volume.before_reply"));
   FillVolume(result.volume, response->mutable_volume());
   return absl::OkStatus();
+}
+
+StatusOr<SourceFacts> ControllerService::LookUpSource(const CreateVolumePlan& plan) {
+  SourceFacts facts;
+  if (plan.source_kind == pool::SourceKind::kVolume) {
+    ASSIGN_OR_RETURN(auto volume,
+                     FindVolume(plan.source_id, "volume_content_source.volume.volume_id"));
+    facts.bytes = volume.capacity_bytes;
+    facts.mode = volume.mode_hint;
+    facts.fs_type = volume.fs_type;
+  } else if (plan.source_kind == pool::SourceKind::kSnapshot) {
+    ASSIGN_OR_RETURN(auto snapshot, context_.pool.GetSnapshot(plan.source_id));
+    facts.bytes = snapshot.size_bytes;
+    // The snapshot holds what its volume held; if the volume still exists
+    // its record says how that data was used.
+    auto volume = context_.pool.GetVolume(snapshot.source_volume_id);
+    if (volume.ok()) {
+      facts.mode = volume->mode_hint;
+      facts.fs_type = volume->fs_type;
+    }
+  }
+  return facts;
 }
 
 Status ControllerService::DoDeleteVolume(const pb::DeleteVolumeRequest& request) {
@@ -596,94 +422,6 @@ Status ControllerService::DoControllerGetVolume(const pb::ControllerGetVolumeReq
   ASSIGN_OR_RETURN(auto volume, FindVolume(request.volume_id(), "volume_id"));
   FillVolume(volume, response->mutable_volume());
   *response->mutable_status()->mutable_volume_condition() = Condition(volume);
-  return absl::OkStatus();
-}
-
-// ---- snapshots ----
-
-Status ControllerService::DoCreateSnapshot(const pb::CreateSnapshotRequest& request,
-                                           pb::CreateSnapshotResponse* response) {
-  if (request.source_volume_id().empty()) {
-    return absl::InvalidArgumentError("source_volume_id is required");
-  }
-  RETURN_IF_ERROR(ValidateName(request.name(), "name"));
-  RETURN_IF_ERROR(ValidateSnapshotParameters(request.parameters()));
-  ASSIGN_OR_RETURN(auto existing, context_.pool.FindSnapshotByName(request.name()));
-  if (existing && existing->source_volume_id != request.source_volume_id()) {
-    return absl::AlreadyExistsError(fmt::format(
-        "a snapshot named {} already exists of volume {}, not of {}; use another name",
-        request.name(), existing->source_volume_id, request.source_volume_id().substr(0, 128)));
-  }
-  if (existing && existing->state == catalog::State::kReady) {
-    // Repeats succeed even after the source volume was deleted.
-    FillSnapshot(*existing, response->mutable_snapshot());
-    return absl::OkStatus();
-  }
-  ASSIGN_OR_RETURN(auto volume, FindVolume(request.source_volume_id(), "source_volume_id"));
-  ASSIGN_OR_RETURN(auto hold,
-                   context_.locks.TryAcquire({"snapname:" + request.name()}, {"vol:" + volume.id}));
-  ASSIGN_OR_RETURN(auto result, context_.pool.CreateSnapshot(request.name(), volume.id));
-  RETURN_IF_ERROR(Failpoint("csi.create_snapshot.before_reply"));
-  FillSnapshot(result.snapshot, response->mutable_snapshot());
-  return absl::OkStatus();
-}
-
-Status ControllerService::DoDeleteSnapshot(const pb::DeleteSnapshotRequest& request) {
-  const std::string& id = request.snapshot_id();
-  if (id.empty()) return absl::InvalidArgumentError("snapshot_id is required");
-  if (!IsValidSnapshotId(id)) return absl::OkStatus();
-  ASSIGN_OR_RETURN(auto hold, context_.locks.TryAcquire({"snap:" + id}));
-  return context_.pool.DeleteSnapshot(id);
-}
-
-Status ControllerService::DoListSnapshots(const pb::ListSnapshotsRequest& request,
-                                          pb::ListSnapshotsResponse* response) {
-  if (request.max_entries() < 0) {
-    return absl::InvalidArgumentError(
-        fmt::format("max_entries must not be negative (got {})", request.max_entries()));
-  }
-  std::optional<PageToken> after;
-  if (!request.starting_token().empty()) {
-    ASSIGN_OR_RETURN(after, DecodePageToken(request.starting_token(), &IsValidSnapshotId));
-  }
-  // Filters naming something that cannot exist match nothing (not an error).
-  if (!request.snapshot_id().empty() && !IsValidSnapshotId(request.snapshot_id())) {
-    return absl::OkStatus();
-  }
-  if (!request.source_volume_id().empty() && !IsValidVolumeId(request.source_volume_id())) {
-    return absl::OkStatus();
-  }
-  ASSIGN_OR_RETURN(auto snapshots, context_.pool.ListSnapshots());
-  SortForPaging(snapshots);
-  size_t limit = request.max_entries() > 0 ? static_cast<size_t>(request.max_entries()) : SIZE_MAX;
-  const catalog::SnapshotRecord* last = nullptr;
-  for (const auto& snapshot : snapshots) {
-    if (!request.snapshot_id().empty() && snapshot.id != request.snapshot_id()) continue;
-    if (!request.source_volume_id().empty() &&
-        snapshot.source_volume_id != request.source_volume_id()) {
-      continue;
-    }
-    if (after && !IsAfter(*after, snapshot.created_at_ns, snapshot.id)) continue;
-    if (static_cast<size_t>(response->entries_size()) == limit) {
-      response->set_next_token(EncodePageToken({last->created_at_ns, last->id}));
-      break;
-    }
-    FillSnapshot(snapshot, response->add_entries()->mutable_snapshot());
-    last = &snapshot;
-  }
-  return absl::OkStatus();
-}
-
-Status ControllerService::DoGetSnapshot(const pb::GetSnapshotRequest& request,
-                                        pb::GetSnapshotResponse* response) {
-  const std::string& id = request.snapshot_id();
-  if (id.empty()) return absl::InvalidArgumentError("snapshot_id is required");
-  if (!IsValidSnapshotId(id)) {
-    return absl::NotFoundError(
-        fmt::format("snapshot {} does not exist (not an ID this driver made)", id.substr(0, 128)));
-  }
-  ASSIGN_OR_RETURN(auto snapshot, context_.pool.GetSnapshot(id));
-  FillSnapshot(snapshot, response->mutable_snapshot());
   return absl::OkStatus();
 }
 

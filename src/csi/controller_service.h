@@ -9,6 +9,7 @@
 
 #include "catalog/records.h"
 #include "csi.grpc.pb.h"
+#include "csi/create_volume_plan.h"
 #include "csi/driver_context.h"
 
 namespace ditto::csi {
@@ -79,6 +80,9 @@ class ControllerService final : public ::csi::v1::Controller::Service {
   // Looks up a volume by an ID from a request: InvalidArgument when empty,
   // NotFound when malformed or absent.
   StatusOr<catalog::VolumeRecord> FindVolume(const std::string& id, std::string_view field);
+  // What the pool records of a CreateVolume plan's content source (NotFound
+  // when it does not exist).
+  StatusOr<SourceFacts> LookUpSource(const CreateVolumePlan& plan);
   void FillVolume(const catalog::VolumeRecord& record, ::csi::v1::Volume* volume) const;
   // The controller's view of a volume: its image present, sized and readable.
   ::csi::v1::VolumeCondition Condition(const catalog::VolumeRecord& record);

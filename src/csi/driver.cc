@@ -7,7 +7,7 @@
 #include "csi/group_controller_service.h"
 #include "csi/identity_service.h"
 #include "csi/in_process_channel.h"
-#include "csi/node_service.h"
+#include "csi/node/node_service.h"
 #include "csi/rpc_observer.h"
 #include "csi/snapshot_metadata_service.h"
 #include "csi/undecodable_request.h"

@@ -9,6 +9,7 @@
 
 #include <google/protobuf/map.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -148,5 +149,12 @@ std::string EncodePageToken(const PageToken& token);
 StatusOr<PageToken> DecodePageToken(std::string_view token, bool (*valid_id)(std::string_view));
 // Whether an entry (created_at_ns, id) comes after `token`.
 bool IsAfter(const PageToken& token, int64_t created_at_ns, std::string_view id);
+// Sorts records (with created_at_ns and id) in page order.
+template <typename Record>
+void SortForPaging(std::vector<Record>& records) {
+  std::sort(records.begin(), records.end(), [](const Record& a, const Record& b) {
+    return a.created_at_ns != b.created_at_ns ? a.created_at_ns < b.created_at_ns : a.id < b.id;
+  });
+}
 
 }  // namespace ditto::csi

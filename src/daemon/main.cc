@@ -105,6 +105,8 @@ Status RemoveStaleSocket(host::Host& host, const std::string& path) {
   return host.Remove(path);
 }
 
+// Kept in one piece: dittod's start-up in order (flags, pool, socket, signals,
+// metrics, driver, serve, shutdown); a failing step ends it with its own message.
 int Serve(const Flags& flags) {
   csi::DriverOptions options;
   options.driver_name = flags.driver_name;

@@ -6,8 +6,8 @@
 
 #include <regex>
 
-#include "control/group_snapshots.h"
-#include "control/printers.h"
+#include "control/controllers/group_snapshots.h"
+#include "cli/kubectl/printers.h"
 #include "fmt/format.h"
 #include "plane_fixture.h"
 

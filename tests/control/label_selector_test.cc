@@ -1,4 +1,4 @@
-#include "control/label_selector.h"
+#include "control/api/label_selector.h"
 
 #include <gtest/gtest.h>
 

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "control/control_plane.h"
-#include "control/kinds.h"
+#include "control/api/kinds.h"
 #include "fake_csi.h"
 #include "host/linux_host.h"
 #include "support/temp_dir.h"

@@ -2,7 +2,7 @@
 // CSI driver: which requests reach the driver and what users see.
 #include <gtest/gtest.h>
 
-#include "control/node.h"
+#include "control/kubelet/node.h"
 #include "plane_fixture.h"
 
 namespace ditto::control {

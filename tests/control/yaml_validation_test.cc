@@ -1,9 +1,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include "control/apply.h"
-#include "control/validation.h"
-#include "control/yaml_io.h"
+#include "control/apiserver/apply.h"
+#include "control/api/validation.h"
+#include "control/api/yaml_io.h"
 
 namespace ditto::control {
 namespace {

@@ -6,7 +6,7 @@
 
 #include <algorithm>
 
-#include "control/csi_client.h"
+#include "control/controllers/csi_client.h"
 #include "e2e/dittoctl_fixture.h"
 #include "pool/pool.h"
 

@@ -1,0 +1,35 @@
+// `dittoctl mount|unmount|attach|detach`: the kubelet's part. A claim is
+// staged once per node (NodeStageVolume at STATE/staging/<pv>) and published
+// at each target (NodePublishVolume); every publish is recorded in the store
+// so pvc-protection sees the claim in use and unmount finds it again.
+#pragma once
+
+#include <string>
+
+#include "common/status.h"
+#include "control/controllers/context.h"
+
+namespace ditto::control {
+
+struct PublishRequest {
+  std::string namespace_name;
+  std::string claim_name;
+  std::string target_path;  // absolute; for block, "" = STATE/devices/<pv>
+  bool read_only = false;
+  bool block = false;  // attach (Block claims) instead of mount (Filesystem claims)
+};
+
+// Publishes the claim (provisioning it first when its class waits for the
+// first consumer) and returns the target path. FailedPrecondition when the
+// claim cannot be used (Pending, being deleted, wrong volume mode), saying why.
+StatusOr<std::string> PublishClaim(ControllerContext& ctx, const PublishRequest& request);
+
+// Unpublishes what `target_path` holds, and unstages the volume when no other
+// target uses it. NotFound when dittoctl published nothing there.
+Status UnpublishTarget(ControllerContext& ctx, const std::string& target_path);
+
+// The target of the claim's block publish (for `detach pvc/NAME`).
+StatusOr<std::string> AttachedTarget(ControllerContext& ctx, const std::string& ns,
+                                     const std::string& claim_name);
+
+}  // namespace ditto::control
