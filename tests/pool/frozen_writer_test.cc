@@ -7,7 +7,11 @@
 // that a copy that needs journal recovery cannot be mounted), holds every
 // write acknowledged before its request; the restore equals its snapshot;
 // after the conversion the source, mounted afresh, holds every write
-// acknowledged before the writer stopped and passes e2fsck.
+// acknowledged before the writer stopped and passes e2fsck. Where the
+// conversion rewrites the image piece by piece (btrfs), each piece's rewrite
+// is made 50 ms slower, and the writer must not get one write through while
+// it runs: a filesystem thawed before its piece is rewritten lets writes
+// through, which the rewrite could undo.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -18,6 +22,7 @@
 #include <thread>
 
 #include "fmt/format.h"
+#include "host/forwarding_host.h"
 #include "host/linux_host.h"
 #include "pool/pool.h"
 #include "support/loop_filesystem.h"
@@ -99,6 +104,41 @@ class Writer {
   std::thread thread_;
 };
 
+// The pool's host: each in-place rewrite of the watched image (the thick
+// conversion) lasts 50 ms longer, and counts the writes the writer got
+// acknowledged while it ran.
+class WatchedRewrites : public host::ForwardingHost {
+ public:
+  using ForwardingHost::ForwardingHost;
+  Status AllocateUnshared(const std::string& path, uint64_t offset, uint64_t length) override {
+    Writer* writer = writer_;
+    if (writer == nullptr || path != watched_) {
+      return target().AllocateUnshared(path, offset, length);
+    }
+    // A write whose fsync was under way when the freeze began may still
+    // complete: counting starts 20 ms into the window.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const uint64_t before = writer->writes();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    Status status = target().AllocateUnshared(path, offset, length);
+    if (writer->writes() != before) ++unfrozen_rewrites_;
+    ++rewrites_;
+    return status;
+  }
+  void Watch(const std::string& path, Writer* writer) {
+    watched_ = path;
+    writer_ = writer;
+  }
+  int rewrites() const { return rewrites_; }
+  int unfrozen_rewrites() const { return unfrozen_rewrites_; }
+
+ private:
+  std::string watched_;
+  std::atomic<Writer*> writer_{nullptr};
+  std::atomic<int> rewrites_{0};
+  std::atomic<int> unfrozen_rewrites_{0};
+};
+
 class FrozenWriter : public testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -173,7 +213,8 @@ class FrozenWriter : public testing::TestWithParam<std::string> {
     }
   }
 
-  host::LinuxHost host_;
+  host::LinuxHost linux_;
+  WatchedRewrites host_{linux_};
   std::unique_ptr<test::LoopFilesystem> fs_;
   std::unique_ptr<Pool> pool_;
   std::vector<std::string> mounts_;
@@ -225,8 +266,17 @@ TEST_P(FrozenWriter, EveryCopyAndTheThickConversionHoldWhatTheWriterFsynced) {
   LetWrite(writer, 50);
   // Every block of the source is shared with the copies now: the
   // conversion rewrites (btrfs) or unshares (XFS) all of them under writes.
+  host_.Watch(pool_->VolumePath(id), &writer);
   auto thick = pool_->SetVolumeThick(id, true);
+  host_.Watch("", nullptr);
   ASSERT_TRUE(thick.ok()) << thick.status();
+  if (GetParam() == "btrfs") {
+    // Rewritten piece by piece (XFS unshares in the kernel, under the
+    // file's lock, with no freeze and no rewrite of ours).
+    EXPECT_GT(host_.rewrites(), 0);
+    EXPECT_EQ(host_.unfrozen_rewrites(), 0)
+        << "the writer's writes went through while the image was being rewritten under them";
+  }
   LetWrite(writer, 50);
   writer.Stop();
   ASSERT_EQ(writer.error(), "");
