@@ -93,8 +93,8 @@ void PrintSnapshot(const catalog::SnapshotRecord& s, const PoolArgs& args) {
 }
 
 // Opens an existing pool for a command that only reads: a pool that is not
-// there, or whose backing file is not mounted, is reported, not created or
-// mounted.
+// there, or whose backing file or device is not mounted, is reported, not
+// created or mounted.
 StatusOr<std::unique_ptr<pool::Pool>> OpenForReading(host::Host& host, const PoolArgs& args) {
   auto layout = pool::ReadLayout(host, args.pool_dir);
   if (!layout.ok()) {
@@ -106,12 +106,13 @@ StatusOr<std::unique_ptr<pool::Pool>> OpenForReading(host::Host& host, const Poo
     }
     return layout.status();
   }
-  if (layout->backing_file && !host.Stat(layout->data_dir + "/catalog.db").ok()) {
+  const bool own_filesystem = layout->backing_file || !layout->device.empty();
+  if (own_filesystem && !host.Stat(layout->data_dir + "/catalog.db").ok()) {
     return absl::FailedPreconditionError(fmt::format(
-        "the pool at {} is not mounted (its backing file is mounted again by the next command "
-        "that changes the pool, e.g. dittoctl volume create or dittoctl mount); a read-only "
-        "command does not mount it",
-        args.pool_dir));
+        "the pool at {} is not mounted (its {} is mounted again by the next command that "
+        "changes the pool, e.g. dittoctl volume create or dittoctl mount); a read-only command "
+        "does not mount it",
+        args.pool_dir, layout->backing_file ? "backing file" : "device " + layout->device));
   }
   return pool::Pool::Open(host, args.pool_dir);
 }
@@ -168,6 +169,7 @@ Status PoolStatusCommand(host::Host& host, const PoolArgs& args) {
                            {"capacityBytes", status.capacity_bytes},
                            {"usedBytes", status.used_bytes},
                            {"freeBytes", status.free_bytes},
+                           {"reservedBytes", status.reserved_bytes},
                            {"volumes", status.volume_count},
                            {"snapshots", status.snapshot_count},
                            {"provisionedBytes", status.provisioned_bytes},
@@ -186,6 +188,7 @@ Status PoolStatusCommand(host::Host& host, const PoolArgs& args) {
       "Capacity:     {}\n"
       "Used:         {}\n"
       "Free:         {}\n"
+      "Reserved:     {} of it for overwriting thick volumes\n"
       "Provisioned:  {} (overcommit ratio {})\n"
       "Volumes:      {}\n"
       "Snapshots:    {}\n"
@@ -198,6 +201,7 @@ Status PoolStatusCommand(host::Host& host, const PoolArgs& args) {
       status.fs_type,
       status.reflink ? "yes" : "no", HumanBytes(status.capacity_bytes),
       HumanBytes(status.used_bytes), HumanBytes(status.free_bytes),
+      HumanBytes(status.reserved_bytes),
       HumanBytes(status.provisioned_bytes), status.overcommit_ratio, status.volume_count,
       status.snapshot_count, HumanBytes(sharing.SavedBytes()), HumanBytes(sharing.allocated_bytes),
       HumanBytes(sharing.occupied_bytes));

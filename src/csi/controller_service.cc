@@ -361,7 +361,8 @@ Status ControllerService::DoGetCapacity(const pb::GetCapacityRequest& request,
     response->set_available_capacity(0);
     return absl::OkStatus();
   }
-  ASSIGN_OR_RETURN(uint64_t free_bytes, context_.pool.FreeBytes());
+  // Free space less what thick volumes hold for their overwrites.
+  ASSIGN_OR_RETURN(uint64_t free_bytes, context_.pool.AvailableBytes());
   response->set_available_capacity(static_cast<int64_t>(std::min<uint64_t>(free_bytes, INT64_MAX)));
   return absl::OkStatus();
 }

@@ -148,6 +148,9 @@ Status MountOwnFilesystem(host::Host& host, const PoolLayout& layout) {
     return absl::Status(mounted.code(), fmt::format("cannot mount the pool's {} at {}: {}", what,
                                                     layout.data_dir, std::string(mounted.message())));
   }
+  // mkfs makes the root of the new filesystem 0755: the pool's data is the
+  // owner's alone, like every directory of the pool.
+  RETURN_IF_ERROR(host.SetMode(layout.data_dir, 0700));
   spdlog::info("mounted the pool's {} ({}) at {}", what, device, layout.data_dir);
   return absl::OkStatus();
 }

@@ -134,6 +134,7 @@ struct PoolStatus {
   uint64_t snapshot_count = 0;
   uint64_t provisioned_bytes = 0;  // sum of volume capacities
   uint64_t shared_bytes = 0;       // sum over images of their shared bytes
+  uint64_t reserved_bytes = 0;     // free space held for thick volumes' overwrites
   double overcommit_ratio = 0;
 };
 
@@ -182,6 +183,14 @@ class Pool {
   StatusOr<PoolStatus> GetStatus();
   // Bytes available for new data (one statfs: constant cost at any size).
   StatusOr<uint64_t> FreeBytes();
+  // ---- thick reservations (pool_reservations.cc) ----
+  // A thick volume holds a reservation of the free space an overwrite of it
+  // may still need: its capacity minus the blocks it alone holds (holes and
+  // blocks shared with snapshots or clones need new blocks when written).
+  // The sum over thick volumes; reads each thick volume's extent map.
+  StatusOr<uint64_t> ReservedBytes();
+  // Free space less the reservations: what new volumes can have.
+  StatusOr<uint64_t> AvailableBytes();
   Status SetOvercommitRatio(double ratio);
 
   // Whether clones share blocks with their source (reflink or subvolume
@@ -269,6 +278,31 @@ class Pool {
   // ResourceExhausted when `additional_bytes` more would provision beyond
   // overcommit ratio x pool capacity (rows and reservations counted).
   StatusOr<std::unique_ptr<Reservation>> ReserveCapacity(uint64_t additional_bytes);
+  // Free space promised to an operation in progress (a thick create, a
+  // snapshot or clone of a thick volume) until it has taken it.
+  class SpaceHold {
+   public:
+    SpaceHold(Pool& pool, uint64_t bytes) : pool_(pool), bytes_(bytes) {}
+    ~SpaceHold();
+    SpaceHold(const SpaceHold&) = delete;
+    SpaceHold& operator=(const SpaceHold&) = delete;
+
+   private:
+    Pool& pool_;
+    uint64_t bytes_;
+  };
+  // The reservation volume `volume` holds now (0 for a thin one).
+  StatusOr<uint64_t> ReservationOf(const catalog::VolumeRecord& volume);
+  // The bytes a snapshot or clone of `source` moves into its reservation:
+  // the blocks it alone holds, which the copy shares (0 for a thin source).
+  StatusOr<uint64_t> SharedByCopyOf(const catalog::VolumeRecord& source);
+  // Holds `bytes` of free space for `what` (a phrase naming the operation and
+  // why it needs them). ResourceExhausted, saying how many bytes are missing,
+  // when they do not fit in the free space less the reservations of thick
+  // volumes (but `except_volume_id`'s) and the holds of operations in
+  // progress. Nothing is checked for 0 bytes.
+  StatusOr<std::unique_ptr<SpaceHold>> HoldSpace(uint64_t bytes, const std::string& what,
+                                                 const std::string& except_volume_id = "");
   // Removes images in `kind` ("volumes" or "snapshots") that no row names.
   Status RemoveOrphanImages(const std::string& kind, const std::set<std::string>& ids);
   // Removes the entry at `path` through the backend; a missing one is fine.
@@ -286,6 +320,8 @@ class Pool {
   OperationLocks locks_;
   std::mutex reserve_mu_;
   uint64_t reserved_bytes_ ABSL_GUARDED_BY(reserve_mu_) = 0;
+  std::mutex space_mu_;
+  uint64_t held_space_bytes_ ABSL_GUARDED_BY(space_mu_) = 0;
 };
 
 }  // namespace ditto::pool

@@ -61,6 +61,17 @@ StatusOr<Pool::GroupSnapshot> Pool::CreateGroupSnapshot(const std::string& name,
     RETURN_IF_ERROR(volume.status());
     volumes.push_back(*volume);
   }
+  // Each thick member's own blocks become shared with its snapshot.
+  uint64_t shared_thick = 0;
+  for (const auto& volume : volumes) {
+    ASSIGN_OR_RETURN(uint64_t own, SharedByCopyOf(volume));
+    shared_thick += own;
+  }
+  ASSIGN_OR_RETURN(auto space_hold,
+                   HoldSpace(shared_thick, fmt::format("group snapshot {} (its thick volumes' "
+                                                       "blocks become shared, and overwriting "
+                                                       "them takes new ones)",
+                                                       name)));
 
   GroupSnapshot result;
   result.created = true;

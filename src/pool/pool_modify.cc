@@ -48,15 +48,15 @@ StatusOr<catalog::VolumeRecord> Pool::SetVolumeThick(const std::string& id, bool
   // Every block that is a hole or shared now becomes one of the volume's own.
   uint64_t needed = capacity > space.exclusive_bytes ? capacity - space.exclusive_bytes : 0;
   if (needed > 0) {
+    // Its own reservation, if it is thick already, is what it asks for now.
+    ASSIGN_OR_RETURN(
+        auto space_hold,
+        HoldSpace(needed,
+                  fmt::format("making volume {} thick (its holes and the blocks it shares with "
+                              "snapshots and clones, of {} in all; nothing was changed)",
+                              id, FormatQuantity(capacity)),
+                  id));
     ASSIGN_OR_RETURN(auto fs, host_.StatFilesystem(layout_.data_dir));
-    if (needed > fs.available_bytes) {
-      return absl::ResourceExhaustedError(fmt::format(
-          "volume {} needs {} more pool space to be thick (its holes and the blocks it shares "
-          "with snapshots and clones, of {} in all), but the pool has {} free; nothing was "
-          "changed: free space (delete snapshots or volumes) or grow the pool, then retry",
-          id, FormatQuantity(needed), FormatQuantity(capacity),
-          FormatQuantity(fs.available_bytes)));
-    }
     // XFS unshares in the kernel, under the file's lock: the volume's
     // writers simply wait for it. Elsewhere the image is rewritten with its
     // own data, which must not race them: a mounted volume's filesystem is

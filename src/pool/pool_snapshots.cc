@@ -29,6 +29,12 @@ StatusOr<CreateSnapshotResult> Pool::CreateSnapshot(const std::string& name,
     return CreateSnapshotResult{*existing, false};
   }
   ASSIGN_OR_RETURN(auto source, GetVolume(source_volume_id));
+  ASSIGN_OR_RETURN(uint64_t shared_thick, SharedByCopyOf(source));
+  ASSIGN_OR_RETURN(auto space_hold,
+                   HoldSpace(shared_thick,
+                             fmt::format("a snapshot of thick volume {} (its blocks become "
+                                         "shared, and overwriting them takes new ones)",
+                                         source_volume_id)));
 
   catalog::SnapshotRecord record;
   record.id = NewSnapshotId();

@@ -47,6 +47,10 @@ StatusOr<PoolStatus> Pool::GetStatus() {
     status.provisioned_bytes += volume.capacity_bytes;
     auto space = ImageSpaceOf(VolumePath(volume.id));
     if (space.ok()) status.shared_bytes += space->shared_bytes;
+    const uint64_t capacity = static_cast<uint64_t>(volume.capacity_bytes);
+    if (space.ok() && volume.thick && capacity > space->exclusive_bytes) {
+      status.reserved_bytes += capacity - space->exclusive_bytes;
+    }
   }
   for (const auto& snapshot : snapshots) {
     auto space = ImageSpaceOf(SnapshotPath(snapshot.id));

@@ -137,6 +137,7 @@ StatusOr<CreateVolumeResult> Pool::CreateVolume(const CreateVolumeSpec& spec) {
 
   std::string source_entry;
   uint64_t source_size = 0;
+  uint64_t shared_by_copy = 0;  // a thick source's own blocks the clone shares
   if (spec.source_kind == SourceKind::kVolume) {
     ASSIGN_OR_RETURN(auto source, catalog_->FindVolume(spec.source_id));
     if (!source || source->state == catalog::State::kDeleting ||
@@ -146,6 +147,7 @@ StatusOr<CreateVolumeResult> Pool::CreateVolume(const CreateVolumeSpec& spec) {
     }
     source_entry = VolumeEntry(source->id);
     source_size = source->capacity_bytes;
+    ASSIGN_OR_RETURN(shared_by_copy, SharedByCopyOf(*source));
   } else if (spec.source_kind == SourceKind::kSnapshot) {
     ASSIGN_OR_RETURN(auto source, catalog_->FindSnapshot(spec.source_id));
     if (!source || source->state != catalog::State::kReady) {
@@ -170,6 +172,15 @@ StatusOr<CreateVolumeResult> Pool::CreateVolume(const CreateVolumeSpec& spec) {
         FormatQuantity(source_size)));
   }
   ASSIGN_OR_RETURN(auto reservation, ReserveCapacity(capacity));
+  // A thick volume takes its whole capacity; a clone of a thick source makes
+  // the source's blocks shared until the clone's own are made.
+  ASSIGN_OR_RETURN(auto space_hold,
+                   HoldSpace((spec.thick ? capacity : 0) + shared_by_copy,
+                             fmt::format("{}volume {}{}", spec.thick ? "thick " : "", spec.name,
+                                         shared_by_copy > 0
+                                             ? fmt::format(" (a clone of thick volume {})",
+                                                           spec.source_id)
+                                             : std::string())));
 
   catalog::VolumeRecord record;
   record.id = NewVolumeId();
@@ -198,7 +209,11 @@ StatusOr<CreateVolumeResult> Pool::CreateVolume(const CreateVolumeSpec& spec) {
       ASSIGN_OR_RETURN(record.clone_method,
                        CloneEntry(source_entry, temp, capacity, clone ? spec.source_id : "",
                                   clone ? "pool.clone.frozen" : "pool.restore.frozen"));
-      if (spec.thick) RETURN_IF_ERROR(host_.Allocate(backend_->ImageIn(temp), 0, capacity));
+      // Thick: its own blocks, not the source's (fallocate alone would keep
+      // them shared). Nothing writes to the new image yet.
+      if (spec.thick) {
+        RETURN_IF_ERROR(host_.AllocateUnshared(backend_->ImageIn(temp), 0, capacity));
+      }
       RETURN_IF_ERROR(Failpoint(spec.source_kind == SourceKind::kVolume
                                     ? "pool.clone.after_reflink"
                                     : "pool.restore.after_reflink"));
@@ -259,6 +274,11 @@ StatusOr<catalog::VolumeRecord> Pool::ExpandVolume(const std::string& id, uint64
   ASSIGN_OR_RETURN(auto record, GetVolume(id));
   if (capacity_bytes <= static_cast<uint64_t>(record.capacity_bytes)) return record;
   ASSIGN_OR_RETURN(auto reservation, ReserveCapacity(capacity_bytes - record.capacity_bytes));
+  const uint64_t growth = capacity_bytes - static_cast<uint64_t>(record.capacity_bytes);
+  ASSIGN_OR_RETURN(auto space_hold,
+                   HoldSpace(record.thick ? growth : 0,
+                             fmt::format("expanding thick volume {} to {}", id,
+                                         FormatQuantity(capacity_bytes))));
   record.state = catalog::State::kExpanding;
   record.target_capacity_bytes = static_cast<int64_t>(capacity_bytes);
   record.updated_at_ns = NowNanos();
@@ -266,6 +286,10 @@ StatusOr<catalog::VolumeRecord> Pool::ExpandVolume(const std::string& id, uint64
   auto grow = [&]() -> Status {
     RETURN_IF_ERROR(Failpoint("pool.expand.after_intent"));
     RETURN_IF_ERROR(host_.Resize(VolumePath(id), capacity_bytes));
+    // A thick volume's new blocks are its own too.
+    if (record.thick) {
+      RETURN_IF_ERROR(host_.Allocate(VolumePath(id), capacity_bytes - growth, growth));
+    }
     return Failpoint("pool.expand.after_resize");
   };
   Status grown = grow();

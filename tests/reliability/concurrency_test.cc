@@ -34,7 +34,12 @@ grpc::Status RetryAborted(Call&& call, int* aborted_count = nullptr) {
   }
 }
 
-class ConcurrencyTest : public DaemonTest {};
+// A dittod stopped by a sanitizer report ends the test at once, instead of
+// leaving a writer blocked on a filesystem it froze.
+class ConcurrencyTest : public DaemonTest {
+ protected:
+  ConcurrencyTest() { end_test_if_daemon_dies_ = true; }
+};
 
 TEST_F(ConcurrencyTest, HundredCreatesOfOneNameMakeOneVolume) {
   ASSERT_NO_FATAL_FAILURE(StartDaemon());

@@ -6,8 +6,18 @@
 // volume and snapshot finished before the crash must keep its content hash,
 // and every staged volume must still work.
 //
-// Prints "N failpoints, N survived".
+// The `.frozen` failpoints of a clone and a snapshot crash with their source
+// staged, so inside a real freeze: the test checks that the source's
+// filesystem was frozen at the crash and works again after the restart. (A
+// restore's source is a snapshot, never mounted: its window freezes nothing.)
+//
+// Prints "N failpoints in M crashes, M survived, F inside a freeze" and
+// asserts the figures docs/reliability.md gives.
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -30,6 +40,31 @@ using namespace std::chrono_literals;
 
 constexpr int64_t kVolumeBytes = 32ll << 20;
 constexpr int64_t kExpandedBytes = 48ll << 20;
+// The figures of docs/reliability.md (each backend): failpoints, crashes (one failpoint of
+// the CSI boundary is passed by three kinds of CreateVolume), and crashes
+// inside a real freeze (clone, snapshot, group snapshot).
+constexpr size_t kReadmeFailpoints = 25;
+constexpr size_t kReadmeCrashes = 27;
+constexpr int kReadmeFrozenCrashes = 3;
+
+// A clone or snapshot whose crash comes inside the freeze window.
+bool CopiesFrozen(const std::string& failpoint) { return failpoint.ends_with(".frozen"); }
+
+// Whether the filesystem mounted at `mount_point` is frozen, without
+// changing that: FIFREEZE fails EBUSY on a frozen one; one it froze is
+// thawed again at once.
+bool IsFrozen(const std::string& mount_point) {
+  int fd = ::open(mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool frozen = false;
+  if (::ioctl(fd, FIFREEZE, 0) == 0) {
+    (void)::ioctl(fd, FITHAW, 0);
+  } else {
+    frozen = errno == EBUSY;
+  }
+  ::close(fd);
+  return frozen;
+}
 
 enum class Kind {
   kCreate,
@@ -141,10 +176,19 @@ void CrashTest::Prepare(Round& round) {
     return created.volume().volume_id();
   };
   switch (round.kind) {
-    case Kind::kCreate:
     case Kind::kClone:
-    case Kind::kRestore:
     case Kind::kSnapshot:
+      if (CopiesFrozen(round.failpoint)) {
+        // A source of its own, staged: the copy freezes its filesystem.
+        round.subject = fresh_volume(round.name + "-source");
+        round.staging = work_.StagingPath(round.name);
+        grpc::Status status = csi().NodeStage(round.subject, round.staging);
+        ASSERT_TRUE(status.ok()) << Describe(status);
+        ASSERT_NO_FATAL_FAILURE(AddLive(round.subject, round.staging, 2000 + n));
+      }
+      break;
+    case Kind::kCreate:
+    case Kind::kRestore:
       break;
     case Kind::kExpand:
     case Kind::kDeleteVolume:
@@ -198,7 +242,8 @@ grpc::Status CrashTest::Request(Round& round) {
       round.result_id = created.volume().volume_id();
       return status;
     case Kind::kClone:
-      status = csi().CreateVolume(CloneRequest(round.name, source_id_), &created);
+      status = csi().CreateVolume(
+          CloneRequest(round.name, round.subject.empty() ? source_id_ : round.subject), &created);
       round.result_id = created.volume().volume_id();
       return status;
     case Kind::kRestore:
@@ -206,7 +251,8 @@ grpc::Status CrashTest::Request(Round& round) {
       round.result_id = created.volume().volume_id();
       return status;
     case Kind::kSnapshot:
-      status = csi().CreateSnapshot(round.name, source_id_, &snap);
+      status = csi().CreateSnapshot(round.name, round.subject.empty() ? source_id_ : round.subject,
+                                    &snap);
       round.result_id = snap.snapshot().snapshot_id();
       return status;
     case Kind::kExpand:
@@ -258,6 +304,12 @@ void CrashTest::Verify(Round& round) {
       break;
     case Kind::kClone:
       ASSERT_TRUE(IsValidVolumeId(round.result_id)) << round.result_id;
+      if (!round.subject.empty()) {
+        // Of a mounted source (its image changes as it is used): listed;
+        // the source keeps working (a live volume).
+        EXPECT_TRUE(listed_ids.count(round.result_id));
+        break;
+      }
       EXPECT_EQ(VolumeHash(round.result_id), volume_hashes_[source_id_])
           << "the clone made after a crash differs from its source";
       volume_hashes_[round.result_id] = VolumeHash(round.result_id);
@@ -270,6 +322,10 @@ void CrashTest::Verify(Round& round) {
       break;
     case Kind::kSnapshot:
       ASSERT_TRUE(IsValidSnapshotId(round.result_id)) << round.result_id;
+      if (!round.subject.empty()) {
+        snapshot_hashes_[round.result_id] = SnapshotHash(round.result_id);
+        break;
+      }
       EXPECT_EQ(SnapshotHash(round.result_id), volume_hashes_[source_id_])
           << "the snapshot taken after a crash differs from its source";
       snapshot_hashes_[round.result_id] = SnapshotHash(round.result_id);
@@ -407,6 +463,7 @@ TEST_F(CrashTest, EveryFailpointOverTheDaemon) {
   CheckPool("before the first crash");
 
   int survived = 0;
+  int frozen_crashes = 0;
   std::vector<std::string> not_hit;
   for (Round& round : rounds) {
     int failures_before = FailureCount();
@@ -425,6 +482,17 @@ TEST_F(CrashTest, EveryFailpointOverTheDaemon) {
           << "dittod did not die by SIGKILL at " << round.failpoint << " (wait status " << *exit
           << ")";
       EXPECT_FALSE(crashed.ok()) << "the RPC reported success although dittod crashed in it";
+      // Inside a freeze window with a mounted source, the crash left it
+      // frozen (the restart thaws it; CheckLiveVolumes writes into it).
+      const bool mounted_source = round.kind == Kind::kGroupSnapshot ||
+                                  ((round.kind == Kind::kClone || round.kind == Kind::kSnapshot) &&
+                                   CopiesFrozen(round.failpoint));
+      if (mounted_source && CopiesFrozen(round.failpoint)) {
+        const bool frozen = IsFrozen(round.staging);
+        EXPECT_TRUE(frozen) << "dittod died at " << round.failpoint << " but " << round.staging
+                            << " was not frozen: the window froze nothing";
+        if (frozen) ++frozen_crashes;
+      }
     }
     // What the crashed create committed (read with dittod dead): a retry must
     // answer with exactly that object, not make a second one or fail.
@@ -481,12 +549,16 @@ TEST_F(CrashTest, EveryFailpointOverTheDaemon) {
   CheckPool("at the end");
 
   const size_t total = AllFailpoints().size();
-  std::printf("crash at every step: %zu failpoints in %zu crashes, %d survived\n", total,
-              rounds.size(), survived);
+  std::printf(
+      "crash at every step: %zu failpoints in %zu crashes, %d survived, %d inside a freeze\n",
+      total, rounds.size(), survived, frozen_crashes);
   if (!not_hit.empty()) std::printf("failpoints never reached: %zu\n", not_hit.size());
   RecordProperty("failpoints", static_cast<int>(total));
   RecordProperty("survived", survived);
   EXPECT_EQ(survived, static_cast<int>(rounds.size()));
+  EXPECT_EQ(total, kReadmeFailpoints) << "update docs/reliability.md's figures with the failpoints";
+  EXPECT_EQ(rounds.size(), kReadmeCrashes) << "update docs/reliability.md's figures with the rounds";
+  EXPECT_EQ(frozen_crashes, kReadmeFrozenCrashes);
 }
 
 }  // namespace

@@ -32,12 +32,14 @@ std::string JoinLines(const std::vector<std::string>& lines) {
 void DaemonTest::SetUp() { DITTO_REQUIRE_ROOT(); }
 
 void DaemonTest::TearDown() {
+  death_watch_.reset();
   csi_.reset();
   daemon_.reset();  // SIGKILL if still running
   work_.Cleanup();
 }
 
 void DaemonTest::StartDaemon(const std::string& failpoints) {
+  death_watch_.reset();
   csi_.reset();
   daemon_.reset();
   DaemonOptions options = work_.Options(failpoints);
@@ -46,10 +48,16 @@ void DaemonTest::StartDaemon(const std::string& failpoints) {
   ASSERT_TRUE(started.ok()) << started.status();
   daemon_ = std::move(started).value();
   csi_ = std::make_unique<CsiClient>(daemon_->channel());
+  if (end_test_if_daemon_dies_) {
+    Dittod* daemon = daemon_.get();
+    death_watch_ = std::make_unique<DeathWatch>(
+        daemon_->pid(), [daemon] { return daemon->LogTail(); }, work_.path());
+  }
 }
 
 void DaemonTest::StopDaemon() {
   ASSERT_NE(daemon_, nullptr);
+  death_watch_.reset();
   csi_.reset();
   Status stopped = daemon_->Stop();
   daemon_.reset();
@@ -57,6 +65,7 @@ void DaemonTest::StopDaemon() {
 }
 
 void DaemonTest::SimulateReboot(const std::string& keep_mount) {
+  death_watch_.reset();
   csi_.reset();
   daemon_.reset();  // SIGKILL: nothing of dittod's runs past the cut
   // Volumes first: their loop devices keep the pool's filesystem busy.

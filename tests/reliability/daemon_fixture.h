@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "reliability/death_watch.h"
 #include "reliability/harness.h"
 #include "reliability/pool_state.h"
 
@@ -36,6 +37,11 @@ class DaemonTest : public ::testing::Test {
   // the root filesystem stays across a reboot.
   void SimulateReboot(const std::string& keep_mount = "");
 
+  // When set (before StartDaemon), the test process ends at once, with the
+  // daemon's log, if dittod dies while the test has not stopped it (see
+  // death_watch.h).
+  bool end_test_if_daemon_dies_ = false;
+
   // Pool size for the daemon's backing file (before the first start).
   std::string pool_size_ = "512Mi";
 
@@ -55,6 +61,7 @@ class DaemonTest : public ::testing::Test {
 
   Workspace work_;
   std::unique_ptr<Dittod> daemon_;
+  std::unique_ptr<DeathWatch> death_watch_;  // declared after daemon_: destroyed before it
   std::unique_ptr<CsiClient> csi_;
 };
 

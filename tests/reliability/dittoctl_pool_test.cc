@@ -175,5 +175,44 @@ TEST_F(DittoctlPoolTest, PoolVolumeAndSnapshotCommandsWithJsonOutput) {
       commands_, refusals_);
 }
 
+// Read-only commands never mount a pool, whatever holds its filesystem: a
+// pool on a whole device whose filesystem is not mounted is reported by
+// `volume list` and `pool status`, and stays unmounted.
+TEST_F(DittoctlPoolTest, ReadOnlyCommandsDoNotMountADevicePool) {
+  const char* env = std::getenv("DITTO_POOL_BACKEND");
+  const std::string backend = env != nullptr ? env : "btrfs";
+  const std::string disk = work_.Join("disk.img");
+  {
+    int fd = ::open(disk.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::ftruncate(fd, 512ll << 20), 0);
+    ::close(fd);
+  }
+  ToolResult attached = RunTool({"losetup", "--find", "--show", disk});
+  ASSERT_EQ(attached.exit_code, 0) << attached.output;
+  const std::string device = attached.output.substr(0, attached.output.find('\n'));
+  ToolResult init = Ctl({"pool", "init", pool_, "--device", device, "--backend", backend});
+  ASSERT_EQ(init.exit_code, 0) << init.output;
+  const std::string data = pool_ + "/data";
+  ASSERT_TRUE(IsMountPoint(data)) << "the device pool's filesystem is not at " << data;
+  ToolResult unmounted = RunTool({"umount", data});
+  ASSERT_EQ(unmounted.exit_code, 0) << unmounted.output;
+
+  for (std::vector<std::string> args : {std::vector<std::string>{"volume", "list", "--pool", pool_},
+                                        std::vector<std::string>{"pool", "status", pool_}}) {
+    ToolResult result = Ctl(args);
+    EXPECT_NE(result.exit_code, 0) << args[0] << " " << args[1] << ": " << result.output;
+    EXPECT_NE(result.output.find("is not mounted"), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find("does not mount it"), std::string::npos) << result.output;
+    EXPECT_FALSE(IsMountPoint(data)) << args[0] << " " << args[1] << " mounted the device pool";
+  }
+  // A command that changes the pool mounts it again.
+  ToolResult created = Ctl({"volume", "create", "--pool", pool_, "v", "--size", "16Mi"});
+  EXPECT_EQ(created.exit_code, 0) << created.output;
+  EXPECT_TRUE(IsMountPoint(data));
+  (void)RunTool({"umount", data});
+  (void)RunTool({"losetup", "-d", device});
+}
+
 }  // namespace
 }  // namespace ditto::reliability

@@ -47,6 +47,8 @@ struct Case {
   // Codes that count as a correct refusal. OK is listed only where the spec
   // makes the call succeed (e.g. DeleteVolume of an unknown ID).
   std::set<Code> allowed;
+  // A phrase the error message must hold ("" for none).
+  std::string says;
 };
 
 std::string Printable(const std::string& text) {
@@ -124,6 +126,7 @@ class HostileInputTest : public DaemonTest {
 
   std::string staged_, staging_, target_, fresh_, snapshot_, outside_;
   std::map<Code, int> answers_;  // how many cases got each code
+  std::map<std::string, int> said_;  // how many errors held each Case::says phrase
 };
 
 std::vector<std::string> HostileIds() {
@@ -159,6 +162,7 @@ std::vector<Case> HostileInputTest::GrpcCases() {
   // ---- IDs ----
   for (const std::string& id : HostileIds()) {
     std::string tag = Printable(id);
+    const size_t first_case = cases.size();
     // Not UTF-8: gRPC cannot decode the request (proto3 strings), and the
     // driver's interceptor answers INVALID_ARGUMENT. A delete of an ID that
     // names nothing is OK (the CSI spec), unless the request is undecodable.
@@ -206,6 +210,10 @@ std::vector<Case> HostileInputTest::GrpcCases() {
                                                                  &response);
                      },
                      refused});
+    // Every request with an ID that is not UTF-8 is refused saying so.
+    if (!utf8) {
+      for (size_t i = first_case; i < cases.size(); ++i) cases[i].says = "not valid UTF-8";
+    }
   }
 
   // ---- names (a name is never a path; a 10 KB or NUL name is refused) ----
@@ -560,6 +568,12 @@ int HostileInputTest::RunCases(const std::vector<Case>& cases, int* failed) {
     ++answers_[status.error_code()];
     if (!status.ok()) {
       EXPECT_FALSE(status.error_message().empty()) << c.name << ": an error without a message";
+      if (!c.says.empty()) {
+        EXPECT_NE(status.error_message().find(c.says), std::string::npos)
+            << c.name << ": the message does not say \"" << c.says
+            << "\": " << status.error_message();
+        ++said_[c.says];
+      }
       EXPECT_LE(status.error_message().size(), kMaxMessageBytes)
           << c.name << ": the error message repeats the input (" << status.error_message().size()
           << " bytes)";
@@ -599,10 +613,12 @@ TEST_F(HostileInputTest, GrpcRequestsGetClearErrorsAndChangeNothing) {
     codes += fmt::format(" {}={}", ditto::StatusCodeName(code), count);
   }
   std::printf("hostile input: answers by code:%s\n", codes.c_str());
-  // The figures the README gives; a change to the cases changes them there.
+  // The figures docs/reliability.md gives; a change to the cases changes them there.
   EXPECT_EQ(tried, kGrpcCases);
   EXPECT_EQ(ok, kGrpcSpecOk);
   EXPECT_EQ(answers_[Code::INTERNAL], 0) << "INTERNAL says nothing about what was wrong";
+  // Every request of the ID that is not UTF-8 said so (12 kinds of request).
+  EXPECT_EQ(said_["not valid UTF-8"], 12);
   EXPECT_EQ(answers_[Code::UNKNOWN], 0);
   EXPECT_EQ(failed, 0);
 }

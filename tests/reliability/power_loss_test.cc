@@ -66,6 +66,7 @@ struct Op {
   std::string name;     // creates
   std::string subject;  // clone source, snapshot source, deleted volume
   bool acknowledged = false;
+  Clock::time_point sent_at;
   Clock::time_point answered_at;
   std::string result_id;
 };
@@ -141,6 +142,7 @@ class PowerLossTest : public DaemonTest {
       std::optional<Op> next = make();
       if (!next) return;
       Op op = *next;
+      op.sent_at = Clock::now();
       grpc::Status status;
       if (op.kind == Op::kCreate || op.kind == Op::kClone) {
         pb::CreateVolumeResponse created;
@@ -186,7 +188,7 @@ TEST_F(PowerLossTest, AcknowledgedOperationsSurviveAPowerCut) {
   std::map<std::string, std::string> live_files;  // acknowledged: name -> content
 
   int recovered = 0;
-  int acknowledged_total = 0, lost_total = 0, retried_total = 0;
+  int acknowledged_total = 0, lost_total = 0, retried_total = 0, in_flight_total = 0;
   std::set<std::string> deleted;  // acknowledged deletes, across cuts
   std::map<std::string, std::string> volume_hashes, snapshot_hashes;  // acknowledged creates
   for (int cut = 0; cut < kCuts; ++cut) {
@@ -264,6 +266,14 @@ TEST_F(PowerLossTest, AcknowledgedOperationsSurviveAPowerCut) {
     stop = true;
     for (auto& client : clients) client.join();
     writer.join();
+    // The cut found requests in flight: sent before it, not answered before it.
+    int in_flight = 0;
+    for (const Op& op : ops_) {
+      if (op.sent_at < cut_at_ && op.answered_at >= cut_at_) ++in_flight;
+    }
+    EXPECT_GT(in_flight, 0) << "no request was in flight at the cut: the cut tested only "
+                               "what was already answered";
+    in_flight_total += in_flight;
     for (Op& op : ops_) op.acknowledged = op.acknowledged && op.answered_at < cut_at_;
     for (const WrittenFile& file : written) {
       if (file.synced_at < cut_at_) live_files[file.name] = file.content;
@@ -382,8 +392,8 @@ TEST_F(PowerLossTest, AcknowledgedOperationsSurviveAPowerCut) {
 
   std::printf(
       "power loss: %d power cuts, %d recovered, %d acknowledged operations lost (of %d; %d cut "
-      "off and completed on retry)\n",
-      kCuts, recovered, lost_total, acknowledged_total, retried_total);
+      "off and completed on retry; %d requests in flight at the cuts)\n",
+      kCuts, recovered, lost_total, acknowledged_total, retried_total, in_flight_total);
   EXPECT_EQ(recovered, kCuts);
   EXPECT_EQ(lost_total, 0);
   EXPECT_GT(acknowledged_total, kCuts) << "the load did not run before the cuts";
