@@ -634,7 +634,8 @@ TEST(DockerfileTest, BuildsWithSetupsPackagesAndShipsTheTools) {
                                   << " to build; the Dockerfile's build stage must too";
     }
   }
-  for (const char* tool : {"xfsprogs", "e2fsprogs", "util-linux", "mount"}) {
+  // btrfs-progs: the default pool backend (mkfs.btrfs, btrfs subvolume).
+  for (const char* tool : {"btrfs-progs", "xfsprogs", "e2fsprogs", "util-linux", "mount"}) {
     EXPECT_THAT(runtime, Contains(tool)) << "dittod runs tools from " << tool;
   }
 }
