@@ -86,7 +86,6 @@ state = "$KSTATE/containerd/state"
   address = "$KSTATE/containerd/debug.sock"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$PAUSE_IMAGE"
-  enable_cdi = false
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"

@@ -39,9 +39,12 @@ image_debian_base() {
   if ! bah inspect --type image docker.io/library/debian:12 >/dev/null 2>&1; then
     log "making the debian:12 base image with mmdebstrap"
     local tar=$KIMAGES/debian-12-rootfs.tar
-    mmdebstrap --quiet --variant=minbase --include=ca-certificates bookworm "$tar" \
-      "deb $DEBIAN_MIRROR bookworm main" "deb $DEBIAN_MIRROR bookworm-updates main" \
-      "deb $DEBIAN_SECURITY_MIRROR bookworm-security main" || die "mmdebstrap of Debian 12 failed"
+    if [[ ! -f $tar ]]; then
+      mmdebstrap --quiet --variant=minbase --include=ca-certificates bookworm "$tar.part" \
+        "deb $DEBIAN_MIRROR bookworm main" "deb $DEBIAN_MIRROR bookworm-updates main" \
+        "deb $DEBIAN_SECURITY_MIRROR bookworm-security main" || die "mmdebstrap of Debian 12 failed"
+      mv "$tar.part" "$tar"
+    fi
     local c
     c=$(bah from --quiet scratch) && bah add --quiet "$c" "$tar" / >/dev/null \
       && bah config --cmd /bin/bash "$c" \
@@ -49,13 +52,16 @@ image_debian_base() {
     rm -f "$tar"
   fi
   # The Dockerfile's runtime stage names the slim variant: the same base here.
-  bah tag docker.io/library/debian:12 docker.io/library/debian:12-slim
+  # The localhost/ names are how buildah resolves a short name with no registry.
+  bah tag docker.io/library/debian:12 docker.io/library/debian:12-slim localhost/debian:12 localhost/debian:12-slim
 }
 
-# ditto's image: the project's Dockerfile, rebuilt when the tracked tree changes.
+# ditto's image: the project's Dockerfile, rebuilt when what goes into dittod
+# and dittoctl changes (committed or not).
 image_ditto() {
   local ref=$1 key
-  key=$( (git -C "$ROOT" rev-parse HEAD^{tree}; git -C "$ROOT" diff HEAD -- . ':!build*') | sha256sum | cut -c1-16)
+  local what=(Dockerfile .dockerignore CMakeLists.txt src proto)
+  key=$( (git -C "$ROOT" rev-parse "${what[@]/#/HEAD:}"; git -C "$ROOT" diff HEAD -- "${what[@]}") | sha256sum | cut -c1-16)
   image_ok ditto "$key" && return 0
   image_debian_base
   log "building $ref from $ROOT/Dockerfile (key $key)"
