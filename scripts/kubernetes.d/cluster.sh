@@ -152,6 +152,7 @@ cluster_up() {
   mkdir -p "$KSTATE" "$KLOGS" "$KPIDS"
   for d in /var/log/containers /var/log/pods; do [[ -e $d ]] || { mkdir -p "$d"; echo "$d" >>"$KSTATE/made-dirs"; }; done
   for d in "$KUBELET_DIR" "$DITTO_POOL_DIR"; do [[ -e $d ]] || echo "$d" >>"$KSTATE/made-dirs"; done
+  save_sysctls
   make_pki
   make_shared_dirs
   write_containerd_config
@@ -212,6 +213,29 @@ stop_shims() {
   return 0
 }
 
+# The kernel settings the kubelet and kube-proxy change: saved by `up`,
+# restored by `down`.
+SYSCTLS="vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys
+ kernel.keys.root_maxbytes net.ipv4.conf.all.route_localnet net.ipv4.ip_forward"
+save_sysctls() {
+  local k
+  for k in $SYSCTLS; do echo "$k=$(sysctl -n "$k" 2>/dev/null)"; done >"$KSTATE/sysctls.saved"
+}
+restore_sysctls() {
+  [[ -f $KSTATE/sysctls.saved ]] || return 0
+  local line
+  while read -r line; do [[ $line == *= ]] || sysctl -q -w "$line" >/dev/null 2>&1 || true; done <"$KSTATE/sysctls.saved"
+}
+
+# The cgroups the kubelet made for pods (empty once their processes are gone).
+remove_pod_cgroups() {
+  local d
+  for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/kubepods.slice /sys/fs/cgroup/unified/kubepods; do
+    [[ -d $d ]] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+  done
+  return 0
+}
+
 # Mounts under PATH, deepest first.
 mounts_under() {
   awk -v p="$1" '$5 == p || index($5, p "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r | uniq
@@ -245,6 +269,8 @@ cluster_down() {
   local ns
   for ns in /run/netns/cni-*; do [[ -e $ns ]] && { umount "$ns" 2>/dev/null; rm -f "$ns"; }; done
   ip link del "$CNI_BRIDGE" 2>/dev/null || true
+  remove_pod_cgroups
+  restore_sysctls
   if [[ -f $KSTATE/made-dirs ]]; then
     local d; while read -r d; do rm -rf --one-file-system "$d"; done <"$KSTATE/made-dirs"
   fi
