@@ -25,7 +25,7 @@ FROM debian:12-slim
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      xfsprogs e2fsprogs util-linux mount \
+      btrfs-progs xfsprogs e2fsprogs util-linux mount \
       libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libsqlite3-0 libyaml-cpp0.7 \
       libspdlog1.10 libfmt9 libprometheus-cpp-core1.0 libcpp-httplib0.11 \
  && rm -rf /var/lib/apt/lists/*

@@ -471,6 +471,37 @@ TEST_F(ManifestsTest, ImagesArePinnedToSidecarsThatSpeakCsi112) {
   EXPECT_EQ(ImageTag(dittod_["image"].as<std::string>("")), DITTO_VERSION);
 }
 
+// scripts/kubernetes builds each sidecar at the version pinned in one file and
+// tests the manifests with it: the manifests name those same versions.
+TEST_F(ManifestsTest, SidecarTagsAreTheVersionsScriptsKubernetesBuilds) {
+  std::map<std::string, std::string> pins;
+  std::istringstream lines(ReadFile(SourceDir() + "/scripts/kubernetes.d/versions.env"));
+  for (std::string line; std::getline(lines, line);) {
+    size_t eq = line.find('=');
+    if (line.empty() || line[0] == '#' || eq == std::string::npos) continue;
+    pins[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  ASSERT_FALSE(pins.empty()) << "no pins in scripts/kubernetes.d/versions.env";
+  const std::map<std::string, std::string> pin_of = {
+      {"csi-provisioner", "EXTERNAL_PROVISIONER_VERSION"},
+      {"csi-snapshotter", "EXTERNAL_SNAPSHOTTER_VERSION"},
+      {"csi-resizer", "EXTERNAL_RESIZER_VERSION"}};
+  for (const auto& [image, pin] : pin_of) {
+    YAML::Node c = Sidecar(image);
+    ASSERT_TRUE(c) << "no " << image << " container";
+    ASSERT_TRUE(pins.count(pin)) << "versions.env has no " << pin;
+    EXPECT_EQ(ImageTag(c["image"].as<std::string>("")), pins[pin])
+        << image << " is not the version scripts/kubernetes builds (" << pin << ")";
+  }
+  auto patch = Find(LoadManifests(kDir + "/components/snapshot-metadata"), "DaemonSet");
+  ASSERT_TRUE(patch);
+  YAML::Node sidecar =
+      Container(patch->object["spec"]["template"]["spec"], "csi-snapshot-metadata");
+  ASSERT_TRUE(sidecar);
+  EXPECT_EQ(ImageTag(sidecar["image"].as<std::string>("")),
+            pins["EXTERNAL_SNAPSHOT_METADATA_VERSION"]);
+}
+
 TEST_F(ManifestsTest, PortsAreDistinctAndProbesPointAtThem) {
   std::map<std::string, int> named;  // container port name -> number
   std::multiset<int> numbers;
@@ -634,7 +665,8 @@ TEST(DockerfileTest, BuildsWithSetupsPackagesAndShipsTheTools) {
                                   << " to build; the Dockerfile's build stage must too";
     }
   }
-  for (const char* tool : {"xfsprogs", "e2fsprogs", "util-linux", "mount"}) {
+  // btrfs-progs: the default pool backend (mkfs.btrfs, btrfs subvolume).
+  for (const char* tool : {"btrfs-progs", "xfsprogs", "e2fsprogs", "util-linux", "mount"}) {
     EXPECT_THAT(runtime, Contains(tool)) << "dittod runs tools from " << tool;
   }
 }
