@@ -102,7 +102,7 @@ TEST(NoShellTest, SourcesRunNoExternalToolThroughAShell) {
       R"((\bsystem\s*\()|(\bpopen\s*\()|(\bwordexp\s*\()|)"
       R"(("((/usr)?(/local)?/s?bin/)?(ba|da|z|k|mk|tc|c|fi|a|bu|yash|ash)?sh")|(,\s*"-c"\s*[,}]))");
   // `dittoctl completion bash` names the shell it writes a script for: in
-  // cli/completion.cc alone the bare literal "bash" is no shell (every
+  // cli/kubectl/completion.cc alone the bare literal "bash" is no shell (every
   // other pattern, "/bin/bash" and "sh" included, still counts there).
   const std::regex completion_shell_name(R"("bash")");
   const std::regex exec(
@@ -119,7 +119,7 @@ TEST(NoShellTest, SourcesRunNoExternalToolThroughAShell) {
     while (std::getline(in, line)) {
       ++number;
       std::string code = line.substr(0, line.find("//"));  // comments may name them
-      if (relative == "cli/completion.cc") {
+      if (relative == "cli/kubectl/completion.cc") {
         code = std::regex_replace(code, completion_shell_name, "\"\"");
       }
       EXPECT_FALSE(std::regex_search(code, shell))
