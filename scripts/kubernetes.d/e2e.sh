@@ -6,11 +6,11 @@
 #                      and imported into containerd under their exact names
 #   cmd_conformance    the External Storage tests for ditto on the running
 #                      cluster: JUnit in build/kubernetes-e2e, counts and time
-# The driver definition is deploy/kubernetes/test-driver.yaml; see
+# The driver definition is tests/kubernetes/test-driver.yaml; see
 # docs/kubernetes-e2e.md.
 
 E2E_OUT=${DITTO_E2E_OUT:-$ROOT/build/kubernetes-e2e}
-E2E_DRIVER=$ROOT/deploy/kubernetes/test-driver.yaml
+E2E_DRIVER=$ROOT/tests/kubernetes/test-driver.yaml
 
 # The import paths of test/e2e/e2e_test.go (the packages that register the
 # tests), so that `go mod tidy` keeps every module the test binary needs.
