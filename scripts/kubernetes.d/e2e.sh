@@ -98,7 +98,7 @@ e2e_image() {
   local c
   c=$(bah from --quiet scratch) || die "buildah cannot create a container"
   bah copy --quiet "$c" "$root" / >/dev/null || die "cannot copy $root into $ref"
-  bah config --entrypoint "$entry" --cmd "$cmd" --workingdir / "$c"
+  bah config --entrypoint "$entry" --cmd "$cmd" --workingdir / --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$c"
   bah commit --quiet --rm "$c" "$ref" >/dev/null || die "cannot commit $ref"
   save_image "$name" "$ref" "$key"
 }
