@@ -217,6 +217,13 @@ e2e_summary() {
     (.[] | select(.kind == "failed") | "  FAILED: \(.name)")' "$@"
 }
 
+# e2e_skips REPORT.JSON...: the reasons the suite gave for its skips, with
+# how many tests each skipped, most first.
+e2e_skips() {
+  jq -rs "$E2E_JQ_SPECS"' | map(select(.kind == "skipped")) | group_by(.message | split("\n")[0])
+    | sort_by(-length)[] | "\(length)\t\(.[0].message | split("\n")[0])"' "$@"
+}
+
 # bash scripts/kubernetes conformance: the External Storage tests for ditto,
 # those that may run in parallel first (DITTO_E2E_PROCS, default 2), then
 # the Serial and Disruptive ones one at a time. DITTO_E2E_FOCUS narrows the
@@ -240,8 +247,9 @@ cmd_conformance() {
   fi
   local wall=$((SECONDS - start))
   e2e_junit "${reports[@]}" >"$E2E_OUT/junit.xml"
+  e2e_skips "${reports[@]}" >"$E2E_OUT/skipped.txt"
   local summary; summary=$(e2e_summary "${reports[@]}")
   echo "$summary"
-  echo "wall time: $((wall / 60)) min $((wall % 60)) s; JUnit: $E2E_OUT/junit.xml; logs: $E2E_OUT/*/e2e.log"
+  echo "wall time: $((wall / 60)) min $((wall % 60)) s; JUnit: $E2E_OUT/junit.xml; skip reasons: $E2E_OUT/skipped.txt; logs: $E2E_OUT/*/e2e.log"
   [[ $summary == *" 0 failed,"* ]]
 }
