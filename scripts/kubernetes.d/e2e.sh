@@ -54,7 +54,7 @@ build_e2e() {
   done
   mkdir -p "$KBIN"
   # e2e.test is the test binary of test/e2e, as upstream's make WHAT=test/e2e/e2e.test.
-  (cd "$w" && CGO_ENABLED=0 go_env "$GO" test -c -p 2 -trimpath -ldflags "$ld" \
+  (cd "$w" && CGO_ENABLED=0 go_env "$GO" test -c -vet=off -p 2 -trimpath -ldflags "$ld" \
     -o "$KBIN/e2e.test" k8s.io/kubernetes/test/e2e) || die "building e2e.test failed"
   (cd "$w" && CGO_ENABLED=0 go_env "$GO" build -p 2 -trimpath -ldflags "-s -w" \
     -o "$KBIN/ginkgo" github.com/onsi/ginkgo/v2/ginkgo) || die "building the ginkgo CLI failed"
