@@ -10,6 +10,7 @@
 
 #include "host/linux_host.h"
 #include "pool/pool.h"
+#include "pool/pool_on_loop_filesystem.h"
 #include "support/loop_filesystem.h"
 #include "support/require_root.h"
 
@@ -64,33 +65,15 @@ TEST(ChangedBlocksTest, RangesFromCutsTheFirstRangeAndDropsEarlierOnes) {
 
 // ---- on real filesystems ----
 
-class DeltaOnFilesystem : public testing::TestWithParam<std::string> {
+class DeltaOnFilesystem : public PoolOnLoopFilesystem {
  protected:
-  void SetUp() override {
-    DITTO_REQUIRE_ROOT();
-    auto fs = test::LoopFilesystem::Create(GetParam(), 1024 * kMiB);
-    ASSERT_TRUE(fs.ok()) << fs.status();
-    fs_ = std::move(*fs);
-    InitOptions options;
-    options.backing = Backing::kNever;
-    options.backend = GetParam() == "btrfs" ? BackendChoice::kBtrfs : BackendChoice::kXfs;
-    auto pool = Pool::Init(host_, fs_->mount_point() + "/pool", options);
-    ASSERT_TRUE(pool.ok()) << pool.status();
-    pool_ = std::move(*pool);
-  }
-  void TearDown() override {
-    pool_.reset();
-    fs_.reset();
-  }
+  DeltaOnFilesystem() : PoolOnLoopFilesystem(1024 * kMiB) {}
   std::vector<host::Extent> ExtentsOf(const std::string& path) {
     auto extents = host_.Extents(path);
     EXPECT_TRUE(extents.ok()) << extents.status();
     return extents.ok() ? *extents : std::vector<host::Extent>{};
   }
 
-  host::LinuxHost host_;
-  std::unique_ptr<test::LoopFilesystem> fs_;
-  std::unique_ptr<Pool> pool_;
 };
 
 TEST_P(DeltaOnFilesystem, DeltaMatchesAByteComparisonOfTheTwoSnapshots) {

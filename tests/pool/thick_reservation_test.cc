@@ -15,6 +15,7 @@
 #include "fmt/format.h"
 #include "host/linux_host.h"
 #include "pool/pool.h"
+#include "pool/pool_on_loop_filesystem.h"
 #include "support/loop_filesystem.h"
 #include "support/require_root.h"
 #include "support/sha256.h"
@@ -53,24 +54,9 @@ std::string OverwriteWithFsync(const std::string& path, const std::string& data)
   return error;
 }
 
-class ThickReservation : public testing::TestWithParam<std::string> {
+class ThickReservation : public PoolOnLoopFilesystem {
  protected:
-  void SetUp() override {
-    DITTO_REQUIRE_ROOT();
-    auto fs = test::LoopFilesystem::Create(GetParam(), 512 * kMiB);
-    ASSERT_TRUE(fs.ok()) << fs.status();
-    fs_ = std::move(*fs);
-    InitOptions options;
-    options.backing = Backing::kNever;
-    options.backend = GetParam() == "btrfs" ? BackendChoice::kBtrfs : BackendChoice::kXfs;
-    auto pool = Pool::Init(host_, fs_->mount_point() + "/pool", options);
-    ASSERT_TRUE(pool.ok()) << pool.status();
-    pool_ = std::move(*pool);
-  }
-  void TearDown() override {
-    pool_.reset();
-    fs_.reset();
-  }
+  ThickReservation() : PoolOnLoopFilesystem(512 * kMiB) {}
 
   StatusOr<CreateVolumeResult> Create(const std::string& name, uint64_t size, bool thick,
                                       SourceKind kind = SourceKind::kNone,
@@ -116,9 +102,6 @@ class ThickReservation : public testing::TestWithParam<std::string> {
     EXPECT_NE(status.message().find("are missing"), std::string_view::npos) << status;
   }
 
-  host::LinuxHost host_;
-  std::unique_ptr<test::LoopFilesystem> fs_;
-  std::unique_ptr<Pool> pool_;
 };
 
 TEST_P(ThickReservation, OverwriteAfterSnapshotOnAFullPoolSucceeds) {
