@@ -4,7 +4,8 @@
 // after a snapshot shared its blocks, which splits the image into ever more
 // extents. At each step the volume is cloned while a writer inside it writes
 // and fdatasyncs 4 KiB at a time; the bench prints the clone latency (the
-// pool's CreateVolume, freeze included) and the writer's longest pause.
+// pool's CreateVolume, freeze included) and the writer's longest pause, then
+// cloned as often again with consistency "crash" (no freeze).
 //
 //   extent_bench [--writes 1000,10000,100000,1000000] [--clones N] [--backends btrfs,xfs]
 #include <fcntl.h>
@@ -95,6 +96,9 @@ struct Row {
   double clone_p50_ms;
   double clone_max_ms;
   double pause_ms;
+  // The same clones with consistency "crash" (no freeze).
+  double crash_p50_ms;
+  double crash_pause_ms;
 };
 
 std::vector<Row> Measure(ditto::host::LinuxHost& host, const std::string& backend,
@@ -140,24 +144,33 @@ std::vector<Row> Measure(ditto::host::LinuxHost& host, const std::string& backen
     Check(host.SyncFilesystem(mnt), "sync");
     auto extents = host.Extents((*pool)->VolumePath(id));
     Check(extents.status(), "fiemap");
-    std::vector<double> times;
-    Writer writer(mnt + "/writer");
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    for (int i = 0; i < clones; ++i) {
-      auto start = Clock::now();
-      auto clone = (*pool)->CreateVolume({.name = fmt::format("clone-{}-{}", target, i),
-                                          .source_kind = ditto::pool::SourceKind::kVolume,
-                                          .source_id = id});
-      times.push_back(Ms(Clock::now() - start));
-      Check(clone.status(), "clone");
-      Check((*pool)->DeleteVolume(clone->volume.id), "delete clone");
-    }
-    double pause = writer.Stop();
+    // Clones under a writer: their latencies and the writer's longest pause.
+    auto clone_under_writer = [&](ditto::pool::Consistency consistency, const char* tag) {
+      std::vector<double> times;
+      Writer writer(mnt + "/writer");
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      for (int i = 0; i < clones; ++i) {
+        auto start = Clock::now();
+        auto clone = (*pool)->CreateVolume({.name = fmt::format("clone-{}-{}-{}", tag, target, i),
+                                            .source_kind = ditto::pool::SourceKind::kVolume,
+                                            .source_id = id,
+                                            .consistency = consistency});
+        times.push_back(Ms(Clock::now() - start));
+        Check(clone.status(), "clone");
+        Check((*pool)->DeleteVolume(clone->volume.id), "delete clone");
+      }
+      double pause = writer.Stop();
+      return std::make_pair(times, pause);
+    };
+    auto [times, pause] = clone_under_writer(ditto::pool::Consistency::kFilesystem, "fs");
+    auto [crash_times, crash_pause] = clone_under_writer(ditto::pool::Consistency::kCrash, "crash");
     rows.push_back({backend, written, extents->size(), Median(times),
-                    *std::max_element(times.begin(), times.end()), pause});
+                    *std::max_element(times.begin(), times.end()), pause, Median(crash_times),
+                    crash_pause});
     std::cerr << fmt::format("{} after {} writes: {} extents, clone p50 {:.1f} ms, writer pause "
-                             "{:.1f} ms\n",
-                             backend, written, extents->size(), rows.back().clone_p50_ms, pause);
+                             "{:.1f} ms; crash-consistent p50 {:.1f} ms, pause {:.1f} ms\n",
+                             backend, written, extents->size(), rows.back().clone_p50_ms, pause,
+                             rows.back().crash_p50_ms, crash_pause);
   }
   Check((*pool)->catalog().DeleteStage(id), "unstage record");
   Check(host.Unmount(mnt), "unmount");
@@ -201,11 +214,14 @@ int main(int argc, char** argv) {
     rows.insert(rows.end(), measured.begin(), measured.end());
   }
   std::cout << "| random 4 KiB writes | backend | extents in the image | clone p50 | clone max | "
-               "longest writer pause |\n|---|---|---|---|---|---|\n";
+               "longest writer pause | crash-consistent clone p50 | its longest writer pause "
+               "|\n|---|---|---|---|---|---|---|---|\n";
   for (const auto& row : rows) {
-    std::cout << fmt::format("| {} | {} | {} | {:.1f} ms | {:.1f} ms | {:.1f} ms |\n", row.writes,
-                             row.backend, row.extents, row.clone_p50_ms, row.clone_max_ms,
-                             row.pause_ms);
+    std::cout << fmt::format("| {} | {} | {} | {:.1f} ms | {:.1f} ms | {:.1f} ms | {:.1f} ms | "
+                             "{:.1f} ms |\n",
+                             row.writes, row.backend, row.extents, row.clone_p50_ms,
+                             row.clone_max_ms, row.pause_ms, row.crash_p50_ms,
+                             row.crash_pause_ms);
   }
   // Side by side at each step: how much faster the btrfs clone is.
   for (const auto& a : rows) {

@@ -55,7 +55,7 @@ void FuzzCsiValidation(const uint8_t* data, size_t size) {
   if (request.ParseFromArray(data, static_cast<int>(size))) {
     (void)csi::ParseCapabilities(request.volume_capabilities(), "volume_capabilities");
     (void)csi::ParseVolumeParameters(request.parameters());
-    (void)csi::ValidateSnapshotParameters(request.parameters());
+    (void)csi::ParseSnapshotParameters(request.parameters());
     (void)csi::TopologyAllows(request.accessibility_requirements(), request.name());
     const pb::CapacityRange* range =
         request.has_capacity_range() ? &request.capacity_range() : nullptr;

@@ -72,8 +72,21 @@ make_shared_dirs() {
   done
 }
 
+# Whether root here may lower an oom_score_adj (CAP_SYS_RESOURCE, bit 24 of
+# the effective set). Some VMs and containers withhold it; then runc fails
+# every pod sandbox, whose oom_score_adj the CRI sets to -998 ("can't get
+# final child's PID from pipe: EOF"), unless containerd keeps the scores at
+# or above its own.
+can_lower_oom_score() {
+  local cap
+  cap=$(awk '/^CapEff:/ { print $2 }' /proc/self/status)
+  (( (16#$cap >> 24) & 1 ))
+}
+
 write_containerd_config() {
   mkdir -p "$KSTATE/containerd" "$KSTATE/cni/net.d"
+  local restrict_oom=false
+  can_lower_oom_score || restrict_oom=true
   cat >"$KSTATE/containerd/config.toml" <<TOML
 version = 2
 root = "$KSTATE/containerd/root"
@@ -86,6 +99,7 @@ state = "$KSTATE/containerd/state"
   address = "$KSTATE/containerd/debug.sock"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$PAUSE_IMAGE"
+  restrict_oom_score_adj = $restrict_oom
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"

@@ -36,7 +36,7 @@ Status ControllerService::DoCreateSnapshot(const pb::CreateSnapshotRequest& requ
     return absl::InvalidArgumentError("source_volume_id is required");
   }
   RETURN_IF_ERROR(ValidateName(request.name(), "name"));
-  RETURN_IF_ERROR(ValidateSnapshotParameters(request.parameters()));
+  ASSIGN_OR_RETURN(auto parameters, ParseSnapshotParameters(request.parameters()));
   ASSIGN_OR_RETURN(auto existing, context_.pool.FindSnapshotByName(request.name()));
   if (existing && existing->source_volume_id != request.source_volume_id()) {
     return absl::AlreadyExistsError(fmt::format(
@@ -51,7 +51,11 @@ Status ControllerService::DoCreateSnapshot(const pb::CreateSnapshotRequest& requ
   ASSIGN_OR_RETURN(auto volume, FindVolume(request.source_volume_id(), "source_volume_id"));
   ASSIGN_OR_RETURN(auto hold,
                    context_.locks.TryAcquire({"snapname:" + request.name()}, {"vol:" + volume.id}));
-  ASSIGN_OR_RETURN(auto result, context_.pool.CreateSnapshot(request.name(), volume.id));
+  ASSIGN_OR_RETURN(auto result,
+                   context_.pool.CreateSnapshot(request.name(), volume.id,
+                                                parameters.crash_consistent
+                                                    ? pool::Consistency::kCrash
+                                                    : pool::Consistency::kFilesystem));
   RETURN_IF_ERROR(Failpoint("csi.create_snapshot.before_reply"));
   FillSnapshot(result.snapshot, response->mutable_snapshot());
   return absl::OkStatus();

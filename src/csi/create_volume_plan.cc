@@ -87,6 +87,8 @@ pool::CreateVolumeSpec CreateVolumePlan::Spec() const {
   spec.parameters = parameters.all;
   spec.source_kind = source_kind;
   spec.source_id = source_id;
+  spec.consistency =
+      parameters.crash_consistent ? pool::Consistency::kCrash : pool::Consistency::kFilesystem;
   return spec;
 }
 

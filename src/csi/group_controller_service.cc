@@ -103,7 +103,7 @@ Status GroupControllerService::DoCreate(const pb::CreateVolumeGroupSnapshotReque
     return absl::InvalidArgumentError(
         "source_volume_ids is required: name the volumes to snapshot together");
   }
-  RETURN_IF_ERROR(ValidateSnapshotParameters(request.parameters()));
+  ASSIGN_OR_RETURN(auto parameters, ParseSnapshotParameters(request.parameters()));
   std::vector<std::string> volumes;
   for (const std::string& id : request.source_volume_ids()) {
     if (id.empty()) {
@@ -118,7 +118,11 @@ Status GroupControllerService::DoCreate(const pb::CreateVolumeGroupSnapshotReque
   }
   std::vector<std::string> keys = {"groupname:" + request.name()};
   ASSIGN_OR_RETURN(auto hold, context_.locks.TryAcquire(keys));
-  ASSIGN_OR_RETURN(auto group, context_.pool.CreateGroupSnapshot(request.name(), volumes));
+  ASSIGN_OR_RETURN(auto group,
+                   context_.pool.CreateGroupSnapshot(request.name(), volumes,
+                                                     parameters.crash_consistent
+                                                         ? pool::Consistency::kCrash
+                                                         : pool::Consistency::kFilesystem));
   FillGroup(group, response->mutable_group_snapshot());
   return absl::OkStatus();
 }

@@ -328,6 +328,21 @@ StatusOr<uint64_t> ResolveCapacity(const pb::CapacityRange* range,
   return size;
 }
 
+namespace {
+
+// "consistency": whether a copy is crash-consistent (true) or
+// filesystem-consistent (false).
+StatusOr<bool> ParseConsistency(const std::string& value) {
+  if (value == kConsistencyFilesystem) return false;
+  if (value == kConsistencyCrash) return true;
+  return absl::InvalidArgumentError(fmt::format(
+      "parameters.{} must be \"{}\" (freeze the source's filesystem around the copy, the "
+      "default) or \"{}\" (no freeze: the copy is what a power cut would leave), not \"{}\"",
+      kParamConsistency, kConsistencyFilesystem, kConsistencyCrash, value.substr(0, 32)));
+}
+
+}  // namespace
+
 StatusOr<VolumeParameters> ParseVolumeParameters(const ProtoMap& parameters) {
   VolumeParameters out;
   for (const auto& [key, value] : parameters) {
@@ -343,11 +358,14 @@ StatusOr<VolumeParameters> ParseVolumeParameters(const ProtoMap& parameters) {
     } else if (key == kParamFsType) {
       RETURN_IF_ERROR(ValidateFsType(value, fmt::format("parameters.{}", kParamFsType)));
       out.fs_type = value;
+    } else if (key == kParamConsistency) {
+      ASSIGN_OR_RETURN(out.crash_consistent, ParseConsistency(value));
     } else {
       return absl::InvalidArgumentError(fmt::format(
           "parameters: unknown key \"{}\"; known keys: {} (\"true\"/\"false\"), {} (ext4/xfs), "
-          "and {}*",
-          key.substr(0, 64), kParamThick, kParamFsType, kKubernetesParamPrefix));
+          "{} (\"{}\"/\"{}\"), and {}*",
+          key.substr(0, 64), kParamThick, kParamFsType, kParamConsistency,
+          kConsistencyFilesystem, kConsistencyCrash, kKubernetesParamPrefix));
     }
   }
   return out;
@@ -379,14 +397,20 @@ StatusOr<MutableParameters> ParseMutableParameters(const ProtoMap& parameters) {
   return out;
 }
 
-Status ValidateSnapshotParameters(const ProtoMap& parameters) {
+StatusOr<SnapshotParameters> ParseSnapshotParameters(const ProtoMap& parameters) {
+  SnapshotParameters out;
   for (const auto& [key, value] : parameters) {
     if (HasPrefix(key, kKubernetesParamPrefix)) continue;
-    return absl::InvalidArgumentError(
-        fmt::format("parameters: unknown key \"{}\"; snapshots take no parameters besides {}*",
-                    key.substr(0, 64), kKubernetesParamPrefix));
+    if (key == kParamConsistency) {
+      ASSIGN_OR_RETURN(out.crash_consistent, ParseConsistency(value));
+      continue;
+    }
+    return absl::InvalidArgumentError(fmt::format(
+        "parameters: unknown key \"{}\"; snapshots take {} (\"{}\"/\"{}\") and {}*",
+        key.substr(0, 64), kParamConsistency, kConsistencyFilesystem, kConsistencyCrash,
+        kKubernetesParamPrefix));
   }
-  return absl::OkStatus();
+  return out;
 }
 
 bool TopologyAllows(const pb::TopologyRequirement& requirement, std::string_view node_id) {

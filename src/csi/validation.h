@@ -35,6 +35,13 @@ inline constexpr uint64_t kCapacityAlignment = 4096;
 // Parameter keys of CreateVolume (StorageClass.parameters).
 inline constexpr char kParamThick[] = "thick";
 inline constexpr char kParamFsType[] = "fsType";
+// Also a key of CreateSnapshot and CreateVolumeGroupSnapshot (the snapshot
+// classes): how a copy of a volume in use is made. "filesystem" (the default)
+// freezes the source's filesystem around the copy; "crash" freezes nothing,
+// and the copy is what a power cut at that instant would leave.
+inline constexpr char kParamConsistency[] = "consistency";
+inline constexpr char kConsistencyFilesystem[] = "filesystem";
+inline constexpr char kConsistencyCrash[] = "crash";
 // Keys with this prefix are set by the Kubernetes sidecars (PVC/PV names,
 // secret references); they are accepted and kept as metadata.
 inline constexpr char kKubernetesParamPrefix[] = "csi.storage.k8s.io/";
@@ -116,6 +123,7 @@ StatusOr<uint64_t> ResolveCapacity(const pb::CapacityRange* range,
 struct VolumeParameters {
   bool thick = false;
   std::string fs_type;  // from "fsType", "" when absent
+  bool crash_consistent = false;  // "consistency": "crash" (clones)
   // What the catalog stores (and idempotency compares): every given key.
   std::map<std::string, std::string> all;
 };
@@ -130,8 +138,12 @@ struct MutableParameters {
 // Unknown keys, immutable keys (those of parameters) and bad values are
 // InvalidArgument naming the mutable keys.
 StatusOr<MutableParameters> ParseMutableParameters(const ProtoMap& parameters);
-// CreateSnapshot takes no parameters of its own (Kubernetes keys allowed).
-Status ValidateSnapshotParameters(const ProtoMap& parameters);
+// CreateSnapshot's and CreateVolumeGroupSnapshot's: "consistency" (and
+// Kubernetes keys); any other key is InvalidArgument.
+struct SnapshotParameters {
+  bool crash_consistent = false;
+};
+StatusOr<SnapshotParameters> ParseSnapshotParameters(const ProtoMap& parameters);
 
 // Whether a volume on `node_id` satisfies `requirement` (requisite topologies;
 // with none, any node does).

@@ -59,14 +59,13 @@ Status BtrfsSubvolumesBackend::CreateEmpty(const std::string& entry_path, uint64
   return absl::OkStatus();
 }
 
-StatusOr<std::string> BtrfsSubvolumesBackend::Clone(const std::string& source_entry,
-                                                    const std::string& entry_path, uint64_t size,
-                                                    const FrozenRunner& frozen) {
-  // The snapshot is made in a transaction commit: durable when the ioctl
-  // returns. Writable, even for a volume snapshot: a read-only subvolume
-  // cannot be renamed into place (see Seal). A commit first, while the
-  // source's application still runs, leaves the snapshot's own commit (inside
-  // the freeze) little to write.
+Status BtrfsSubvolumesBackend::SnapshotFrozen(const std::string& source_entry,
+                                              const std::string& entry_path, bool read_only,
+                                              const FrozenRunner& frozen) {
+  // The snapshot is made in a transaction commit: whole and durable when the
+  // ioctl returns, at its final path (copies_in_place). A commit first, while
+  // the source's application still runs, leaves the snapshot's own commit
+  // (inside the freeze) little to write.
   auto commit = [&] {
     Status committed = host_.SyncFilesystem(source_entry);
     if (!committed.ok()) {
@@ -74,8 +73,28 @@ StatusOr<std::string> BtrfsSubvolumesBackend::Clone(const std::string& source_en
                    std::string(committed.message()));
     }
   };
-  RETURN_IF_ERROR(
-      frozen(commit, [&] { return host_.SnapshotSubvolume(source_entry, entry_path, false); }));
+  return frozen(commit,
+                [&] { return host_.SnapshotSubvolume(source_entry, entry_path, read_only); });
+}
+
+StatusOr<std::string> BtrfsSubvolumesBackend::Snapshot(const std::string& source_entry,
+                                                       const std::string& entry_path,
+                                                       uint64_t size, const FrozenRunner& frozen) {
+  RETURN_IF_ERROR(SnapshotFrozen(source_entry, entry_path, /*read_only=*/true, frozen));
+  ASSIGN_OR_RETURN(auto info, host_.Stat(ImageIn(entry_path)));
+  if (info.size < size) {
+    return absl::InternalError(fmt::format(
+        "the image of {} is {} bytes, smaller than the {} its catalog row records: the "
+        "pool's catalog and images disagree; nothing was snapshotted, report this with dittod's log",
+        source_entry, info.size, size));
+  }
+  return std::string("subvolume-snapshot");
+}
+
+StatusOr<std::string> BtrfsSubvolumesBackend::Clone(const std::string& source_entry,
+                                                    const std::string& entry_path, uint64_t size,
+                                                    const FrozenRunner& frozen) {
+  RETURN_IF_ERROR(SnapshotFrozen(source_entry, entry_path, /*read_only=*/false, frozen));
   std::string image = ImageIn(entry_path);
   ASSIGN_OR_RETURN(auto info, host_.Stat(image));
   if (info.size < size) RETURN_IF_ERROR(host_.Resize(image, size));

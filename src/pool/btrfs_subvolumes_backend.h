@@ -27,10 +27,18 @@ class BtrfsSubvolumesBackend : public ImageBackend {
   Status CreateEmpty(const std::string& entry_path, uint64_t size, bool thick) override;
   StatusOr<std::string> Clone(const std::string& source_entry, const std::string& entry_path,
                               uint64_t size, const FrozenRunner& frozen) override;
+  // A read-only subvolume snapshot, read-only from its first commit.
+  StatusOr<std::string> Snapshot(const std::string& source_entry, const std::string& entry_path,
+                                 uint64_t size, const FrozenRunner& frozen) override;
   Status Seal(const std::string& entry_path) override;
+  // A subvolume snapshot is made whole, in one transaction commit.
+  bool copies_in_place() const override { return true; }
   Status Remove(const std::string& entry_path) override;
 
  private:
+  // The subvolume snapshot of `source_entry` at `entry_path`, inside `frozen`.
+  Status SnapshotFrozen(const std::string& source_entry, const std::string& entry_path,
+                        bool read_only, const FrozenRunner& frozen);
   // btrfs frees a deleted subvolume's blocks in the background, after the
   // transaction that deleted it commits; until a later commit the space does
   // not show as free. After each delete a thread commits a few times over the

@@ -12,7 +12,8 @@
 //
 // An "entry" is what a directory of the pool holds for one image (the file,
 // or the subvolume); entries are made under tmp/ and renamed into place by
-// the pool. Thread-safe.
+// the pool, except copies of a backend that makes them whole and durable in
+// one step (copies_in_place). Thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -32,7 +33,8 @@ inline constexpr std::string_view kBtrfsSubvolumesBackend = "btrfs-subvolumes";
 // Runs one step with the source volume's filesystem frozen (when ditto has it
 // mounted), thawing it right after: the pool's freeze window. `prepare` runs
 // just before the freeze, after the source's filesystem was flushed, while its
-// application still runs: work done there is not done inside the window.
+// application still runs: work done there is not done inside the window (with
+// no window, `prepare` does not run).
 using FrozenRunner = std::function<Status(const std::function<void()>& prepare,
                                           const std::function<Status()>& step)>;
 
@@ -64,8 +66,21 @@ class ImageBackend {
   virtual StatusOr<std::string> Clone(const std::string& source_entry,
                                       const std::string& entry_path, uint64_t size,
                                       const FrozenRunner& frozen) = 0;
-  // Makes a published entry read-only for good (snapshots), durably.
+  // Makes the entry `entry_path` (absent) a read-only copy of the image in
+  // `source_entry` (a snapshot), taken inside `frozen` as Clone's, durable.
+  // By default a Clone, then Seal.
+  virtual StatusOr<std::string> Snapshot(const std::string& source_entry,
+                                         const std::string& entry_path, uint64_t size,
+                                         const FrozenRunner& frozen);
+  // Makes an entry read-only for good (snapshots), durably.
   virtual Status Seal(const std::string& entry_path) = 0;
+  // Whether Clone and Snapshot make their entry whole or not at all and
+  // durable in one step, with nothing else left to do (a btrfs subvolume
+  // snapshot: one transaction commit). The pool then makes such copies at
+  // their final path: no tmp/ entry, no rename, no directory fsync (a second
+  // commit). A crash leaves at most a complete entry that no catalog row
+  // names, which Open() removes like any orphan.
+  virtual bool copies_in_place() const { return false; }
   // Removes an entry (whatever an interrupted create left of it, too).
   // NotFound when missing.
   virtual Status Remove(const std::string& entry_path) = 0;

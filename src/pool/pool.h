@@ -18,7 +18,9 @@
 //
 // Crash safety: a new image is made under tmp/, made durable, renamed into
 // volumes/ or snapshots/ and that directory fsynced before its catalog row is
-// committed; a delete commits the row's removal before removing the image.
+// committed (a copy that the backend makes whole and durable in one step, a
+// btrfs subvolume snapshot, is made at its final name instead: one
+// transaction commit, image_backend.h); a delete commits the row's removal before removing the image.
 // So every committed row has its image, and a crash can leave only entries in
 // tmp/ and images without a row, which Open() removes (refusing to when the
 // catalog itself looks lost). An expansion records an intent (state
@@ -93,6 +95,17 @@ struct PoolLayout {
 
 enum class SourceKind { kNone, kVolume, kSnapshot };
 
+// How a copy of a volume that ditto has mounted (staged) is made consistent.
+enum class Consistency {
+  // The source's filesystem frozen around the copy step: the copy mounts
+  // clean, as if unmounted at that instant (the default).
+  kFilesystem,
+  // No freeze: the copy is what a power cut at that instant would leave on
+  // the volume; its filesystem replays its journal when mounted. The
+  // source's application never pauses.
+  kCrash,
+};
+
 struct CreateVolumeSpec {
   std::string name;          // required, unique; the idempotency key
   uint64_t capacity_bytes = 0;  // 0: the source's size (required when no source)
@@ -102,6 +115,7 @@ struct CreateVolumeSpec {
   std::map<std::string, std::string> parameters;
   SourceKind source_kind = SourceKind::kNone;
   std::string source_id;
+  Consistency consistency = Consistency::kFilesystem;  // clones of a volume
 };
 
 struct CreateVolumeResult {
@@ -169,8 +183,9 @@ class Pool {
 
   // Snapshots: a read-only reflink of the volume. Idempotent by name; same
   // name with another source fails AlreadyExists.
-  StatusOr<CreateSnapshotResult> CreateSnapshot(const std::string& name,
-                                                const std::string& source_volume_id);
+  StatusOr<CreateSnapshotResult> CreateSnapshot(
+      const std::string& name, const std::string& source_volume_id,
+      Consistency consistency = Consistency::kFilesystem);
   Status DeleteSnapshot(const std::string& id);  // idempotent
   StatusOr<catalog::SnapshotRecord> GetSnapshot(const std::string& id);  // NotFound
   StatusOr<std::optional<catalog::SnapshotRecord>> FindSnapshotByName(const std::string& name);
@@ -223,15 +238,18 @@ class Pool {
     std::vector<catalog::SnapshotRecord> members;  // in snapshot_ids order
     bool created = false;  // false: an identical earlier request made it
   };
-  // One snapshot per volume, crash-consistent: every member that ditto has
-  // mounted is frozen before the first reflink and thawed after the last
-  // (always, errors included); the group and its members are committed in
+  // One snapshot per volume, at one instant: every member that ditto has
+  // mounted is frozen before the first copy and thawed after the last
+  // (always, errors included). With Consistency::kCrash nothing is frozen:
+  // each member is what a power cut would leave on it, the members copied
+  // back to back (not at one instant). The group and its members are committed in
   // one catalog transaction, so a crash leaves all of them or none.
   // Idempotent by name; the same name with other volumes: AlreadyExists.
   // A volume not in this pool: NotFound. Each member is an ordinary
   // snapshot (restore, delta), deleted with its group.
-  StatusOr<GroupSnapshot> CreateGroupSnapshot(const std::string& name,
-                                              const std::vector<std::string>& volume_ids);
+  StatusOr<GroupSnapshot> CreateGroupSnapshot(
+      const std::string& name, const std::vector<std::string>& volume_ids,
+      Consistency consistency = Consistency::kFilesystem);
   StatusOr<GroupSnapshot> GetGroupSnapshot(const std::string& id);  // NotFound
   StatusOr<std::optional<GroupSnapshot>> FindGroupSnapshotByName(const std::string& name);
   // Removes the group and its member snapshots (one commit, then the
@@ -246,14 +264,18 @@ class Pool {
   static StatusOr<std::unique_ptr<Pool>> OpenLocked(host::Host& host, PoolLayout layout,
                                                     std::unique_ptr<host::FileLock> process_lock);
   Status Recover();
-  // The backend's clone of the entry `source_entry` as `temp_entry`, grown to
-  // `size`, durable, with the filesystem of `frozen_volume_id` (if ditto has
-  // it mounted) frozen around the copy step alone and `failpoint` inside that
-  // window. Returns the method used.
-  StatusOr<std::string> CloneEntry(const std::string& source_entry, const std::string& temp_entry,
+  // The backend's clone (or, with `snapshot`, read-only snapshot) of the entry
+  // `source_entry` as `entry`, grown to `size`, durable, with the filesystem
+  // of `frozen_volume_id` (if ditto has it mounted) frozen around the copy
+  // step alone and `failpoint` inside that window. Returns the method used.
+  StatusOr<std::string> CloneEntry(const std::string& source_entry, const std::string& entry,
                                    uint64_t size, const std::string& frozen_volume_id,
-                                   std::string_view failpoint);
+                                   std::string_view failpoint, bool snapshot = false);
+  // Where a copy of image `id`, to live at `final_path`, is made: under tmp/,
+  // or at `final_path` itself when the backend copies in place.
+  std::string CopyEntry(const std::string& id, const std::string& final_path) const;
   // rename(2) into place, then fsync the directory: the image now exists.
+  // Nothing to do for an entry made in place (`temp_path` is `final_path`).
   Status PublishImage(const std::string& temp_path, const std::string& final_path);
   // Allocates [offset, offset+length) of volume `id`'s image for it alone.
   Status Thicken(const std::string& id, const std::string& path, uint64_t offset,

@@ -15,7 +15,8 @@
 namespace ditto::pool {
 
 StatusOr<Pool::GroupSnapshot> Pool::CreateGroupSnapshot(const std::string& name,
-                                                        const std::vector<std::string>& volume_ids) {
+                                                        const std::vector<std::string>& volume_ids,
+                                                        Consistency consistency) {
   RETURN_IF_ERROR(ValidateName(name));
   if (volume_ids.empty()) {
     return absl::InvalidArgumentError(
@@ -100,8 +101,10 @@ StatusOr<Pool::GroupSnapshot> Pool::CreateGroupSnapshot(const std::string& name,
       // Mount points are frozen in path order, so freeze turns are always
       // taken in one order: no lock cycle between two groups (or a group
       // and a copy), whatever volumes a path has served.
+      // Crash-consistent: nothing frozen, the members copied back to back.
       std::map<std::string, std::string> mounted;  // staging path -> volume ID
       for (const auto& volume : volumes) {
+        if (consistency == Consistency::kCrash) break;
         ASSIGN_OR_RETURN(auto stage, catalog_->FindStage(volume.id));
         if (!stage || stage->block || stage->staging_path.empty()) continue;
         mounted[stage->staging_path] = volume.id;
@@ -119,12 +122,16 @@ StatusOr<Pool::GroupSnapshot> Pool::CreateGroupSnapshot(const std::string& name,
       // Every member is already frozen: the backend's copy runs as it is.
       FrozenRunner as_is = [](const std::function<void()>&,
                               const std::function<Status()>& step) { return step(); };
+      // A backend that copies in place makes each member read-only and final
+      // inside the window; any other's are sealed after the thaw.
       for (auto& member : result.members) {
-        std::string temp = TempEntry(member.id);
+        std::string temp = CopyEntry(member.id, SnapshotEntry(member.id));
         temps.push_back(temp);
+        const std::string source = VolumeEntry(member.source_volume_id);
         ASSIGN_OR_RETURN(member.clone_method,
-                         backend_->Clone(VolumeEntry(member.source_volume_id), temp,
-                                         member.size_bytes, as_is));
+                         backend_->copies_in_place()
+                             ? backend_->Snapshot(source, temp, member.size_bytes, as_is)
+                             : backend_->Clone(source, temp, member.size_bytes, as_is));
       }
       RETURN_IF_ERROR(Failpoint("pool.group_snapshot.frozen"));
       RETURN_IF_ERROR(window.Close());  // thawed: the images are complete, the rest is bookkeeping
@@ -132,7 +139,9 @@ StatusOr<Pool::GroupSnapshot> Pool::CreateGroupSnapshot(const std::string& name,
     for (const auto& member : result.members) {
       std::string final_path = SnapshotEntry(member.id);
       finals.push_back(final_path);
-      RETURN_IF_ERROR(PublishImage(TempEntry(member.id), final_path));
+      std::string temp = CopyEntry(member.id, final_path);
+      if (temp == final_path) continue;  // made read-only and final in the window
+      RETURN_IF_ERROR(PublishImage(temp, final_path));
       RETURN_IF_ERROR(backend_->Seal(final_path));
     }
     return catalog_->InsertGroupSnapshot(result.group, result.members);

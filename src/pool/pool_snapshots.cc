@@ -10,7 +10,8 @@
 namespace ditto::pool {
 
 StatusOr<CreateSnapshotResult> Pool::CreateSnapshot(const std::string& name,
-                                                    const std::string& source_volume_id) {
+                                                    const std::string& source_volume_id,
+                                                    Consistency consistency) {
   RETURN_IF_ERROR(ValidateName(name));
   RETURN_IF_ERROR(ValidateVolumeId(source_volume_id, "source_volume_id"));
   ASSIGN_OR_RETURN(auto hold,
@@ -48,15 +49,15 @@ StatusOr<CreateSnapshotResult> Pool::CreateSnapshot(const std::string& name,
 
   // As for volumes (see pool.h): the image complete and durable first, the
   // catalog row last.
-  std::string temp = TempEntry(record.id);
   std::string final_path = SnapshotEntry(record.id);
+  std::string temp = CopyEntry(record.id, final_path);
   auto make_snapshot = [&]() -> Status {
     ASSIGN_OR_RETURN(record.clone_method,
                      CloneEntry(VolumeEntry(source_volume_id), temp, record.size_bytes,
-                                source_volume_id, "pool.snapshot.frozen"));
+                                consistency == Consistency::kCrash ? "" : source_volume_id,
+                                "pool.snapshot.frozen", /*snapshot=*/true));
     RETURN_IF_ERROR(Failpoint("pool.snapshot.after_reflink"));
     RETURN_IF_ERROR(PublishImage(temp, final_path));
-    RETURN_IF_ERROR(backend_->Seal(final_path));
     RETURN_IF_ERROR(Failpoint("pool.snapshot.after_rename"));
     return catalog_->InsertSnapshot(record);
   };

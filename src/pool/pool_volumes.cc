@@ -86,9 +86,9 @@ Status Pool::RemoveIfPresent(const std::string& path) {
 }
 
 StatusOr<std::string> Pool::CloneEntry(const std::string& source_entry,
-                                       const std::string& temp_entry, uint64_t size,
+                                       const std::string& entry, uint64_t size,
                                        const std::string& frozen_volume_id,
-                                       std::string_view failpoint) {
+                                       std::string_view failpoint, bool snapshot) {
   std::string mount_point;
   if (!frozen_volume_id.empty()) {
     ASSIGN_OR_RETURN(auto stage, catalog_->FindStage(frozen_volume_id));
@@ -98,10 +98,16 @@ StatusOr<std::string> Pool::CloneEntry(const std::string& source_entry,
                             const std::function<Status()>& step) {
     return RunFrozen(host_, mount_point, freeze_limit_, failpoint, prepare, step);
   };
-  return backend_->Clone(source_entry, temp_entry, size, frozen);
+  return snapshot ? backend_->Snapshot(source_entry, entry, size, frozen)
+                  : backend_->Clone(source_entry, entry, size, frozen);
+}
+
+std::string Pool::CopyEntry(const std::string& id, const std::string& final_path) const {
+  return backend_->copies_in_place() ? final_path : TempEntry(id);
 }
 
 Status Pool::PublishImage(const std::string& temp_path, const std::string& final_path) {
+  if (temp_path == final_path) return absl::OkStatus();  // made in place, durable
   RETURN_IF_ERROR(host_.Rename(temp_path, final_path));
   std::string dir = final_path.substr(0, final_path.rfind('/'));
   return host_.SyncDirectory(dir);
@@ -198,8 +204,9 @@ StatusOr<CreateVolumeResult> Pool::CreateVolume(const CreateVolumeSpec& spec) {
 
   // The image first, complete and durable under its final name; the catalog
   // row last, as the commit point (see pool.h).
-  std::string temp = TempEntry(record.id);
   std::string final_path = VolumeEntry(record.id);
+  std::string temp =
+      spec.source_kind == SourceKind::kNone ? TempEntry(record.id) : CopyEntry(record.id, final_path);
   auto make_volume = [&]() -> Status {
     if (spec.source_kind == SourceKind::kNone) {
       RETURN_IF_ERROR(backend_->CreateEmpty(temp, capacity, spec.thick));
@@ -207,7 +214,10 @@ StatusOr<CreateVolumeResult> Pool::CreateVolume(const CreateVolumeSpec& spec) {
     } else {
       bool clone = spec.source_kind == SourceKind::kVolume;
       ASSIGN_OR_RETURN(record.clone_method,
-                       CloneEntry(source_entry, temp, capacity, clone ? spec.source_id : "",
+                       CloneEntry(source_entry, temp, capacity,
+                                  clone && spec.consistency == Consistency::kFilesystem
+                                      ? spec.source_id
+                                      : "",
                                   clone ? "pool.clone.frozen" : "pool.restore.frozen"));
       // Thick: its own blocks, not the source's (fallocate alone would keep
       // them shared). Nothing writes to the new image yet.

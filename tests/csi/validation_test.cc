@@ -153,7 +153,29 @@ TEST(ValidationTest, VolumeParameters) {
   Status status = ParseVolumeParameters(unknown).status();
   EXPECT_TRUE(absl::IsInvalidArgument(status));
   EXPECT_NE(std::string(status.message()).find("thick"), std::string::npos) << status;
-  EXPECT_TRUE(absl::IsInvalidArgument(ValidateSnapshotParameters(unknown)));
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseSnapshotParameters(unknown).status()));
+}
+
+TEST(ValidationTest, ConsistencyOfVolumesAndSnapshots) {
+  ProtoMap parameters;
+  EXPECT_FALSE(ParseVolumeParameters(parameters)->crash_consistent);  // filesystem by default
+  EXPECT_FALSE(ParseSnapshotParameters(parameters)->crash_consistent);
+  parameters["consistency"] = "crash";
+  EXPECT_TRUE(ParseVolumeParameters(parameters)->crash_consistent);
+  EXPECT_TRUE(ParseSnapshotParameters(parameters)->crash_consistent);
+  parameters["consistency"] = "filesystem";
+  EXPECT_FALSE(ParseVolumeParameters(parameters)->crash_consistent);
+  EXPECT_FALSE(ParseSnapshotParameters(parameters)->crash_consistent);
+  parameters["consistency"] = "Crash";
+  Status status = ParseSnapshotParameters(parameters).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(status));
+  EXPECT_NE(std::string(status.message()).find("\"filesystem\""), std::string::npos) << status;
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseVolumeParameters(parameters).status()));
+  ProtoMap thick;
+  thick["thick"] = "true";
+  status = ParseSnapshotParameters(thick).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(status));
+  EXPECT_NE(std::string(status.message()).find("consistency"), std::string::npos) << status;
 }
 
 TEST(ValidationTest, MutableParameters) {

@@ -2,6 +2,7 @@
 // btrfs-subvolumes backend), XFS with reflink and ext4 (the reflink-files
 // backend, ext4 its sparse-copy fallback). Content is compared by hash.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -116,9 +117,20 @@ TEST_P(PoolOnFilesystem, SnapshotRestoreAndGrowOnClone) {
   auto snapshot = pool_->CreateSnapshot("snap", source.id);
   ASSERT_TRUE(snapshot.ok()) << snapshot.status();
   EXPECT_TRUE(snapshot->snapshot.ready_to_use);
-  auto info = host_.Stat(pool_->SnapshotPath(snapshot->snapshot.id));
-  ASSERT_TRUE(info.ok());
-  EXPECT_EQ(info->mode & 0777, 0444u);
+  // Read-only for good: in a subvolume made read-only with the snapshot
+  // (btrfs; even root cannot open it for writing), or mode 0444.
+  const std::string snapshot_path = pool_->SnapshotPath(snapshot->snapshot.id);
+  if (btrfs()) {
+    int fd = ::open(snapshot_path.c_str(), O_WRONLY | O_CLOEXEC);
+    int open_error = errno;
+    if (fd >= 0) ::close(fd);
+    EXPECT_EQ(fd, -1) << "the snapshot's image opened for writing";
+    EXPECT_EQ(open_error, EROFS);
+  } else {
+    auto info = host_.Stat(snapshot_path);
+    ASSERT_TRUE(info.ok());
+    EXPECT_EQ(info->mode & 0777, 0444u);
+  }
 
   Write(source.id, kMiB, RandomBytes(kMiB, 6));  // the snapshot must not change
   auto restored = Create("restored", 0, SourceKind::kSnapshot, snapshot->snapshot.id);

@@ -217,6 +217,30 @@ TEST_P(PoolTest, CloneOfAMountedVolumeFreezesAndAlwaysThaws) {
   EXPECT_EQ(host_.freeze_count(), 3);
 }
 
+// Consistency::kCrash: a copy of a mounted volume freezes (and flushes)
+// nothing; the source's application never pauses.
+TEST_P(PoolTest, CrashConsistentCopiesOfAMountedVolumeFreezeNothing) {
+  Init();
+  auto source = MakeVolume("source");
+  ASSERT_TRUE(host_.MakeDirectories("/staging/source", 0700).ok());
+  ASSERT_TRUE(pool_->catalog()
+                  .PutStage({.volume_id = source.id, .staging_path = "/staging/source",
+                             .device = "/dev/loop0", .block = false, .fs_type = "ext4"})
+                  .ok());
+  auto clone = pool_->CreateVolume({.name = "c1", .source_kind = SourceKind::kVolume,
+                                    .source_id = source.id,
+                                    .consistency = Consistency::kCrash});
+  ASSERT_TRUE(clone.ok()) << clone.status();
+  EXPECT_EQ(clone->volume.clone_method, CloneMethod());
+  ASSERT_TRUE(pool_->CreateSnapshot("s", source.id, Consistency::kCrash).ok());
+  ASSERT_TRUE(pool_->CreateGroupSnapshot("g", {source.id}, Consistency::kCrash).ok());
+  EXPECT_EQ(host_.freeze_count(), 0);
+  // The default freezes.
+  ASSERT_TRUE(pool_->CreateSnapshot("s2", source.id).ok());
+  EXPECT_EQ(host_.freeze_count(), 1);
+  EXPECT_EQ(host_.thaw_count(), 1);
+}
+
 TEST_P(PoolTest, SourceErrorsUseTheCanonicalCodes) {
   Init();
   auto source = MakeVolume("source", 16 * kMiB);
@@ -548,6 +572,47 @@ TEST_P(BtrfsPoolTest, EachImageLivesInASubvolumeOfItsOwnWithoutCopyOnWrite) {
   auto status = pool_->GetStatus();
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->backend, "btrfs-subvolumes");
+}
+
+// A subvolume snapshot is whole and durable when its ioctl returns: clones,
+// snapshots, restores and group snapshots are made at their final name, with
+// no rename, no directory fsync (a second transaction commit) and no sealing
+// after the fact (a snapshot is read-only from its first commit).
+TEST_P(BtrfsPoolTest, CopiesAreMadeInPlaceWithoutARenameOrASecondCommit) {
+  Init();
+  auto source = MakeVolume("source");
+  auto other = MakeVolume("other");
+  ASSERT_TRUE(host_.WriteAt(pool_->VolumePath(source.id), 0, "data").ok());
+  const Status refused = absl::InternalError("not on the copy path");
+  host_.InjectError("Rename", dir_, refused);
+  host_.InjectError("SyncDirectory", dir_ + "/volumes", refused);
+  host_.InjectError("SyncDirectory", dir_ + "/snapshots", refused);
+  host_.InjectError("MakeSubvolumeReadOnly", dir_, refused);
+  host_.InjectError("SetMode", dir_ + "/snapshots", refused);
+
+  auto clone = pool_->CreateVolume(
+      {.name = "clone", .source_kind = SourceKind::kVolume, .source_id = source.id});
+  ASSERT_TRUE(clone.ok()) << clone.status();
+  auto snapshot = pool_->CreateSnapshot("snap", source.id);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_FALSE(host_.WriteAt(pool_->SnapshotPath(snapshot->snapshot.id), 0, "x").ok())
+      << "a snapshot is read-only";
+  auto restored = pool_->CreateVolume({.name = "restored", .capacity_bytes = 16 * kMiB,
+                                       .source_kind = SourceKind::kSnapshot,
+                                       .source_id = snapshot->snapshot.id});
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  auto group = pool_->CreateGroupSnapshot("group", {source.id, other.id});
+  ASSERT_TRUE(group.ok()) << group.status();
+  for (const auto& member : group->members) {
+    EXPECT_FALSE(host_.WriteAt(pool_->SnapshotPath(member.id), 0, "x").ok())
+        << "group snapshot member " << member.id << " is read-only";
+  }
+  EXPECT_EQ(*host_.ReadAt(pool_->VolumePath(clone->volume.id), 0, 4), "data");
+  EXPECT_EQ(*host_.ReadAt(pool_->VolumePath(restored->volume.id), 0, 4), "data");
+  EXPECT_TRUE(TempFiles().empty());
+  // An empty volume is still made under tmp/ and renamed: refused here.
+  EXPECT_FALSE(pool_->CreateVolume({.name = "empty", .capacity_bytes = kMiB}).ok());
+  EXPECT_TRUE(TempFiles().empty());
 }
 
 TEST_P(BtrfsPoolTest, ElsewhereTheDefaultIsABtrfsBackingFile) {

@@ -106,9 +106,24 @@ class PowerLossTest : public DaemonTest {
   std::string BackingFile() const { return work_.pool_dir() + "/backing.img"; }
   std::string CrashImage() const { return work_.pool_dir() + "/at-the-cut.img"; }
 
-  // Cuts the power; cut_at_ is when the cut began.
+  // Cuts the power while at least one request is in flight (sent and not
+  // yet answered); cut_at_ is when the cut began.
   void CutPower() {
-    cut_at_ = Clock::now();
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    for (;;) {
+      {
+        std::lock_guard lock(mutex_);
+        // Every request in pending_ was sent before this instant and is
+        // answered after it (both are taken under mutex_).
+        if (pending_ > 0) {
+          cut_at_ = Clock::now();
+          break;
+        }
+      }
+      ASSERT_LT(Clock::now(), deadline) << "no request was sent for 10 s: the load stopped "
+                                           "before the cut";
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
     if (shutdown_cut_) {
       // XFS: shut down without flushing the log.
       ToolResult shutdown = RunTool({"xfs_io", "-x", "-c", "shutdown", work_.DataDir()});
@@ -142,7 +157,11 @@ class PowerLossTest : public DaemonTest {
       std::optional<Op> next = make();
       if (!next) return;
       Op op = *next;
-      op.sent_at = Clock::now();
+      {
+        std::lock_guard lock(mutex_);
+        op.sent_at = Clock::now();
+        ++pending_;
+      }
       grpc::Status status;
       if (op.kind == Op::kCreate || op.kind == Op::kClone) {
         pb::CreateVolumeResponse created;
@@ -158,8 +177,9 @@ class PowerLossTest : public DaemonTest {
         status = client.DeleteVolume(op.subject);
       }
       op.acknowledged = status.ok();
-      op.answered_at = Clock::now();
       std::lock_guard lock(mutex_);
+      op.answered_at = Clock::now();
+      --pending_;
       ops_.push_back(op);
       if (!status.ok()) return;  // the cut reached this client
     }
@@ -167,6 +187,7 @@ class PowerLossTest : public DaemonTest {
 
   std::mutex mutex_;
   std::vector<Op> ops_;
+  int pending_ = 0;  // requests sent and not yet answered
   bool shutdown_cut_ = false;
   std::unique_ptr<test::LoopFilesystem> disk_;
   Clock::time_point cut_at_;
