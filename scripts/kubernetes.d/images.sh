@@ -40,7 +40,7 @@ image_debian_base() {
     log "making the debian:12 base image with mmdebstrap"
     local tar=$KIMAGES/debian-12-rootfs.tar
     if [[ ! -f $tar ]]; then
-      mmdebstrap --quiet --variant=minbase --include=ca-certificates bookworm "$tar.part" \
+      mmdebstrap --quiet --format=tar --variant=minbase --include=ca-certificates bookworm "$tar.part" \
         "deb $DEBIAN_MIRROR bookworm main" "deb $DEBIAN_MIRROR bookworm-updates main" \
         "deb $DEBIAN_SECURITY_MIRROR bookworm-security main" || die "mmdebstrap of Debian 12 failed"
       mv "$tar.part" "$tar"

@@ -147,6 +147,50 @@ YAML
   echo "$t"
 }
 
+# The node plugin's pod is deleted right after the clone of a mounted, busy
+# source is asked for: the DaemonSet restarts it, the clone completes, and
+# the source's application keeps writing (a filesystem left frozen would stop
+# its heartbeat).
+scenario_node_plugin_restart() {
+  local ns=$TNS-restart
+  fresh_namespace $ns
+  claim src $ns ditto 1Gi
+  pod busy $ns 'i=0; while true; do head -c 65536 /dev/urandom > /data0/f$((i % 64)); date +%s > /data0/beat; sync; i=$((i+1)); sleep 0.2; done' src
+  pod_running busy $ns || return 1
+  sleep 2
+  local node t0 t plugin
+  node=$(kctl -n $ns get pod busy -o jsonpath='{.spec.nodeName}')
+  plugin=$(kctl -n ditto get pods -l app.kubernetes.io/name=ditto-node -o jsonpath='{.items[0].metadata.name}')
+  t0=$(now)
+  kctl apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: clone
+  namespace: $ns
+  annotations: {volume.kubernetes.io/selected-node: $node}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: ditto
+  resources: {requests: {storage: 1Gi}}
+  dataSource: {kind: PersistentVolumeClaim, name: src}
+YAML
+  kctl -n ditto delete pod "$plugin" --wait=false >/dev/null
+  t=$(bound_after clone $ns "$t0" 240) || return 1
+  kctl -n ditto wait --for=condition=Ready pod -l app.kubernetes.io/name=ditto-node --timeout=180s >/dev/null \
+    || { log "the node plugin did not come back Ready"; return 1; }
+  # The application still writes: its heartbeat moves.
+  local b1 b2
+  b1=$(kctl -n $ns exec busy -- cat /data0/beat)
+  sleep 3
+  b2=$(kctl -n $ns exec busy -- cat /data0/beat)
+  ((b2 > b1)) || { log "the source's application stopped writing (heartbeat $b1, then $b2): left frozen?"; return 1; }
+  pod check $ns 'ls /data0 | grep -q beat; cat /data0/f* > /dev/null' clone
+  pod_done check $ns || return 1
+  kctl delete namespace $ns --wait=false >/dev/null
+  echo "$t"
+}
+
 scenario_snapshot_restore_expand() {
   local ns=$TNS-snap
   fresh_namespace $ns
@@ -292,7 +336,8 @@ scenario_metrics() {
   echo -
 }
 
-SCENARIOS=(seed clone_busy_source snapshot_restore_expand block_clone group_snapshot attributes_class capacity metrics)
+SCENARIOS=(seed clone_busy_source node_plugin_restart snapshot_restore_expand block_clone group_snapshot
+           attributes_class capacity metrics)
 
 cmd_test() {
   [[ -f $KUBECONFIG_PATH ]] || die "no cluster: run 'bash scripts/kubernetes up' first"
