@@ -51,6 +51,24 @@ ${5:-}
 YAML
 }
 
+# clone_on_node NAME NS SOURCE NODE: a 1Gi clone of claim SOURCE, placed on
+# NODE (the source's) without waiting for a consumer.
+clone_on_node() {
+  kctl apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: $1
+  namespace: $2
+  annotations: {volume.kubernetes.io/selected-node: $4}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: ditto
+  resources: {requests: {storage: 1Gi}}
+  dataSource: {kind: PersistentVolumeClaim, name: $3}
+YAML
+}
+
 pod_done() { # pod_done NAME NS [TIMEOUT]: waits until the pod succeeded
   local name=$1 ns=$2 limit=${3:-180} start=$SECONDS phase
   while ((SECONDS - start < limit)); do
@@ -126,19 +144,7 @@ scenario_clone_busy_source() {
   local node t0 t
   node=$(kctl -n $ns get pod busy -o jsonpath='{.spec.nodeName}')
   t0=$(now)
-  kctl apply -f - >/dev/null <<YAML
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata:
-  name: clone
-  namespace: $ns
-  annotations: {volume.kubernetes.io/selected-node: $node}
-spec:
-  accessModes: [ReadWriteOnce]
-  storageClassName: ditto
-  resources: {requests: {storage: 1Gi}}
-  dataSource: {kind: PersistentVolumeClaim, name: src}
-YAML
+  clone_on_node clone $ns src "$node"
   t=$(bound_after clone $ns "$t0") || return 1
   # The clone's ext4 mounts (kubelet runs no repair) and reads back.
   pod check $ns 'ls /data0 | wc -l; cat /data0/f* > /dev/null; grep " /data0 " /proc/mounts' clone
@@ -162,19 +168,7 @@ scenario_node_plugin_restart() {
   node=$(kctl -n $ns get pod busy -o jsonpath='{.spec.nodeName}')
   plugin=$(kctl -n ditto get pods -l app.kubernetes.io/name=ditto-node -o jsonpath='{.items[0].metadata.name}')
   t0=$(now)
-  kctl apply -f - >/dev/null <<YAML
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata:
-  name: clone
-  namespace: $ns
-  annotations: {volume.kubernetes.io/selected-node: $node}
-spec:
-  accessModes: [ReadWriteOnce]
-  storageClassName: ditto
-  resources: {requests: {storage: 1Gi}}
-  dataSource: {kind: PersistentVolumeClaim, name: src}
-YAML
+  clone_on_node clone $ns src "$node"
   kctl -n ditto delete pod "$plugin" --wait=false >/dev/null
   t=$(bound_after clone $ns "$t0" 240) || return 1
   kctl -n ditto wait --for=condition=Ready pod -l app.kubernetes.io/name=ditto-node --timeout=180s >/dev/null \

@@ -55,6 +55,15 @@ class PoolTest : public testing::TestWithParam<BackendChoice> {
     EXPECT_TRUE(result.ok()) << result.status();
     return result.ok() ? result->volume : catalog::VolumeRecord{};
   }
+  // Records volume `id` as staged (mounted ext4) at `path`: what the pool
+  // freezes around a copy.
+  void StageMounted(const std::string& id, const std::string& path) {
+    ASSERT_TRUE(host_.MakeDirectories(path, 0700).ok());
+    ASSERT_TRUE(pool_->catalog()
+                    .PutStage({.volume_id = id, .staging_path = path, .device = "/dev/loop0",
+                               .block = false, .fs_type = "ext4"})
+                    .ok());
+  }
   std::vector<std::string> TempFiles() { return *host_.ListDirectory(dir_ + "/tmp"); }
   // Puts an image file at `image` the way the backend would have made it
   // (btrfs: in a subvolume of its own), as a crash can leave one.
@@ -187,11 +196,7 @@ TEST_P(PoolTest, ReflinkCloneSharesBlocksAndRecordsTheSource) {
 TEST_P(PoolTest, CloneOfAMountedVolumeFreezesAndAlwaysThaws) {
   Init();
   auto source = MakeVolume("source");
-  ASSERT_TRUE(host_.MakeDirectories("/staging/source", 0700).ok());
-  ASSERT_TRUE(pool_->catalog()
-                  .PutStage({.volume_id = source.id, .staging_path = "/staging/source",
-                             .device = "/dev/loop0", .block = false, .fs_type = "ext4"})
-                  .ok());
+  ASSERT_NO_FATAL_FAILURE(StageMounted(source.id, "/staging/source"));
   ASSERT_TRUE(pool_->CreateVolume({.name = "c1", .source_kind = SourceKind::kVolume,
                                    .source_id = source.id})
                   .ok());
@@ -222,11 +227,7 @@ TEST_P(PoolTest, CloneOfAMountedVolumeFreezesAndAlwaysThaws) {
 TEST_P(PoolTest, CrashConsistentCopiesOfAMountedVolumeFreezeNothing) {
   Init();
   auto source = MakeVolume("source");
-  ASSERT_TRUE(host_.MakeDirectories("/staging/source", 0700).ok());
-  ASSERT_TRUE(pool_->catalog()
-                  .PutStage({.volume_id = source.id, .staging_path = "/staging/source",
-                             .device = "/dev/loop0", .block = false, .fs_type = "ext4"})
-                  .ok());
+  ASSERT_NO_FATAL_FAILURE(StageMounted(source.id, "/staging/source"));
   auto clone = pool_->CreateVolume({.name = "c1", .source_kind = SourceKind::kVolume,
                                     .source_id = source.id,
                                     .consistency = Consistency::kCrash});
