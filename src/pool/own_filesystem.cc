@@ -1,6 +1,7 @@
 #include "pool/own_filesystem.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "fmt/format.h"
 #include "pool/layout.h"
@@ -123,13 +124,23 @@ Status MountOwnFilesystem(host::Host& host, const PoolLayout& layout) {
   bool attached_here = false;
   if (!layout.device_uuid.empty()) {
     what = fmt::format("device {} (filesystem UUID {})", layout.device, layout.device_uuid);
-    auto found = RunOrFail(host, {"blkid", "-U", layout.device_uuid},
-                           fmt::format("finding the pool's {}", what));
+    // Every device probed afresh (no cache, and not `-U`, which may answer
+    // a name that another disk has taken since the pool's was detached).
+    auto found = RunOrFail(
+        host, {"blkid", "-c", "/dev/null", "-t", "UUID=" + layout.device_uuid, "-o", "device"},
+        fmt::format("finding the pool's {}", what));
     if (!found.ok() || found->empty()) {
       return absl::FailedPreconditionError(fmt::format(
           "the pool's {} is not attached to this machine; attach the disk, then retry", what));
     }
-    device = *found;
+    std::vector<std::string> devices = absl::StrSplit(*found, '\n', absl::SkipWhitespace());
+    if (devices.size() > 1) {
+      return absl::FailedPreconditionError(fmt::format(
+          "the pool's filesystem UUID {} is on {} devices ({}): a copy of the pool's disk is "
+          "attached too; detach the one that is not the pool's, then retry",
+          layout.device_uuid, devices.size(), absl::StrJoin(devices, ", ")));
+    }
+    device = devices.front();
   } else {
     std::string backing = JoinPath(layout.dir, kBackingFileName);
     what = fmt::format("backing file {}", backing);
