@@ -481,6 +481,41 @@ TEST_F(DriverTest, Snapshots) {
   EXPECT_EQ(Code(&pb::Controller::Stub::DeleteSnapshot, delete_snapshot), C::OK);
 }
 
+// "consistency": "crash" in a snapshot's or a clone's parameters copies a
+// mounted volume without freezing it; the default freezes; any other value
+// is INVALID_ARGUMENT.
+TEST_F(DriverTest, ConsistencyCrashCopiesAMountedVolumeWithoutAFreeze) {
+  auto volume = CreateOk("pvc-busy").volume();
+  ASSERT_EQ(NodeCode(&pb::Node::Stub::NodeStageVolume, Stage(volume.volume_id())), C::OK);
+  const int freezes = host_.freeze_count();
+
+  pb::CreateSnapshotRequest snapshot;
+  snapshot.set_name("snap-crash");
+  snapshot.set_source_volume_id(volume.volume_id());
+  (*snapshot.mutable_parameters())["consistency"] = "crash";
+  EXPECT_EQ(Code(&pb::Controller::Stub::CreateSnapshot, snapshot), C::OK);
+  pb::CreateVolumeRequest clone;
+  clone.set_name("pvc-crash-clone");
+  *clone.add_volume_capabilities() = Mount();
+  clone.mutable_volume_content_source()->mutable_volume()->set_volume_id(volume.volume_id());
+  (*clone.mutable_parameters())["consistency"] = "crash";
+  EXPECT_EQ(Code(&pb::Controller::Stub::CreateVolume, clone), C::OK);
+  EXPECT_EQ(host_.freeze_count(), freezes) << "a crash-consistent copy froze the volume";
+
+  snapshot.set_name("snap-frozen");
+  (*snapshot.mutable_parameters())["consistency"] = "filesystem";
+  EXPECT_EQ(Code(&pb::Controller::Stub::CreateSnapshot, snapshot), C::OK);
+  EXPECT_EQ(host_.freeze_count(), freezes + 1);
+
+  snapshot.set_name("snap-bad");
+  (*snapshot.mutable_parameters())["consistency"] = "sometimes";
+  EXPECT_EQ(Code(&pb::Controller::Stub::CreateSnapshot, snapshot), C::INVALID_ARGUMENT);
+  clone.set_name("pvc-bad-clone");
+  (*clone.mutable_parameters())["consistency"] = "sometimes";
+  EXPECT_EQ(Code(&pb::Controller::Stub::CreateVolume, clone), C::INVALID_ARGUMENT);
+  EXPECT_EQ(host_.freeze_count(), freezes + 1);
+}
+
 TEST_F(DriverTest, ExpandGetVolumeAndCondition) {
   auto volume = CreateOk("pvc-grow", 64 * kMiB).volume();
   pb::ControllerExpandVolumeRequest expand;
