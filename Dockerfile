@@ -13,14 +13,19 @@ RUN apt-get update \
       libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev \
       libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev libssl-dev prometheus-cpp-dev \
  && rm -rf /var/lib/apt/lists/*
-WORKDIR /src
+# ccache keeps compiled objects between builds: in the builder's cache mount,
+# or in the directory the build argument CCACHE_DIR names. scripts/kubernetes
+# mounts the host's cache there and sets SRC_DIR to the checkout's own path:
+# with the build type and build directory of scripts/setup, what the host
+# compiled for this tree is reused.
+ARG SRC_DIR=/src
+ARG CCACHE_DIR=/root/.cache/ccache
+WORKDIR $SRC_DIR
 COPY . .
-# The compiler cache outlives the build (a builder's cache mount): a rebuild
-# after a change compiles only what changed.
 RUN --mount=type=cache,target=/root/.cache/ccache \
-    cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DCMAKE_RUNTIME_OUTPUT_DIRECTORY=/out \
- && cmake --build /build -j "$(nproc)" --target dittod dittoctl \
+ && cmake --build build -j "$(nproc)" --target dittod dittoctl \
  && strip /out/dittod /out/dittoctl
 
 # ---- runtime: the tools dittod execs and the shared libraries it links ----

@@ -65,7 +65,12 @@ image_ditto() {
   image_ok ditto "$key" && return 0
   image_debian_base
   log "building $ref from $ROOT/Dockerfile (key $key)"
+  # The host's compiler cache, shared with the build stage: what scripts/setup
+  # compiled for this tree is not compiled again.
+  local ccache_dir=${CCACHE_DIR:-$HOME/.cache/ccache}
+  mkdir -p "$ccache_dir"
   bah bud --quiet --layers --pull=never --network=host --isolation=chroot \
+    --build-arg SRC_DIR="$ROOT" --build-arg CCACHE_DIR=/host-ccache -v "$ccache_dir:/host-ccache" \
     -t "$ref" -f "$ROOT/Dockerfile" "$ROOT" >"$KCACHE/logs/image-ditto.log" 2>&1 \
     || die "building $ref failed: see $KCACHE/logs/image-ditto.log"
   save_image ditto "$ref" "$key"
