@@ -126,9 +126,10 @@ Status MountOwnFilesystem(host::Host& host, const PoolLayout& layout) {
     what = fmt::format("device {} (filesystem UUID {})", layout.device, layout.device_uuid);
     // Every device probed afresh (no cache, and not `-U`, which may answer
     // a name that another disk has taken since the pool's was detached).
-    auto found = RunOrFail(
-        host, {"blkid", "-c", "/dev/null", "-t", "UUID=" + layout.device_uuid, "-o", "device"},
-        fmt::format("finding the pool's {}", what));
+    auto found = RunOrFail(host,
+                           {"blkid", "--cache-file", "/dev/null", "-t",
+                            "UUID=" + layout.device_uuid, "-o", "device"},
+                           fmt::format("finding the pool's {}", what));
     if (!found.ok() || found->empty()) {
       return absl::FailedPreconditionError(fmt::format(
           "the pool's {} is not attached to this machine; attach the disk, then retry", what));

@@ -669,7 +669,7 @@ class DevicePoolTest : public PoolTest {
       }
       if (argv[0] == "blkid" && argv[1] == "-p") return host::CommandResult{0, "c0ffee-uuid\n", ""};
       if (argv[0] == "blkid" && argv.size() == 7 && argv[3] == "-t") {
-        EXPECT_EQ(argv[1], "-c");  // the cache bypassed: a cached name may be stale
+        EXPECT_EQ(argv[1], "--cache-file");  // bypassed: a cached name may be stale
         if (argv[4] != "UUID=c0ffee-uuid") return host::CommandResult{2, "", ""};
         return host::CommandResult{0, device_ + "\n", ""};
       }
