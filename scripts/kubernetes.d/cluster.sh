@@ -77,7 +77,7 @@ make_shared_dirs() {
 # every pod sandbox, whose oom_score_adj the CRI sets to -998 ("can't get
 # final child's PID from pipe: EOF"), unless containerd keeps the scores at
 # or above its own.
-can_lower_oom_score() {
+has_cap_sys_resource() {
   local cap
   cap=$(awk '/^CapEff:/ { print $2 }' /proc/self/status)
   (( (16#$cap >> 24) & 1 ))
@@ -86,7 +86,7 @@ can_lower_oom_score() {
 write_containerd_config() {
   mkdir -p "$KSTATE/containerd" "$KSTATE/cni/net.d"
   local restrict_oom=false
-  can_lower_oom_score || restrict_oom=true
+  has_cap_sys_resource || restrict_oom=true
   cat >"$KSTATE/containerd/config.toml" <<TOML
 version = 2
 root = "$KSTATE/containerd/root"
