@@ -186,6 +186,7 @@ cluster_up() {
     --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
     --client-ca-file "$PKI/ca.crt" \
     --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types InternalIP,Hostname \
     --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-cluster-ip-range "$SERVICE_CIDR" --authorization-mode Node,RBAC \
@@ -281,7 +282,7 @@ cluster_down() {
   done < <(losetup -n -O NAME,BACK-FILE 2>/dev/null)
   # Network namespaces the CNI made for pods, and the bridge.
   local ns
-  for ns in /run/netns/cni-*; do [[ -e $ns ]] && { umount "$ns" 2>/dev/null; rm -f "$ns"; }; done
+  for ns in /run/netns/cni-*; do [[ -e $ns ]] && { umount "$ns" 2>/dev/null || true; rm -f "$ns"; }; done
   ip link del "$CNI_BRIDGE" 2>/dev/null || true
   remove_pod_cgroups
   restore_sysctls
