@@ -244,6 +244,8 @@ struct Row {
   double crash_pause_ms;
   std::map<std::string, double> steps;  // median per step of the filesystem-consistent clones
   std::vector<FreezeTrial> freezes;
+  int failed = 0;        // filesystem-consistent clones that failed (froze past the limit)
+  int crash_failed = 0;  // crash-consistent clones that failed
 };
 
 std::vector<Row> Measure(ditto::host::LinuxHost& host, const std::string& backend,
@@ -294,6 +296,7 @@ std::vector<Row> Measure(ditto::host::LinuxHost& host, const std::string& backen
     auto clone_under_writer = [&](ditto::pool::Consistency consistency, const char* tag) {
       std::vector<double> times;
       std::map<std::string, std::vector<double>> steps;
+      int failed = 0;
       Writer writer(mnt + "/writer");
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       for (int i = 0; i < clones; ++i) {
@@ -312,7 +315,15 @@ std::vector<Row> Measure(ditto::host::LinuxHost& host, const std::string& backen
           accounted += ms;
         }
         steps["9 the rest (catalog commit, bookkeeping)"].push_back(times.back() - accounted);
-        Check(clone.status(), "clone");
+        // An XFS clone of a volume split into a million extents outlasts
+        // the freeze limit: its answer (the time until it) is the result.
+        if (!clone.ok()) {
+          ++failed;
+          std::cerr << fmt::format("{} clone after {} writes failed after {:.0f} ms: {}\n",
+                                   backend, target, times.back(),
+                                   std::string(clone.status().message()));
+          continue;
+        }
         Check((*pool)->DeleteVolume(clone->volume.id), "delete clone");
       }
       double pause = writer.Stop();
@@ -322,15 +333,16 @@ std::vector<Row> Measure(ditto::host::LinuxHost& host, const std::string& backen
         values.resize(clones, 0.0);
         step_medians[step] = Median(values);
       }
-      return std::make_tuple(times, pause, step_medians);
+      return std::make_tuple(times, pause, step_medians, failed);
     };
-    auto [times, pause, steps_ms] =
+    auto [times, pause, steps_ms, failed] =
         clone_under_writer(ditto::pool::Consistency::kFilesystem, "fs");
-    auto [crash_times, crash_pause, crash_steps] =
+    auto [crash_times, crash_pause, crash_steps, crash_failed] =
         clone_under_writer(ditto::pool::Consistency::kCrash, "crash");
     rows.push_back({backend, written, extents->size(), Median(times),
                     *std::max_element(times.begin(), times.end()), pause, Median(crash_times),
-                    crash_pause, steps_ms, TryFreezes(host, mnt, (*pool)->VolumePath(id))});
+                    crash_pause, steps_ms, TryFreezes(host, mnt, (*pool)->VolumePath(id)),
+                    failed, crash_failed});
     std::cerr << fmt::format("{} after {} writes: {} extents, clone p50 {:.1f} ms, writer pause "
                              "{:.1f} ms; crash-consistent p50 {:.1f} ms, pause {:.1f} ms\n",
                              backend, written, extents->size(), rows.back().clone_p50_ms, pause,
@@ -381,11 +393,15 @@ int main(int argc, char** argv) {
                "longest writer pause | crash-consistent clone p50 | its longest writer pause "
                "|\n|---|---|---|---|---|---|---|---|\n";
   for (const auto& row : rows) {
-    std::cout << fmt::format("| {} | {} | {} | {:.1f} ms | {:.1f} ms | {:.1f} ms | {:.1f} ms | "
+    auto failures = [&](int failed) {
+      return failed > 0 ? fmt::format(" ({} of {} failed: frozen past the limit)", failed, clones)
+                        : std::string();
+    };
+    std::cout << fmt::format("| {} | {} | {} | {:.1f} ms{} | {:.1f} ms | {:.1f} ms | {:.1f} ms{} | "
                              "{:.1f} ms |\n",
                              row.writes, row.backend, row.extents, row.clone_p50_ms,
-                             row.clone_max_ms, row.pause_ms, row.crash_p50_ms,
-                             row.crash_pause_ms);
+                             failures(row.failed), row.clone_max_ms, row.pause_ms,
+                             row.crash_p50_ms, failures(row.crash_failed), row.crash_pause_ms);
   }
   std::cout << "\nThe steps of one filesystem-consistent clone under the writer (median over "
                "the clones at each point, ms):\n\n| backend | random 4 KiB writes | extents |";
