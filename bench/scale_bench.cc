@@ -334,9 +334,10 @@ int main(int argc, char** argv) {
   const char* backend_env = std::getenv("DITTO_POOL_BACKEND");
   std::string backend = backend_env != nullptr && *backend_env != '\0' ? backend_env : "btrfs";
   std::string fs_type = backend == "xfs" ? "xfs" : "btrfs";
-  // Sparse: room for the metadata of the largest point (a subvolume or a
-  // reflinked file per volume) with plenty to spare.
-  uint64_t fs_size = std::max<uint64_t>(16 * kGiB, options.points.back() * 512 * kKiB);
+  // Sparse, and large enough that the largest point's volumes stay within
+  // the default over-commit ratio (10) of its capacity.
+  uint64_t fs_size = std::max<uint64_t>(
+      16 * kGiB, ((options.points.back() + 2 * options.sample + 16) * options.size / 8 / kGiB + 1) * kGiB);
   Progress(fmt::format("creating a {} sparse {} filesystem on a loop device for a {} pool",
                        SizeLabel(fs_size), fs_type, backend));
   auto fs = Check(ditto::test::LoopFilesystem::Create(fs_type, fs_size), "loop filesystem");

@@ -4,6 +4,7 @@
 //   dittod --endpoint unix:///run/ditto/csi.sock --node-id NODE --pool DIR
 //          [--driver-name ditto.csi.dev] [--mode all|controller|node]
 //          [--pool-size SIZE] [--metrics-address HOST:PORT] [--log-level info]
+//          [--space-refresh-period SECONDS]
 //
 // Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the pool or
 // the socket cannot be used, 2 for a bad command line.
@@ -51,6 +52,7 @@ struct Flags {
   std::string pool_device;
   std::string metrics_address;  // empty: no metrics endpoint
   std::string log_level = "info";
+  int space_refresh_seconds = 60;
 };
 
 // Feeds every served RPC into the Prometheus metrics.
@@ -78,6 +80,7 @@ metrics::PoolStatsSource PoolStatsOf(pool::Pool& pool) {
     stats.shared_bytes = status.shared_bytes;
     stats.volume_count = status.volume_count;
     stats.snapshot_count = status.snapshot_count;
+    stats.unmeasured_images = status.unmeasured_images;
     return stats;
   };
 }
@@ -164,6 +167,14 @@ int Serve(const Flags& flags) {
   auto driver = csi::Driver::Open(host, options);
   if (!driver.ok()) {
     spdlog::critical("cannot start: {}", std::string(driver.status().message()));
+    return 1;
+  }
+  // The space figures (metrics, status) from a cache measured in the
+  // background, so that no request reads every image's extent map.
+  Status refreshing = (*driver)->pool().StartSpaceRefresh(
+      std::chrono::seconds(flags.space_refresh_seconds));
+  if (!refreshing.ok()) {
+    spdlog::critical("cannot start: {}", std::string(refreshing.message()));
     return 1;
   }
   Status removed = RemoveStaleSocket(host, *socket_path);
@@ -256,6 +267,12 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-address", flags.metrics_address,
                  "serve Prometheus /metrics and /healthz (readiness) on HOST:PORT, e.g. "
                  "0.0.0.0:9810; off when not given");
+  app.add_option("--space-refresh-period", flags.space_refresh_seconds,
+                 "measure every image's space (shared and reserved bytes in metrics and "
+                 "status) once per this many seconds, spread evenly; ditto's own changes are "
+                 "measured within a second")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
