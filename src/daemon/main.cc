@@ -169,14 +169,6 @@ int Serve(const Flags& flags) {
     spdlog::critical("cannot start: {}", std::string(driver.status().message()));
     return 1;
   }
-  // The space figures (metrics, status) from a cache measured in the
-  // background, so that no request reads every image's extent map.
-  Status refreshing = (*driver)->pool().StartSpaceRefresh(
-      std::chrono::seconds(flags.space_refresh_seconds));
-  if (!refreshing.ok()) {
-    spdlog::critical("cannot start: {}", std::string(refreshing.message()));
-    return 1;
-  }
   Status removed = RemoveStaleSocket(host, *socket_path);
   if (!removed.ok()) {
     spdlog::critical("cannot start: {}", std::string(removed.message()));
@@ -216,6 +208,17 @@ int Serve(const Flags& flags) {
   Status mode = host.SetMode(*socket_path, 0600);
   if (!mode.ok()) {
     spdlog::critical("cannot restrict {}: {}", *socket_path, std::string(mode.message()));
+    server->Shutdown();
+    return 1;
+  }
+  // The space figures (metrics, status) from a cache measured in the
+  // background, so that no request reads every image's extent map. Started
+  // once serving: its first pass over every image does not hold up the
+  // first Probe.
+  Status refreshing = (*driver)->pool().StartSpaceRefresh(
+      std::chrono::seconds(flags.space_refresh_seconds));
+  if (!refreshing.ok()) {
+    spdlog::critical("cannot start: {}", std::string(refreshing.message()));
     server->Shutdown();
     return 1;
   }
