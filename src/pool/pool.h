@@ -209,8 +209,9 @@ class Pool {
   StatusOr<PoolStatus> GetStatus();
   // Measures images in the background: the changed and unmeasured ones
   // every tick (1 s), and every image once per `period`, spread evenly.
-  // The first pass measures every image at once. Stopped by the destructor
-  // or StopSpaceRefresh. FailedPrecondition when already running.
+  // The first tick measures every image (in rounds of 1000 images, so that
+  // a stop waits for one round at most). Stopped by the destructor or
+  // StopSpaceRefresh. FailedPrecondition when already running.
   Status StartSpaceRefresh(std::chrono::milliseconds period,
                            std::chrono::milliseconds tick = std::chrono::seconds(1));
   void StopSpaceRefresh();

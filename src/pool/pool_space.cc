@@ -93,20 +93,29 @@ void Pool::StopSpaceRefresh() {
 }
 
 void Pool::RefreshSpaceLoop(std::chrono::milliseconds period, std::chrono::milliseconds tick) {
-  bool first = true;
+  // In rounds of this many images, so that a stop never waits for a whole
+  // pass (the first one measures every image).
+  constexpr size_t kRound = 1000;
+  auto stopping = [this] {
+    std::lock_guard lock(refresh_mu_);
+    return refresh_stop_;
+  };
   while (true) {
-    // Every image once per period: images x tick / period of them per tick.
-    // (0 asks RefreshSpace for all of them: the first pass.)
-    uint64_t images = space_.totals().images;
-    uint64_t per_tick = (images * static_cast<uint64_t>(tick.count()) +
-                         static_cast<uint64_t>(period.count()) - 1) /
-                        static_cast<uint64_t>(period.count());
-    Status refreshed = RefreshSpace(first ? 0 : std::max<size_t>(1, per_tick));
-    if (!refreshed.ok()) {
+    Status loaded = LoadSpaceCache();
+    if (!loaded.ok()) {
       spdlog::warn("space figures of pool {} not refreshed: {}", layout_.dir,
-                   std::string(refreshed.message()));
+                   std::string(loaded.message()));
     } else {
-      first = false;
+      // The changed and unmeasured images (every one, the first time)...
+      for (uint64_t rounds = space_.totals().unmeasured / kRound + 1; rounds > 0 && !stopping();
+           --rounds) {
+        space_.Refresh(kRound);
+      }
+      // ...then images x tick / period of the others: each once per period.
+      uint64_t per_tick = (space_.totals().images * static_cast<uint64_t>(tick.count()) +
+                           static_cast<uint64_t>(period.count()) - 1) /
+                          static_cast<uint64_t>(period.count());
+      if (per_tick > 0 && !stopping()) space_.Refresh(per_tick);
     }
     std::unique_lock lock(refresh_mu_);
     if (refresh_cv_.wait_for(lock, tick, [this] { return refresh_stop_; })) return;
