@@ -48,12 +48,25 @@ Status Pool::LoadSpaceCache() {
   std::lock_guard lock(space_load_mu_);
   if (space_loaded_) return absl::OkStatus();
   // Rows a concurrent delete removes meanwhile are tracked here anyway: their
-  // measurement finds no image and forgets them.
-  ASSIGN_OR_RETURN(auto volumes, ListVolumes());
-  for (const auto& volume : volumes) NoteVolume(volume);
-  ASSIGN_OR_RETURN(auto snapshots, ListSnapshots());
-  for (const auto& snapshot : snapshots) {
-    space_.Track(SnapshotKey(snapshot.id), SnapshotPath(snapshot.id));
+  // measurement finds no image and forgets them. Read in pages: each page
+  // holds the catalog's reader only briefly, so requests (Probe's included)
+  // are not kept waiting behind 100k rows.
+  constexpr int64_t kPage = 1000;
+  std::optional<catalog::ListPosition> after;
+  while (true) {
+    ASSIGN_OR_RETURN(auto volumes, catalog_->ListVolumesAfter(after, kPage));
+    for (const auto& volume : volumes) NoteVolume(volume);
+    if (volumes.size() < static_cast<size_t>(kPage)) break;
+    after = catalog::ListPosition{volumes.back().created_at_ns, volumes.back().id};
+  }
+  after.reset();
+  while (true) {
+    ASSIGN_OR_RETURN(auto snapshots, catalog_->ListSnapshotsAfter(after, kPage, ""));
+    for (const auto& snapshot : snapshots) {
+      space_.Track(SnapshotKey(snapshot.id), SnapshotPath(snapshot.id));
+    }
+    if (snapshots.size() < static_cast<size_t>(kPage)) break;
+    after = catalog::ListPosition{snapshots.back().created_at_ns, snapshots.back().id};
   }
   space_loaded_ = true;
   return absl::OkStatus();
