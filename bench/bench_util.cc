@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <mutex>
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -71,6 +72,10 @@ void SetDieHook(std::function<void()> hook) { DieHook() = std::move(hook); }
 
 void Die(const std::string& message) {
   std::cerr << "bench: " << message << std::endl;
+  // One thread cleans up and exits; another one dying meanwhile waits here
+  // rather than exit under the cleanup's feet.
+  static std::recursive_mutex dying;
+  dying.lock();
   if (auto hook = std::exchange(DieHook(), nullptr)) hook();  // once, even if it dies too
   std::exit(1);
 }

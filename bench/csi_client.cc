@@ -71,6 +71,19 @@ void CsiClient::ControllerGetCapabilities() {
            "ControllerGetCapabilities");
 }
 
+int CsiClient::ListVolumes(int max_entries, const std::string& starting_token,
+                           std::string* next_token) {
+  csi::v1::ListVolumesRequest request;
+  request.set_max_entries(max_entries);
+  request.set_starting_token(starting_token);
+  csi::v1::ListVolumesResponse response;
+  grpc::ClientContext context;
+  Prepare(context);
+  CheckRpc(controller_->ListVolumes(&context, request, &response), "ListVolumes");
+  *next_token = response.next_token();
+  return response.entries_size();
+}
+
 std::string CsiClient::CreateSnapshot(const std::string& name, const std::string& source_volume_id) {
   csi::v1::CreateSnapshotRequest request;
   request.set_name(name);

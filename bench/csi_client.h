@@ -24,6 +24,9 @@ class CsiClient {
   void DeleteVolume(const std::string& volume_id);
   // A no-op round trip: what any RPC costs before it does anything.
   void ControllerGetCapabilities();
+  // One page of ListVolumes; returns the number of entries and sets
+  // `next_token` ("" after the last page).
+  int ListVolumes(int max_entries, const std::string& starting_token, std::string* next_token);
   std::string CreateSnapshot(const std::string& name, const std::string& source_volume_id);
   void DeleteSnapshot(const std::string& snapshot_id);
 

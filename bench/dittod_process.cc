@@ -36,6 +36,10 @@ std::unique_ptr<DittodProcess> DittodProcess::Start(const DittodOptions& options
                                    options.node_id,          "--pool",
                                    options.pool_dir,         "--log-level",
                                    options.log_level};
+  if (!options.metrics_address.empty()) {
+    args.push_back("--metrics-address");
+    args.push_back(options.metrics_address);
+  }
   if (!options.pool_size.empty()) {
     args.push_back("--pool-size");
     args.push_back(options.pool_size);
@@ -72,7 +76,7 @@ std::unique_ptr<DittodProcess> DittodProcess::Start(const DittodOptions& options
       grpc::Status status = stub->Probe(&context, csi::v1::ProbeRequest(), &response);
       if (status.ok() && (!response.has_ready() || response.ready().value())) return process;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   process->Stop();
   Die(fmt::format("dittod did not become ready within 60 s; its log {}:\n{}", options.log_file,

@@ -21,12 +21,13 @@ struct DittodOptions {
   std::string node_id = "bench-node";
   std::string log_file;    // stdout+stderr of the daemon
   std::string log_level = "info";
+  std::string metrics_address;  // --metrics-address ("" = none)
 };
 
 class DittodProcess {
  public:
-  // Starts dittod and waits (up to 60 s) until Identity.Probe reports ready;
-  // dies with the tail of the log when it does not.
+  // Starts dittod and waits (up to 60 s, asking every 10 ms) until
+  // Identity.Probe reports ready; dies with the tail of the log when it does not.
   static std::unique_ptr<DittodProcess> Start(const DittodOptions& options);
   ~DittodProcess();
   DittodProcess(const DittodProcess&) = delete;

@@ -35,8 +35,28 @@ class Catalog {
   // Ordered by (created_at_ns, id): stable for pagination.
   virtual StatusOr<std::vector<VolumeRecord>> ListVolumes() = 0;
   // Sum over volumes of max(capacity, target capacity): what the pool has
-  // promised, for over-commit admission without reading every row.
+  // promised, for over-commit admission. Constant time (a counter kept in
+  // each write's transaction).
   virtual StatusOr<int64_t> ProvisionedBytes() = 0;
+  // Rows of each kind and ProvisionedBytes, in constant time.
+  struct Counts {
+    int64_t volumes = 0;
+    int64_t snapshots = 0;
+    int64_t provisioned_bytes = 0;
+  };
+  virtual StatusOr<Counts> CountRecords() = 0;
+  // Up to `limit` volumes in ready or expanding state (the ones that exist
+  // for callers) that come after `after` in (created_at, id) order, in that
+  // order; `limit` <= 0: all of them. Seeks through an index: the cost is
+  // the page's, whatever the number of rows.
+  virtual StatusOr<std::vector<VolumeRecord>> ListVolumesAfter(
+      const std::optional<ListPosition>& after, int64_t limit) = 0;
+  // Thick volumes only (through an index: cost by their number).
+  virtual StatusOr<std::vector<VolumeRecord>> ListThickVolumes() = 0;
+  // Every volume's ID (no other column read).
+  virtual StatusOr<std::vector<std::string>> ListVolumeIds() = 0;
+  // Volumes in any state but ready (intents for recovery to finish).
+  virtual StatusOr<std::vector<VolumeRecord>> ListUnsettledVolumes() = 0;
 
   // Snapshots, as volumes.
   virtual Status InsertSnapshot(const SnapshotRecord& record) = 0;
@@ -45,6 +65,13 @@ class Catalog {
   virtual StatusOr<std::optional<SnapshotRecord>> FindSnapshot(const std::string& id) = 0;
   virtual StatusOr<std::optional<SnapshotRecord>> FindSnapshotByName(const std::string& name) = 0;
   virtual StatusOr<std::vector<SnapshotRecord>> ListSnapshots() = 0;
+  // Ready snapshots as ListVolumesAfter; only those of `source_volume_id`
+  // when it is not empty.
+  virtual StatusOr<std::vector<SnapshotRecord>> ListSnapshotsAfter(
+      const std::optional<ListPosition>& after, int64_t limit,
+      const std::string& source_volume_id) = 0;
+  virtual StatusOr<std::vector<std::string>> ListSnapshotIds() = 0;
+  virtual StatusOr<std::vector<SnapshotRecord>> ListUnsettledSnapshots() = 0;
 
   // Volume group snapshots. Insert writes the group row and every member's
   // snapshot row in one transaction (all or nothing); Delete removes the

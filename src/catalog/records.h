@@ -16,6 +16,14 @@ enum class State { kCreating, kReady, kExpanding, kDeleting };
 const char* StateName(State state);
 bool ParseState(const std::string& text, State* state);
 
+// A place in the (created_at, id) order that volumes and snapshots are
+// listed in: listing "after" it resumes behind that record, even once the
+// record itself is gone.
+struct ListPosition {
+  int64_t created_at_ns = 0;
+  std::string id;
+};
+
 struct VolumeRecord {
   std::string id;
   std::string name;

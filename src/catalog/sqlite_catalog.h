@@ -24,7 +24,7 @@ namespace ditto::catalog {
 
 // The schema this build writes. Open migrates older catalogs step by step and
 // refuses newer ones (FailedPrecondition).
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 class SqliteCatalog : public Catalog {
  public:
@@ -38,6 +38,12 @@ class SqliteCatalog : public Catalog {
   StatusOr<std::optional<VolumeRecord>> FindVolumeByName(const std::string& name) override;
   StatusOr<std::vector<VolumeRecord>> ListVolumes() override;
   StatusOr<int64_t> ProvisionedBytes() override;
+  StatusOr<Counts> CountRecords() override;
+  StatusOr<std::vector<VolumeRecord>> ListVolumesAfter(const std::optional<ListPosition>& after,
+                                                      int64_t limit) override;
+  StatusOr<std::vector<VolumeRecord>> ListThickVolumes() override;
+  StatusOr<std::vector<std::string>> ListVolumeIds() override;
+  StatusOr<std::vector<VolumeRecord>> ListUnsettledVolumes() override;
 
   Status InsertSnapshot(const SnapshotRecord& record) override;
   Status UpdateSnapshot(const SnapshotRecord& record) override;
@@ -45,6 +51,11 @@ class SqliteCatalog : public Catalog {
   StatusOr<std::optional<SnapshotRecord>> FindSnapshot(const std::string& id) override;
   StatusOr<std::optional<SnapshotRecord>> FindSnapshotByName(const std::string& name) override;
   StatusOr<std::vector<SnapshotRecord>> ListSnapshots() override;
+  StatusOr<std::vector<SnapshotRecord>> ListSnapshotsAfter(
+      const std::optional<ListPosition>& after, int64_t limit,
+      const std::string& source_volume_id) override;
+  StatusOr<std::vector<std::string>> ListSnapshotIds() override;
+  StatusOr<std::vector<SnapshotRecord>> ListUnsettledSnapshots() override;
 
   Status InsertGroupSnapshot(const GroupSnapshotRecord& group,
                              const std::vector<SnapshotRecord>& members) override;

@@ -2,6 +2,8 @@
 // group snapshots.
 #include <fmt/format.h>
 
+#include <cstdint>
+
 #include <nlohmann/json.hpp>
 
 #include "catalog/sqlite_catalog.h"
@@ -17,6 +19,44 @@ using internal::ReadVolume;
 using internal::RunRecordWrite;
 using internal::kSnapshotColumns;
 using internal::kVolumeColumns;
+
+namespace {
+
+// Runs a page query whose ?1, ?2 are the position to list after, ?3 the
+// limit and ?4 (when `arg4` is given) a filter.
+template <typename Record>
+StatusOr<std::vector<Record>> ReadPage(Db& db, const std::string& sql,
+                                       const std::optional<ListPosition>& after, int64_t limit,
+                                       const std::string* arg4,
+                                       StatusOr<Record> (*read)(const Statement&)) {
+  ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db, sql.c_str()));
+  // Nothing sorts before (INT64_MIN, ""): the first page.
+  stmt.Bind(1, after ? after->created_at_ns : INT64_MIN);
+  stmt.Bind(2, after ? after->id : std::string());
+  stmt.Bind(3, limit > 0 ? limit : int64_t{-1});
+  if (arg4 != nullptr) stmt.Bind(4, *arg4);
+  std::vector<Record> records;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(Record record, read(stmt));
+    records.push_back(std::move(record));
+  }
+  return records;
+}
+
+StatusOr<std::vector<std::string>> ReadIds(Db& db, const char* sql) {
+  ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db, sql));
+  std::vector<std::string> ids;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    ids.push_back(stmt.Text(0));
+  }
+  return ids;
+}
+
+}  // namespace
 
 Status SqliteCatalog::InsertVolume(const VolumeRecord& record) {
   return Write([&](Db& db) -> Status {
@@ -66,14 +106,55 @@ StatusOr<std::vector<VolumeRecord>> SqliteCatalog::ListVolumes() {
 }
 
 StatusOr<int64_t> SqliteCatalog::ProvisionedBytes() {
-  return Read([&](Db& db) -> StatusOr<int64_t> {
-    ASSIGN_OR_RETURN(Statement stmt,
-                     Statement::Prepare(db,
-                                        "SELECT COALESCE(SUM(MAX(capacity, target_capacity)), 0) "
-                                        "FROM volumes"));
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    return row ? stmt.Int(0) : int64_t{0};
+  ASSIGN_OR_RETURN(Counts counts, CountRecords());
+  return counts.provisioned_bytes;
+}
+
+StatusOr<Catalog::Counts> SqliteCatalog::CountRecords() {
+  return Read([&](Db& db) -> StatusOr<Counts> {
+    ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db, "SELECT name, value FROM counters"));
+    Counts counts;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      std::string name = stmt.Text(0);
+      if (name == "volumes") counts.volumes = stmt.Int(1);
+      else if (name == "snapshots") counts.snapshots = stmt.Int(1);
+      else if (name == "provisioned_bytes") counts.provisioned_bytes = stmt.Int(1);
+    }
+    return counts;
   });
+}
+
+StatusOr<std::vector<VolumeRecord>> SqliteCatalog::ListVolumesAfter(
+    const std::optional<ListPosition>& after, int64_t limit) {
+  // The row value comparison seeks in volumes_by_creation; LIMIT stops there.
+  return Read([&](Db& db) {
+    return ReadPage<VolumeRecord>(
+        db,
+        fmt::format("SELECT {} FROM volumes WHERE state IN ('ready', 'expanding') AND "
+                    "(created_at, id) > (?1, ?2) ORDER BY created_at, id LIMIT ?3",
+                    kVolumeColumns),
+        after, limit, nullptr, &ReadVolume);
+  });
+}
+
+StatusOr<std::vector<VolumeRecord>> SqliteCatalog::ListThickVolumes() {
+  return Query<VolumeRecord>(
+      fmt::format("SELECT {} FROM volumes WHERE thick = 1 ORDER BY created_at, id",
+                  kVolumeColumns),
+      nullptr, &ReadVolume);
+}
+
+StatusOr<std::vector<std::string>> SqliteCatalog::ListVolumeIds() {
+  return Read([&](Db& db) { return ReadIds(db, "SELECT id FROM volumes"); });
+}
+
+StatusOr<std::vector<VolumeRecord>> SqliteCatalog::ListUnsettledVolumes() {
+  return Query<VolumeRecord>(
+      fmt::format("SELECT {} FROM volumes WHERE state != 'ready' ORDER BY created_at, id",
+                  kVolumeColumns),
+      nullptr, &ReadVolume);
 }
 
 // ---- Snapshots ----
@@ -123,6 +204,30 @@ StatusOr<std::vector<SnapshotRecord>> SqliteCatalog::ListSnapshots() {
   return Query<SnapshotRecord>(
       fmt::format("SELECT {} FROM snapshots ORDER BY created_at, id", kSnapshotColumns), nullptr,
       &ReadSnapshot);
+}
+
+StatusOr<std::vector<SnapshotRecord>> SqliteCatalog::ListSnapshotsAfter(
+    const std::optional<ListPosition>& after, int64_t limit, const std::string& source_volume_id) {
+  return Read([&](Db& db) {
+    // By source: snapshots_by_source has the source's rows in page order.
+    return ReadPage<SnapshotRecord>(
+        db,
+        fmt::format("SELECT {} FROM snapshots WHERE state = 'ready' AND (created_at, id) > (?1, "
+                    "?2){} ORDER BY created_at, id LIMIT ?3",
+                    kSnapshotColumns, source_volume_id.empty() ? "" : " AND source_volume_id = ?4"),
+        after, limit, source_volume_id.empty() ? nullptr : &source_volume_id, &ReadSnapshot);
+  });
+}
+
+StatusOr<std::vector<std::string>> SqliteCatalog::ListSnapshotIds() {
+  return Read([&](Db& db) { return ReadIds(db, "SELECT id FROM snapshots"); });
+}
+
+StatusOr<std::vector<SnapshotRecord>> SqliteCatalog::ListUnsettledSnapshots() {
+  return Query<SnapshotRecord>(
+      fmt::format("SELECT {} FROM snapshots WHERE state != 'ready' ORDER BY created_at, id",
+                  kSnapshotColumns),
+      nullptr, &ReadSnapshot);
 }
 
 // ---- Volume group snapshots ----

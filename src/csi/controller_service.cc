@@ -321,20 +321,18 @@ Status ControllerService::DoListVolumes(const pb::ListVolumesRequest& request,
   if (!request.starting_token().empty()) {
     ASSIGN_OR_RETURN(after, DecodePageToken(request.starting_token(), &IsValidVolumeId));
   }
-  ASSIGN_OR_RETURN(auto volumes, context_.pool.ListVolumes());
-  SortForPaging(volumes);
-  size_t limit = request.max_entries() > 0 ? static_cast<size_t>(request.max_entries()) : SIZE_MAX;
-  const catalog::VolumeRecord* last = nullptr;
-  for (const auto& volume : volumes) {
-    if (after && !IsAfter(*after, volume.created_at_ns, volume.id)) continue;
-    if (static_cast<size_t>(response->entries_size()) == limit) {
-      response->set_next_token(EncodePageToken({last->created_at_ns, last->id}));
+  // One more than the page: whether there is a next page, without counting.
+  const int64_t limit = request.max_entries();
+  ASSIGN_OR_RETURN(auto volumes,
+                   context_.pool.ListVolumesPage(ListPositionOf(after), limit > 0 ? limit + 1 : 0));
+  for (size_t i = 0; i < volumes.size(); ++i) {
+    if (limit > 0 && i == static_cast<size_t>(limit)) {
+      response->set_next_token(EncodePageToken({volumes[i - 1].created_at_ns, volumes[i - 1].id}));
       break;
     }
     auto* entry = response->add_entries();
-    FillVolume(volume, entry->mutable_volume());
-    *entry->mutable_status()->mutable_volume_condition() = Condition(volume);
-    last = &volume;
+    FillVolume(volumes[i], entry->mutable_volume());
+    *entry->mutable_status()->mutable_volume_condition() = Condition(volumes[i]);
   }
   return absl::OkStatus();
 }

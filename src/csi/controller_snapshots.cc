@@ -86,23 +86,30 @@ Status ControllerService::DoListSnapshots(const pb::ListSnapshotsRequest& reques
   if (!request.source_volume_id().empty() && !IsValidVolumeId(request.source_volume_id())) {
     return absl::OkStatus();
   }
-  ASSIGN_OR_RETURN(auto snapshots, context_.pool.ListSnapshots());
-  SortForPaging(snapshots);
-  size_t limit = request.max_entries() > 0 ? static_cast<size_t>(request.max_entries()) : SIZE_MAX;
-  const catalog::SnapshotRecord* last = nullptr;
-  for (const auto& snapshot : snapshots) {
-    if (!request.snapshot_id().empty() && snapshot.id != request.snapshot_id()) continue;
-    if (!request.source_volume_id().empty() &&
-        snapshot.source_volume_id != request.source_volume_id()) {
-      continue;
-    }
-    if (after && !IsAfter(*after, snapshot.created_at_ns, snapshot.id)) continue;
-    if (static_cast<size_t>(response->entries_size()) == limit) {
-      response->set_next_token(EncodePageToken({last->created_at_ns, last->id}));
+  if (!request.snapshot_id().empty()) {
+    // One snapshot at most: looked up by its ID.
+    auto snapshot = context_.pool.GetSnapshot(request.snapshot_id());
+    if (absl::IsNotFound(snapshot.status())) return absl::OkStatus();
+    RETURN_IF_ERROR(snapshot.status());
+    bool matches = (request.source_volume_id().empty() ||
+                    snapshot->source_volume_id == request.source_volume_id()) &&
+                   (!after || IsAfter(*after, snapshot->created_at_ns, snapshot->id));
+    if (matches) FillSnapshot(*snapshot, response->add_entries()->mutable_snapshot());
+    return absl::OkStatus();
+  }
+  // One more than the page: whether there is a next page, without counting.
+  const int64_t limit = request.max_entries();
+  ASSIGN_OR_RETURN(auto snapshots,
+                   context_.pool.ListSnapshotsPage(ListPositionOf(after),
+                                                   limit > 0 ? limit + 1 : 0,
+                                                   request.source_volume_id()));
+  for (size_t i = 0; i < snapshots.size(); ++i) {
+    if (limit > 0 && i == static_cast<size_t>(limit)) {
+      response->set_next_token(
+          EncodePageToken({snapshots[i - 1].created_at_ns, snapshots[i - 1].id}));
       break;
     }
-    FillSnapshot(snapshot, response->add_entries()->mutable_snapshot());
-    last = &snapshot;
+    FillSnapshot(snapshots[i], response->add_entries()->mutable_snapshot());
   }
   return absl::OkStatus();
 }

@@ -452,6 +452,11 @@ StatusOr<PageToken> DecodePageToken(std::string_view token, bool (*valid_id)(std
   return out;
 }
 
+std::optional<catalog::ListPosition> ListPositionOf(const std::optional<PageToken>& token) {
+  if (!token) return std::nullopt;
+  return catalog::ListPosition{token->created_at_ns, token->id};
+}
+
 bool IsAfter(const PageToken& token, int64_t created_at_ns, std::string_view id) {
   if (created_at_ns != token.created_at_ns) return created_at_ns > token.created_at_ns;
   return id > std::string_view(token.id);

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "catalog/records.h"
 #include "common/status.h"
 #include "csi.pb.h"
 
@@ -161,6 +162,8 @@ std::string EncodePageToken(const PageToken& token);
 StatusOr<PageToken> DecodePageToken(std::string_view token, bool (*valid_id)(std::string_view));
 // Whether an entry (created_at_ns, id) comes after `token`.
 bool IsAfter(const PageToken& token, int64_t created_at_ns, std::string_view id);
+// Where the catalog resumes listing after `token` (none: from the start).
+std::optional<catalog::ListPosition> ListPositionOf(const std::optional<PageToken>& token);
 // Sorts records (with created_at_ns and id) in page order.
 template <typename Record>
 void SortForPaging(std::vector<Record>& records) {

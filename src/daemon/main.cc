@@ -4,6 +4,7 @@
 //   dittod --endpoint unix:///run/ditto/csi.sock --node-id NODE --pool DIR
 //          [--driver-name ditto.csi.dev] [--mode all|controller|node]
 //          [--pool-size SIZE] [--metrics-address HOST:PORT] [--log-level info]
+//          [--space-refresh-period SECONDS]
 //
 // Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the pool or
 // the socket cannot be used, 2 for a bad command line.
@@ -51,6 +52,7 @@ struct Flags {
   std::string pool_device;
   std::string metrics_address;  // empty: no metrics endpoint
   std::string log_level = "info";
+  int space_refresh_seconds = 60;
 };
 
 // Feeds every served RPC into the Prometheus metrics.
@@ -78,6 +80,7 @@ metrics::PoolStatsSource PoolStatsOf(pool::Pool& pool) {
     stats.shared_bytes = status.shared_bytes;
     stats.volume_count = status.volume_count;
     stats.snapshot_count = status.snapshot_count;
+    stats.unmeasured_images = status.unmeasured_images;
     return stats;
   };
 }
@@ -208,6 +211,17 @@ int Serve(const Flags& flags) {
     server->Shutdown();
     return 1;
   }
+  // The space figures (metrics, status) from a cache measured in the
+  // background, so that no request reads every image's extent map. Started
+  // once serving: its first pass over every image does not hold up the
+  // first Probe.
+  Status refreshing = (*driver)->pool().StartSpaceRefresh(
+      std::chrono::seconds(flags.space_refresh_seconds));
+  if (!refreshing.ok()) {
+    spdlog::critical("cannot start: {}", std::string(refreshing.message()));
+    server->Shutdown();
+    return 1;
+  }
   spdlog::info("dittod {} serving {} ({} mode) for node {} on {} with pool {}", DITTO_VERSION,
                flags.driver_name, flags.mode, flags.node_id, flags.endpoint, flags.pool_dir);
 
@@ -256,6 +270,12 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-address", flags.metrics_address,
                  "serve Prometheus /metrics and /healthz (readiness) on HOST:PORT, e.g. "
                  "0.0.0.0:9810; off when not given");
+  app.add_option("--space-refresh-period", flags.space_refresh_seconds,
+                 "measure every image's space (shared and reserved bytes in metrics and "
+                 "status) once per this many seconds, spread evenly; ditto's own changes are "
+                 "measured within a second")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();

@@ -40,8 +40,8 @@ const std::vector<double>& RpcDurationBuckets() {
 
 std::string CodeName(grpc::StatusCode code) { return StatusCodeName(static_cast<int>(code)); }
 
-// Reads the pool at collection time, so a scrape always shows current numbers
-// and nothing polls the pool between scrapes.
+// Reads the pool at collection time: counts and free space are current; the
+// space figures are the pool's space cache's (constant time to read).
 class Metrics::PoolCollector : public prometheus::Collectable {
  public:
   explicit PoolCollector(PoolStatsSource source) : source_(std::move(source)) {}
@@ -67,12 +67,20 @@ class Metrics::PoolCollector : public prometheus::Collectable {
                              d(s.provisioned_bytes)));
     families.push_back(Gauge("ditto_pool_shared_bytes",
                              "Allocated bytes that images share with another image (clones "
-                             "and snapshots that reflink their source).",
+                             "and snapshots that reflink their source), from each image's "
+                             "extent map as last measured: changes made by ditto show within "
+                             "a second, applications' writes within dittod's "
+                             "--space-refresh-period (60 s by default).",
                              d(s.shared_bytes)));
     families.push_back(
         Gauge("ditto_pool_volumes", "Number of volumes in the pool.", d(s.volume_count)));
     families.push_back(
         Gauge("ditto_pool_snapshots", "Number of snapshots in the pool.", d(s.snapshot_count)));
+    families.push_back(Gauge("ditto_pool_space_unmeasured_images",
+                             "Images whose extent map is still to be measured (after dittod "
+                             "starts, or changed by ditto since): ditto_pool_shared_bytes does "
+                             "not count them yet.",
+                             d(s.unmeasured_images)));
     return families;
   }
 

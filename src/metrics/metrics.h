@@ -6,7 +6,8 @@
 //   ditto_pool_up                                1 when the pool numbers below could be read
 //   ditto_pool_capacity_bytes, ditto_pool_used_bytes, ditto_pool_free_bytes,
 //   ditto_pool_provisioned_bytes, ditto_pool_shared_bytes,
-//   ditto_pool_volumes, ditto_pool_snapshots     gauges
+//   ditto_pool_volumes, ditto_pool_snapshots,
+//   ditto_pool_space_unmeasured_images           gauges
 //
 // Thread-safe: OnRpc may be called from any number of gRPC threads while
 // Render runs on the HTTP server's threads.
@@ -51,6 +52,7 @@ struct PoolStats {
   uint64_t shared_bytes = 0;       // bytes shared between images by clones and snapshots
   uint64_t volume_count = 0;
   uint64_t snapshot_count = 0;
+  uint64_t unmeasured_images = 0;  // images shared_bytes does not count yet
 };
 
 // Called at every scrape, on an HTTP server thread. An error sets

@@ -42,6 +42,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <unordered_set>
+#include <condition_variable>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -50,6 +53,7 @@
 #include "host/host.h"
 #include "pool/image_backend.h"
 #include "pool/operation_locks.h"
+#include "pool/space_cache.h"
 
 namespace ditto::pool {
 
@@ -128,14 +132,6 @@ struct CreateSnapshotResult {
   bool created = false;
 };
 
-struct ImageSpace {
-  uint64_t size_bytes = 0;       // apparent size
-  uint64_t allocated_bytes = 0;  // bytes with data
-  uint64_t shared_bytes = 0;     // allocated bytes shared with another image
-  uint64_t exclusive_bytes = 0;  // allocated bytes only this image holds
-  uint64_t extent_count = 0;
-};
-
 struct PoolStatus {
   PoolLayout layout;
   std::string backend;
@@ -150,6 +146,9 @@ struct PoolStatus {
   uint64_t shared_bytes = 0;       // sum over images of their shared bytes
   uint64_t reserved_bytes = 0;     // free space held for thick volumes' overwrites
   double overcommit_ratio = 0;
+  // Images whose space figures above are still to be measured, or measured
+  // again after a change (0 unless the pool measures in the background).
+  uint64_t unmeasured_images = 0;
 };
 
 class Pool {
@@ -168,6 +167,7 @@ class Pool {
   // Opens `dir` if it is a pool, else initialises it.
   static StatusOr<std::unique_ptr<Pool>> OpenOrInit(host::Host& host, const std::string& dir,
                                                     const InitOptions& options);
+  ~Pool();
 
   // Volumes. Create is idempotent by name: the same spec again returns the
   // existing volume (created=false); a different spec fails AlreadyExists.
@@ -180,6 +180,10 @@ class Pool {
   StatusOr<catalog::VolumeRecord> GetVolume(const std::string& id);  // NotFound
   StatusOr<std::optional<catalog::VolumeRecord>> FindVolumeByName(const std::string& name);
   StatusOr<std::vector<catalog::VolumeRecord>> ListVolumes();
+  // Up to `limit` (<= 0: all) volumes after `after` in (created_at, id)
+  // order: one page, at a cost independent of the pool's size.
+  StatusOr<std::vector<catalog::VolumeRecord>> ListVolumesPage(
+      const std::optional<catalog::ListPosition>& after, int64_t limit);
 
   // Snapshots: a read-only reflink of the volume. Idempotent by name; same
   // name with another source fails AlreadyExists.
@@ -190,12 +194,30 @@ class Pool {
   StatusOr<catalog::SnapshotRecord> GetSnapshot(const std::string& id);  // NotFound
   StatusOr<std::optional<catalog::SnapshotRecord>> FindSnapshotByName(const std::string& name);
   StatusOr<std::vector<catalog::SnapshotRecord>> ListSnapshots();
+  // As ListVolumesPage; only the snapshots of `source_volume_id` unless empty.
+  StatusOr<std::vector<catalog::SnapshotRecord>> ListSnapshotsPage(
+      const std::optional<catalog::ListPosition>& after, int64_t limit,
+      const std::string& source_volume_id);
 
   StatusOr<ImageSpace> VolumeSpace(const std::string& id);
   StatusOr<ImageSpace> SnapshotSpace(const std::string& id);
-  // Every figure of PoolStatus; its sharing figure reads every image's
-  // extent map, so its cost grows with the pool.
+  // Every figure of PoolStatus. The space figures (shared, reserved) come
+  // from the pool's space cache (space_cache.h): with StartSpaceRefresh
+  // running, reading them costs constant time and each is at most `period`
+  // (plus a tick) old, the pool's own changes within a tick; without it,
+  // every image's extent map is read here (cost grows with the pool).
   StatusOr<PoolStatus> GetStatus();
+  // Measures images in the background: the changed and unmeasured ones
+  // every tick (1 s), and every image once per `period`, spread evenly.
+  // The first tick measures every image (in rounds of 1000 images, so that
+  // a stop waits for one round at most). Stopped by the destructor or
+  // StopSpaceRefresh. FailedPrecondition when already running.
+  Status StartSpaceRefresh(std::chrono::milliseconds period,
+                           std::chrono::milliseconds tick = std::chrono::seconds(1));
+  void StopSpaceRefresh();
+  // One round of what the background refresh does, for tests: measures
+  // the changed and unmeasured images and `budget` more (0: all).
+  Status RefreshSpace(size_t budget);
   // Bytes available for new data (one statfs: constant cost at any size).
   StatusOr<uint64_t> FreeBytes();
   // ---- thick reservations (pool_reservations.cc) ----
@@ -325,11 +347,23 @@ class Pool {
   // progress. Nothing is checked for 0 bytes.
   StatusOr<std::unique_ptr<SpaceHold>> HoldSpace(uint64_t bytes, const std::string& what,
                                                  const std::string& except_volume_id = "");
-  // Removes images in `kind` ("volumes" or "snapshots") that no row names.
-  Status RemoveOrphanImages(const std::string& kind, const std::set<std::string>& ids);
+  // Removes the images among `files` (the listing of `kind`: "volumes" or
+  // "snapshots") that no row names.
+  Status RemoveOrphanImages(const std::string& kind, const std::vector<std::string>& files,
+                            const std::unordered_set<std::string>& ids);
   // Removes the entry at `path` through the backend; a missing one is fine.
   Status RemoveIfPresent(const std::string& path);
   StatusOr<ImageSpace> ImageSpaceOf(const std::string& path);
+  // Space cache keys, and what a pool operation tells the cache.
+  static std::string VolumeKey(const std::string& id) { return "vol:" + id; }
+  static std::string SnapshotKey(const std::string& id) { return "snap:" + id; }
+  // The key of the volume's content source ("" for none).
+  static std::string SourceKey(const catalog::VolumeRecord& volume);
+  // The volume was made or changed (capacity, thick): measure it again.
+  void NoteVolume(const catalog::VolumeRecord& volume);
+  // Tracks every image in the catalog (once; later calls do nothing).
+  Status LoadSpaceCache();
+  void RefreshSpaceLoop(std::chrono::milliseconds period, std::chrono::milliseconds tick);
 
   host::Host& host_;
   // One process at a time opens a pool: recovery must not roll back the
@@ -344,6 +378,15 @@ class Pool {
   uint64_t reserved_bytes_ ABSL_GUARDED_BY(reserve_mu_) = 0;
   std::mutex space_mu_;
   uint64_t held_space_bytes_ ABSL_GUARDED_BY(space_mu_) = 0;
+  SpaceCache space_;
+  std::mutex space_load_mu_;
+  bool space_loaded_ ABSL_GUARDED_BY(space_load_mu_) = false;
+  // The background refresh (StartSpaceRefresh); stopped before the members
+  // it uses go.
+  std::mutex refresh_mu_;
+  std::condition_variable refresh_cv_;
+  bool refresh_stop_ ABSL_GUARDED_BY(refresh_mu_) = false;
+  std::thread refresher_;
 };
 
 }  // namespace ditto::pool

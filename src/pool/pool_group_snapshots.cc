@@ -158,6 +158,10 @@ StatusOr<Pool::GroupSnapshot> Pool::CreateGroupSnapshot(const std::string& name,
     }
     return made;
   }
+  for (const auto& member : result.members) {
+    space_.Track(SnapshotKey(member.id), SnapshotPath(member.id));
+    space_.Invalidate(VolumeKey(member.source_volume_id));
+  }
   spdlog::info("created group snapshot {} ({}) of {} volumes", result.group.id, name,
                result.members.size());
   return result;
@@ -198,7 +202,17 @@ Status Pool::DeleteGroupSnapshot(const std::string& id) {
   for (const auto& member : group->snapshot_ids) keys.push_back("snap:" + member);
   ASSIGN_OR_RETURN(auto hold, locks_.TryAcquire(keys));
   // The rows' removal is the commit point, as for single snapshots.
+  std::vector<std::optional<catalog::SnapshotRecord>> members;
+  for (const auto& member : group->snapshot_ids) {
+    ASSIGN_OR_RETURN(auto record, catalog_->FindSnapshot(member));
+    members.push_back(std::move(record));
+  }
   RETURN_IF_ERROR(catalog_->DeleteGroupSnapshot(id));
+  for (const auto& member : members) {
+    if (!member) continue;
+    space_.Forget(SnapshotKey(member->id));
+    space_.Invalidate(VolumeKey(member->source_volume_id));
+  }
   for (const auto& member : group->snapshot_ids) {
     RETURN_IF_ERROR(RemoveIfPresent(SnapshotEntry(member)));
   }

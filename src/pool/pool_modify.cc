@@ -38,6 +38,7 @@ StatusOr<catalog::VolumeRecord> Pool::SetVolumeThick(const std::string& id, bool
     record.thick = false;
     record.updated_at_ns = NowNanos();
     RETURN_IF_ERROR(catalog_->UpdateVolume(record));
+    NoteVolume(record);
     spdlog::info("volume {} is now thin (its allocated blocks stay until rewritten)", id);
     return record;
   }
@@ -98,6 +99,7 @@ StatusOr<catalog::VolumeRecord> Pool::SetVolumeThick(const std::string& id, bool
     record.updated_at_ns = NowNanos();
     RETURN_IF_ERROR(catalog_->UpdateVolume(record));
   }
+  NoteVolume(record);
   spdlog::info("volume {} is thick: {} allocated for it alone", id, FormatQuantity(capacity));
   return record;
 }

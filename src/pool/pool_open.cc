@@ -68,7 +68,10 @@ Pool::Pool(host::Host& host, PoolLayout layout, std::unique_ptr<ImageBackend> ba
       layout_(std::move(layout)),
       backend_(std::move(backend)),
       catalog_(std::move(catalog)),
-      freeze_limit_(kDefaultFreezeLimit) {}
+      freeze_limit_(kDefaultFreezeLimit),
+      space_([this](const std::string& path) { return ImageSpaceOf(path); }) {}
+
+Pool::~Pool() { StopSpaceRefresh(); }
 
 std::string Pool::VolumeEntry(const std::string& id) const {
   return JoinPath(JoinPath(layout_.data_dir, "volumes"), backend_->EntryName(id));

@@ -38,7 +38,9 @@ StatusOr<uint64_t> Pool::SharedByCopyOf(const catalog::VolumeRecord& source) {
 }
 
 StatusOr<uint64_t> Pool::ReservedBytes() {
-  ASSIGN_OR_RETURN(auto volumes, ListVolumes());
+  // Measured afresh, but only the thick volumes (an index finds them): an
+  // application's discard may have freed blocks they own since the last look.
+  ASSIGN_OR_RETURN(auto volumes, catalog_->ListThickVolumes());
   uint64_t reserved = 0;
   for (const auto& volume : volumes) {
     ASSIGN_OR_RETURN(uint64_t own, ReservationOf(volume));
@@ -60,7 +62,9 @@ StatusOr<std::unique_ptr<Pool::SpaceHold>> Pool::HoldSpace(uint64_t bytes, const
   // on free space that only one of them fits in.
   std::lock_guard lock(space_mu_);
   ASSIGN_OR_RETURN(uint64_t free_bytes, FreeBytes());
-  ASSIGN_OR_RETURN(auto volumes, ListVolumes());
+  // Thick volumes only, each measured now: the decision never rests on a
+  // stale figure. Its cost grows with the thick volumes alone.
+  ASSIGN_OR_RETURN(auto volumes, catalog_->ListThickVolumes());
   uint64_t reserved = 0;
   for (const auto& volume : volumes) {
     if (volume.id == except_volume_id) continue;

@@ -71,6 +71,8 @@ StatusOr<CreateSnapshotResult> Pool::CreateSnapshot(const std::string& name,
     }
     return made;
   }
+  space_.Track(SnapshotKey(record.id), SnapshotPath(record.id));
+  space_.Invalidate(VolumeKey(source_volume_id));  // its blocks are shared now
   spdlog::info("created snapshot {} ({}) of volume {} by {}", record.id, name, source_volume_id,
                record.clone_method);
   return CreateSnapshotResult{record, true};
@@ -84,6 +86,8 @@ Status Pool::DeleteSnapshot(const std::string& id) {
   if (!record) return RemoveIfPresent(SnapshotEntry(id));
   // The row's removal is the commit point, as for volumes.
   RETURN_IF_ERROR(catalog_->DeleteSnapshot(id));
+  space_.Forget(SnapshotKey(id));
+  space_.Invalidate(VolumeKey(record->source_volume_id));
   RETURN_IF_ERROR(Failpoint("pool.delete_snapshot.after_commit"));
   RETURN_IF_ERROR(RemoveIfPresent(SnapshotEntry(id)));
   spdlog::info("deleted snapshot {} ({})", id, record->name);
@@ -102,6 +106,12 @@ StatusOr<catalog::SnapshotRecord> Pool::GetSnapshot(const std::string& id) {
 StatusOr<std::optional<catalog::SnapshotRecord>> Pool::FindSnapshotByName(const std::string& name) {
   RETURN_IF_ERROR(ValidateName(name));
   return catalog_->FindSnapshotByName(name);
+}
+
+StatusOr<std::vector<catalog::SnapshotRecord>> Pool::ListSnapshotsPage(
+    const std::optional<catalog::ListPosition>& after, int64_t limit,
+    const std::string& source_volume_id) {
+  return catalog_->ListSnapshotsAfter(after, limit, source_volume_id);
 }
 
 StatusOr<std::vector<catalog::SnapshotRecord>> Pool::ListSnapshots() {

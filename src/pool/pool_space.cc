@@ -1,7 +1,11 @@
-// Space accounting: per-image allocation and sharing (FIEMAP), pool totals.
+// Space accounting: per-image allocation and sharing (FIEMAP), pool totals
+// from the space cache and its background refresh.
+#include <algorithm>
+
 #include "fmt/format.h"
 #include "pool/path.h"
 #include "pool/pool.h"
+#include "spdlog/spdlog.h"
 
 namespace ditto::pool {
 
@@ -29,6 +33,108 @@ StatusOr<ImageSpace> Pool::SnapshotSpace(const std::string& id) {
   return ImageSpaceOf(SnapshotPath(record.id));
 }
 
+std::string Pool::SourceKey(const catalog::VolumeRecord& volume) {
+  if (volume.source_id.empty()) return "";
+  return volume.source_kind == "snapshot" ? SnapshotKey(volume.source_id)
+                                          : VolumeKey(volume.source_id);
+}
+
+void Pool::NoteVolume(const catalog::VolumeRecord& volume) {
+  space_.Track(VolumeKey(volume.id), VolumePath(volume.id), volume.thick,
+               static_cast<uint64_t>(std::max(volume.capacity_bytes, volume.target_capacity_bytes)));
+}
+
+Status Pool::LoadSpaceCache() {
+  std::lock_guard lock(space_load_mu_);
+  if (space_loaded_) return absl::OkStatus();
+  // Rows a concurrent delete removes meanwhile are tracked here anyway: their
+  // measurement finds no image and forgets them. Read in pages: each page
+  // holds the catalog's reader only briefly, so requests (Probe's included)
+  // are not kept waiting behind 100k rows.
+  constexpr int64_t kPage = 1000;
+  std::optional<catalog::ListPosition> after;
+  while (true) {
+    ASSIGN_OR_RETURN(auto volumes, catalog_->ListVolumesAfter(after, kPage));
+    for (const auto& volume : volumes) NoteVolume(volume);
+    if (volumes.size() < static_cast<size_t>(kPage)) break;
+    after = catalog::ListPosition{volumes.back().created_at_ns, volumes.back().id};
+  }
+  after.reset();
+  while (true) {
+    ASSIGN_OR_RETURN(auto snapshots, catalog_->ListSnapshotsAfter(after, kPage, ""));
+    for (const auto& snapshot : snapshots) {
+      space_.Track(SnapshotKey(snapshot.id), SnapshotPath(snapshot.id));
+    }
+    if (snapshots.size() < static_cast<size_t>(kPage)) break;
+    after = catalog::ListPosition{snapshots.back().created_at_ns, snapshots.back().id};
+  }
+  space_loaded_ = true;
+  return absl::OkStatus();
+}
+
+Status Pool::RefreshSpace(size_t budget) {
+  RETURN_IF_ERROR(LoadSpaceCache());
+  size_t waiting = space_.totals().unmeasured;
+  space_.Refresh(budget == 0 ? 0 : waiting + budget);
+  return absl::OkStatus();
+}
+
+Status Pool::StartSpaceRefresh(std::chrono::milliseconds period, std::chrono::milliseconds tick) {
+  if (period.count() <= 0 || tick.count() <= 0) {
+    return absl::InvalidArgumentError(
+        fmt::format("space refresh period ({} ms) and tick ({} ms) must be positive",
+                    period.count(), tick.count()));
+  }
+  std::lock_guard lock(refresh_mu_);
+  if (refresher_.joinable()) {
+    return absl::FailedPreconditionError("the pool's space refresh is already running");
+  }
+  refresh_stop_ = false;
+  refresher_ = std::thread([this, period, tick] { RefreshSpaceLoop(period, tick); });
+  return absl::OkStatus();
+}
+
+void Pool::StopSpaceRefresh() {
+  std::thread refresher;
+  {
+    std::lock_guard lock(refresh_mu_);
+    refresh_stop_ = true;
+    refresher.swap(refresher_);
+  }
+  refresh_cv_.notify_all();
+  if (refresher.joinable()) refresher.join();
+}
+
+void Pool::RefreshSpaceLoop(std::chrono::milliseconds period, std::chrono::milliseconds tick) {
+  // In rounds of this many images, so that a stop never waits for a whole
+  // pass (the first one measures every image).
+  constexpr size_t kRound = 1000;
+  auto stopping = [this] {
+    std::lock_guard lock(refresh_mu_);
+    return refresh_stop_;
+  };
+  while (true) {
+    Status loaded = LoadSpaceCache();
+    if (!loaded.ok()) {
+      spdlog::warn("space figures of pool {} not refreshed: {}", layout_.dir,
+                   std::string(loaded.message()));
+    } else {
+      // The changed and unmeasured images (every one, the first time)...
+      for (uint64_t rounds = space_.totals().unmeasured / kRound + 1; rounds > 0 && !stopping();
+           --rounds) {
+        space_.Refresh(kRound);
+      }
+      // ...then images x tick / period of the others: each once per period.
+      uint64_t per_tick = (space_.totals().images * static_cast<uint64_t>(tick.count()) +
+                           static_cast<uint64_t>(period.count()) - 1) /
+                          static_cast<uint64_t>(period.count());
+      if (per_tick > 0 && !stopping()) space_.Refresh(per_tick);
+    }
+    std::unique_lock lock(refresh_mu_);
+    if (refresh_cv_.wait_for(lock, tick, [this] { return refresh_stop_; })) return;
+  }
+}
+
 StatusOr<PoolStatus> Pool::GetStatus() {
   PoolStatus status;
   status.layout = layout_;
@@ -39,23 +145,21 @@ StatusOr<PoolStatus> Pool::GetStatus() {
   status.capacity_bytes = fs.capacity_bytes;
   status.used_bytes = fs.capacity_bytes - fs.free_bytes;
   status.free_bytes = fs.available_bytes;
-  ASSIGN_OR_RETURN(auto volumes, ListVolumes());
-  ASSIGN_OR_RETURN(auto snapshots, ListSnapshots());
-  status.volume_count = volumes.size();
-  status.snapshot_count = snapshots.size();
-  for (const auto& volume : volumes) {
-    status.provisioned_bytes += volume.capacity_bytes;
-    auto space = ImageSpaceOf(VolumePath(volume.id));
-    if (space.ok()) status.shared_bytes += space->shared_bytes;
-    const uint64_t capacity = static_cast<uint64_t>(volume.capacity_bytes);
-    if (space.ok() && volume.thick && capacity > space->exclusive_bytes) {
-      status.reserved_bytes += capacity - space->exclusive_bytes;
-    }
+  ASSIGN_OR_RETURN(catalog::Catalog::Counts counts, catalog_->CountRecords());
+  status.volume_count = static_cast<uint64_t>(counts.volumes);
+  status.snapshot_count = static_cast<uint64_t>(counts.snapshots);
+  status.provisioned_bytes = static_cast<uint64_t>(counts.provisioned_bytes);
+  bool background;
+  {
+    std::lock_guard lock(refresh_mu_);
+    background = refresher_.joinable();
   }
-  for (const auto& snapshot : snapshots) {
-    auto space = ImageSpaceOf(SnapshotPath(snapshot.id));
-    if (space.ok()) status.shared_bytes += space->shared_bytes;
-  }
+  // Without the background refresh, every image is measured now.
+  if (!background) RETURN_IF_ERROR(RefreshSpace(0));
+  SpaceCache::Totals totals = space_.totals();
+  status.shared_bytes = totals.shared_bytes;
+  status.reserved_bytes = totals.reserved_bytes;
+  status.unmeasured_images = totals.unmeasured;
   ASSIGN_OR_RETURN(auto ratio, catalog_->GetSetting("overcommit_ratio"));
   status.overcommit_ratio = ratio ? std::strtod(ratio->c_str(), nullptr) : 10.0;
   return status;

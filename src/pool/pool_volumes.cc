@@ -245,6 +245,8 @@ StatusOr<CreateVolumeResult> Pool::CreateVolume(const CreateVolumeSpec& spec) {
     }
     return made;
   }
+  NoteVolume(record);
+  if (spec.source_kind != SourceKind::kNone) space_.Invalidate(SourceKey(record));
   spdlog::info("created volume {} ({}, {}{})", record.id, record.name, FormatQuantity(capacity),
                record.source_id.empty() ? ""
                                         : fmt::format(", {} of {} {}", record.clone_method,
@@ -269,6 +271,9 @@ Status Pool::DeleteVolume(const std::string& id) {
   // The row's removal is the commit point; an image a crash leaves behind
   // has no row and goes at the next open (or the next delete of this id).
   RETURN_IF_ERROR(catalog_->DeleteVolume(id));
+  space_.Forget(VolumeKey(id));
+  // Blocks it shared with its source may be the source's alone now.
+  if (!record->source_id.empty()) space_.Invalidate(SourceKey(*record));
   RETURN_IF_ERROR(Failpoint("pool.delete_volume.after_commit"));
   RETURN_IF_ERROR(RemoveIfPresent(VolumeEntry(id)));
   spdlog::info("deleted volume {} ({})", id, record->name);
@@ -310,6 +315,7 @@ StatusOr<catalog::VolumeRecord> Pool::ExpandVolume(const std::string& id, uint64
     record.state = catalog::State::kReady;
     record.target_capacity_bytes = 0;
     (void)catalog_->UpdateVolume(record);
+    NoteVolume(record);
     return grown;
   }
   record.capacity_bytes = static_cast<int64_t>(capacity_bytes);
@@ -317,6 +323,7 @@ StatusOr<catalog::VolumeRecord> Pool::ExpandVolume(const std::string& id, uint64
   record.state = catalog::State::kReady;
   record.updated_at_ns = NowNanos();
   RETURN_IF_ERROR(catalog_->UpdateVolume(record));
+  NoteVolume(record);
   spdlog::info("expanded volume {} to {}", id, FormatQuantity(capacity_bytes));
   return record;
 }
@@ -334,6 +341,11 @@ StatusOr<catalog::VolumeRecord> Pool::GetVolume(const std::string& id) {
 StatusOr<std::optional<catalog::VolumeRecord>> Pool::FindVolumeByName(const std::string& name) {
   RETURN_IF_ERROR(ValidateName(name));
   return catalog_->FindVolumeByName(name);
+}
+
+StatusOr<std::vector<catalog::VolumeRecord>> Pool::ListVolumesPage(
+    const std::optional<catalog::ListPosition>& after, int64_t limit) {
+  return catalog_->ListVolumesAfter(after, limit);
 }
 
 StatusOr<std::vector<catalog::VolumeRecord>> Pool::ListVolumes() {

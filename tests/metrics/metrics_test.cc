@@ -67,6 +67,7 @@ TEST(MetricsTest, ReadsPoolGaugesAtEveryScrape) {
   stats.shared_bytes = 524288;
   stats.volume_count = 2;
   stats.snapshot_count = 1;
+  stats.unmeasured_images = 4;
   int calls = 0;
   Metrics metrics([&]() -> StatusOr<PoolStats> {
     ++calls;
@@ -83,6 +84,7 @@ TEST(MetricsTest, ReadsPoolGaugesAtEveryScrape) {
   EXPECT_THAT(text, HasSubstr("ditto_pool_shared_bytes 524288\n"));
   EXPECT_THAT(text, HasSubstr("ditto_pool_volumes 2\n"));
   EXPECT_THAT(text, HasSubstr("ditto_pool_snapshots 1\n"));
+  EXPECT_THAT(text, HasSubstr("ditto_pool_space_unmeasured_images 4\n"));
 
   stats.volume_count = 3;
   text = metrics.Render();

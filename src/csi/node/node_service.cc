@@ -178,15 +178,15 @@ Status NodeService::ExplainFullPool(const Status& failed,
                                     const catalog::VolumeRecord& volume) {
   // A thin volume's writes (mkfs's metadata included) fail with EIO on the
   // loop device once the pool's filesystem is full: say that, not just EIO.
-  auto status = context_.pool.GetStatus();
-  if (!status.ok() || status->free_bytes >= static_cast<uint64_t>(volume.capacity_bytes)) {
+  auto free_bytes = context_.pool.FreeBytes();
+  if (!free_bytes.ok() || *free_bytes >= static_cast<uint64_t>(volume.capacity_bytes)) {
     return failed;
   }
   return absl::ResourceExhaustedError(fmt::format(
       "cannot write to volume {}: the pool has {} bytes free, less than the volume's {} bytes, "
       "and writes into thin volumes fail once it is full; free space in the pool (delete "
       "volumes or snapshots) or grow it, then retry ({})",
-      volume.id, status->free_bytes, volume.capacity_bytes, std::string(failed.message())));
+      volume.id, *free_bytes, volume.capacity_bytes, std::string(failed.message())));
 }
 
 Status NodeService::Format(const std::string& device, const std::string& fs_type) {
