@@ -2,7 +2,6 @@
 // node), published like any new volume: image durable and renamed into
 // place first, catalog row last (see pool.h).
 #include "common/clock.h"
-#include "common/failpoint.h"
 #include "common/ids.h"
 #include "common/quantity.h"
 #include "fmt/format.h"
@@ -104,7 +103,6 @@ StatusOr<CreateVolumeResult> Pool::FinishImport(const std::string& volume_id,
     }
     RETURN_IF_ERROR(host_.SyncFile(image));
     RETURN_IF_ERROR(PublishImage(temp, final_path));
-    RETURN_IF_ERROR(Failpoint("pool.import.after_rename"));
     return catalog_->InsertVolume(record);
   };
   Status made = publish();

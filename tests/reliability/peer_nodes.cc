@@ -169,6 +169,10 @@ StatusOr<pb::Volume> CreateUntilDone(PeerNode& node, const pb::CreateVolumeReque
                                      std::chrono::milliseconds poll) {
   auto give_up = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < give_up) {
+    if (!node.daemon->Running()) {
+      return absl::FailedPreconditionError(
+          fmt::format("dittod of {} died; log:\n{}", node.id, node.daemon->LogTail()));
+    }
     pb::CreateVolumeResponse response;
     grpc::Status status = node.csi->CreateVolume(request, &response);
     if (status.ok()) return response.volume();
