@@ -298,7 +298,8 @@ int main(int argc, char** argv) {
                  "restores of its volumes and snapshots are copied from there");
   app.add_option("--peer-tls-dir", flags.peer.tls_dir,
                  "directory with ca.crt, tls.crt and tls.key (PEM) for the node-to-node "
-                 "service; each node's certificate names its node ID (CN or SAN)");
+                 "service (or NODE.crt and NODE.key instead of tls.*); each node's certificate "
+                 "names its node ID (CN or SAN) and is signed by the CA");
   app.add_option("--peer-max-rate", flags.peer.max_rate,
                  "bytes per second one copy from another node may take (e.g. 200Mi); "
                  "unbounded when not given");

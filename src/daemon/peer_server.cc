@@ -24,7 +24,7 @@ StatusOr<std::optional<peer::TransferOptions>> PeerOptionsFromFlags(host::Host& 
   ASSIGN_OR_RETURN(auto map, peer::PeerMap::Make(node_id, std::move(addresses)));
   peer::TransferOptions options;
   options.peers = std::make_shared<const peer::PeerMap>(std::move(map));
-  ASSIGN_OR_RETURN(options.tls, peer::LoadTlsFiles(host, flags.tls_dir));
+  ASSIGN_OR_RETURN(options.tls, peer::LoadTlsFiles(host, flags.tls_dir, node_id));
   if (!flags.max_rate.empty()) {
     auto rate = ParseQuantity(flags.max_rate);
     if (!rate.ok() || *rate <= 0) {

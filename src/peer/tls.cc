@@ -5,13 +5,15 @@
 namespace ditto::peer {
 namespace {
 
-StatusOr<std::string> ReadPem(host::Host& host, const std::string& dir, const char* name,
+StatusOr<std::string> ReadPem(host::Host& host, const std::string& dir, const std::string& name,
                               std::string_view marker) {
   std::string path = dir + "/" + name;
   auto text = host.ReadFile(path);
   if (!text.ok()) {
     return absl::FailedPreconditionError(fmt::format(
-        "cannot read {} ({}); --peer-tls-dir must hold ca.crt, tls.crt and tls.key (PEM)", path,
+        "cannot read {} ({}); --peer-tls-dir must hold ca.crt, and tls.crt and tls.key or "
+        "NODE.crt and NODE.key (PEM)",
+        path,
         std::string(text.status().message())));
   }
   if (text->find(marker) == std::string::npos) {
@@ -25,11 +27,17 @@ StatusOr<std::string> ReadPem(host::Host& host, const std::string& dir, const ch
 
 }  // namespace
 
-StatusOr<TlsFiles> LoadTlsFiles(host::Host& host, const std::string& dir) {
+StatusOr<TlsFiles> LoadTlsFiles(host::Host& host, const std::string& dir,
+                                const std::string& node_id) {
   TlsFiles tls;
   ASSIGN_OR_RETURN(tls.ca, ReadPem(host, dir, "ca.crt", "CERTIFICATE"));
-  ASSIGN_OR_RETURN(tls.cert, ReadPem(host, dir, "tls.crt", "CERTIFICATE"));
-  ASSIGN_OR_RETURN(tls.key, ReadPem(host, dir, "tls.key", "PRIVATE KEY"));
+  std::string base = "tls";
+  if (absl::IsNotFound(host.Stat(dir + "/tls.crt").status()) && !node_id.empty() &&
+      node_id.find('/') == std::string::npos && node_id[0] != '.') {
+    base = node_id;
+  }
+  ASSIGN_OR_RETURN(tls.cert, ReadPem(host, dir, base + ".crt", "CERTIFICATE"));
+  ASSIGN_OR_RETURN(tls.key, ReadPem(host, dir, base + ".key", "PRIVATE KEY"));
   return tls;
 }
 

@@ -22,9 +22,12 @@ struct TlsFiles {
   std::string key;   // tls.key
 };
 
-// Reads DIR/ca.crt, DIR/tls.crt and DIR/tls.key (dittod --peer-tls-dir).
-// FailedPrecondition naming the file that is missing or not PEM.
-StatusOr<TlsFiles> LoadTlsFiles(host::Host& host, const std::string& dir);
+// Reads DIR/ca.crt, DIR/tls.crt and DIR/tls.key (dittod --peer-tls-dir);
+// without DIR/tls.crt, DIR/<node_id>.crt and DIR/<node_id>.key (one Secret
+// holding every node's pair, mounted on all of them). FailedPrecondition
+// naming the file that is missing or not PEM.
+StatusOr<TlsFiles> LoadTlsFiles(host::Host& host, const std::string& dir,
+                                const std::string& node_id);
 
 // Server side: requires a client certificate signed by the CA.
 std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsFiles& tls);
