@@ -15,7 +15,7 @@ namespace ditto::peer {
 
 // Chunk sizes a reader may ask for; 0 asks for the default.
 inline constexpr uint32_t kDefaultChunkBytes = 1u << 20;
-inline constexpr uint32_t kMaxChunkBytes = 4u << 20;
+inline constexpr uint32_t kMaxChunkBytes = 2u << 20;  // a message stays under gRPC's 4 MiB limit
 
 class ImageService final : public v1::Peer::Service {
  public:

@@ -39,7 +39,7 @@ struct TransferOptions {
   TlsFiles tls;
   // Bytes per second one copy may receive; 0: as fast as it goes.
   uint64_t max_bytes_per_second = 0;
-  uint32_t chunk_bytes = 1u << 20;
+  uint32_t chunk_bytes = 2u << 20;
 };
 
 // What another node says of one of its images.
