@@ -151,7 +151,7 @@ TEST_F(PeerCopyTest, ClonesAFilesystemVolumeAndRestoresABlockSnapshot) {
   EXPECT_NE(b_->Log().find("peer: copied"), std::string::npos);
 }
 
-TEST_F(PeerCopyTest, CutLinkAndKilledSenderResume) {
+TEST_F(PeerCopyTest, CutLinkAndKilledSenderOrReceiverRecover) {
   b_->options.extra_args.insert(b_->options.extra_args.end(), {"--peer-max-rate", "24Mi"});
   ASSERT_NO_FATAL_FAILURE(StartBoth());
   std::string source = MakeFilesystemVolume("source", 512 << 20, 192 << 20);
@@ -176,6 +176,14 @@ TEST_F(PeerCopyTest, CutLinkAndKilledSenderResume) {
   });
   EXPECT_TRUE(cut && interrupted) << "the link was not cut during the copy";
   ASSERT_NO_FATAL_FAILURE(ExpectCopied("volumes", source, copy));
+  // The retry went on from where the copy stopped, not from the start.
+  std::string sent_log = a_->Log();
+  size_t resumed = sent_log.find(fmt::format("peer: sending {} to node-b from offset ", source));
+  ASSERT_NE(resumed, std::string::npos);
+  resumed = sent_log.find(fmt::format("peer: sending {} to node-b from offset ", source),
+                          resumed + 1);
+  ASSERT_NE(resumed, std::string::npos) << "no second attempt";
+  EXPECT_NE(sent_log.substr(sent_log.find("offset ", resumed), 9), "offset 0\n");
 
   // 2. The sender is killed midway and started again.
   pb::CreateVolumeRequest second = CloneRequest("copy-kill", source);
@@ -195,6 +203,31 @@ TEST_F(PeerCopyTest, CutLinkAndKilledSenderResume) {
   EXPECT_TRUE(killed) << "the sender was not killed during the copy";
   EXPECT_NE(b_->Log().find("interrupted", log_start), std::string::npos);
   ASSERT_NO_FATAL_FAILURE(ExpectCopied("volumes", source, copy2, 2));
+
+  // 3. The receiver is killed midway: what it wrote was never a volume, and
+  // goes when it starts again; the retry starts the copy again.
+  pb::CreateVolumeRequest third = CloneRequest("copy-receiver-killed", source);
+  RequireNode(third, "node-b");
+  bool receiver_killed = false;
+  log_start = b_->Log().size();
+  pb::Volume copy3 = MustCreate(*b_, third, nullptr, [&] {
+    if (receiver_killed || b_->Log().find(" MiB of ", log_start) == std::string::npos) return;
+    kill(b_->daemon->pid(), SIGKILL);
+    (void)b_->daemon->WaitForExit(10s);
+    b_->daemon.reset();
+    receiver_killed = true;
+    EXPECT_NE(RunTool({"/usr/bin/ls", "-A", b_->pool_dir() + "/tmp"}).output, "")
+        << "no unfinished image under tmp/ while copying";
+    Status restarted = b_->Start();
+    ASSERT_TRUE(restarted.ok()) << restarted;
+    EXPECT_EQ(RunTool({"/usr/bin/ls", "-A", b_->pool_dir() + "/tmp"}).output, "")
+        << "the unfinished image outlived the restart";
+    pb::ListVolumesResponse listed;
+    EXPECT_TRUE(b_->csi->ListVolumes(&listed).ok());
+    EXPECT_EQ(listed.entries_size(), 2) << "a partial volume is visible after the restart";
+  });
+  EXPECT_TRUE(receiver_killed) << "the receiver was not killed during the copy";
+  ASSERT_NO_FATAL_FAILURE(ExpectCopied("volumes", source, copy3, 3));
 }
 
 TEST_F(PeerCopyTest, SparseVolumeMovesOnlyItsData) {
