@@ -245,6 +245,7 @@ Status Transfers::Receive(Transfer& transfer) {
   auto reader = stub->ReadImage(&context, request);
 
   std::string pending;  // verified, not yet written: [pending_at, pending_at + size)
+  pending.reserve(kWriteBytes + options_.chunk_bytes);
   uint64_t pending_at = from;
   auto flush = [&]() -> Status {
     if (pending.empty()) return absl::OkStatus();
