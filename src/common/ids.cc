@@ -1,5 +1,7 @@
 #include "common/ids.h"
 
+#include <openssl/sha.h>
+
 #include <random>
 
 #include "fmt/format.h"
@@ -10,11 +12,22 @@ namespace {
 
 constexpr size_t kHexDigits = 32;
 
-std::string RandomHex() {
+constexpr size_t kTagDigits = 8;
+constexpr char kDigits[] = "0123456789abcdef";
+
+bool IsHexTag(std::string_view tag) {
+  if (tag.size() != kTagDigits) return false;
+  for (char c : tag) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+// `prefix` (a node tag, or "") and random digits up to 32.
+std::string RandomHex(std::string_view prefix = "") {
   static thread_local std::random_device device;  // getrandom(2) on Linux
-  std::string out;
+  std::string out(IsHexTag(prefix) ? prefix : std::string_view());
   out.reserve(kHexDigits);
-  static constexpr char kDigits[] = "0123456789abcdef";
   while (out.size() < kHexDigits) {
     unsigned value = device();
     for (int i = 0; i < 8 && out.size() < kHexDigits; ++i, value >>= 4) out += kDigits[value & 15];
@@ -39,6 +52,26 @@ std::string Printable(std::string_view text) {
 
 std::string NewVolumeId() { return "vol-" + RandomHex(); }
 std::string NewSnapshotId() { return "snap-" + RandomHex(); }
+std::string NewVolumeId(std::string_view node_tag) { return "vol-" + RandomHex(node_tag); }
+std::string NewSnapshotId(std::string_view node_tag) { return "snap-" + RandomHex(node_tag); }
+
+std::string NodeTag(std::string_view node_id) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(node_id.data()), node_id.size(), digest);
+  std::string tag;
+  for (size_t i = 0; i < kTagDigits / 2; ++i) {
+    tag += kDigits[digest[i] >> 4];
+    tag += kDigits[digest[i] & 15];
+  }
+  return tag;
+}
+
+std::string TagOfId(std::string_view id) {
+  for (std::string_view prefix : {"vol-", "snap-"}) {
+    if (HasPrefixAndHex(id, prefix)) return std::string(id.substr(prefix.size(), kTagDigits));
+  }
+  return "";
+}
 std::string NewGroupSnapshotId() { return "group-" + RandomHex(); }
 bool IsValidGroupSnapshotId(std::string_view id) { return HasPrefixAndHex(id, "group-"); }
 bool IsValidVolumeId(std::string_view id) { return HasPrefixAndHex(id, "vol-"); }

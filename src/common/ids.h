@@ -14,6 +14,19 @@ namespace ditto {
 std::string NewVolumeId();
 std::string NewSnapshotId();
 
+// IDs that say where they were made: the 8 hex digits of `node_tag` (see
+// NodeTag) and 24 random ones, so that another node finds the one holding a
+// volume or snapshot from its ID alone. An empty tag: all 32 random.
+std::string NewVolumeId(std::string_view node_tag);
+std::string NewSnapshotId(std::string_view node_tag);
+
+// The tag of a node: the first 32 bits of SHA-256 of its ID, as 8 lowercase
+// hex digits.
+std::string NodeTag(std::string_view node_id);
+// The first 8 hex digits of a volume or snapshot ID ("" for anything else).
+// IDs made before tags (or by a node of no known tag) name no node.
+std::string TagOfId(std::string_view id);
+
 // Volume group snapshots: "group-" and 32 hex digits.
 std::string NewGroupSnapshotId();
 bool IsValidGroupSnapshotId(std::string_view id);

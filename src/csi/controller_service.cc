@@ -212,6 +212,11 @@ pb::VolumeCondition ControllerService::Condition(const catalog::VolumeRecord& re
 Status ControllerService::DoCreateVolume(const pb::CreateVolumeRequest& request,
                                          pb::CreateVolumeResponse* response) {
   ASSIGN_OR_RETURN(CreateVolumePlan plan, ParseCreateVolumeRequest(request));
+  if (context_.transfers != nullptr && plan.source_kind != pool::SourceKind::kNone) {
+    if (const peer::PeerAddress* holder = context_.transfers->HolderOf(plan.source_id)) {
+      return DoCreateVolumeFromPeer(request, *holder, plan, response);
+    }
+  }
   ASSIGN_OR_RETURN(SourceFacts source, LookUpSource(plan));
   RETURN_IF_ERROR(CompleteCreateVolumePlan(request, source, context_.options.node_id, plan));
   ASSIGN_OR_RETURN(auto hold, context_.locks.TryAcquire({"name:" + plan.name}, plan.SharedLocks()));

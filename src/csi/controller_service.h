@@ -57,6 +57,11 @@ class ControllerService final : public ::csi::v1::Controller::Service {
  private:
   Status DoCreateVolume(const ::csi::v1::CreateVolumeRequest& request,
                         ::csi::v1::CreateVolumeResponse* response);
+  // CreateVolume of a volume whose source another node holds (controller_peer_volumes.cc):
+  // copied from there, across retries.
+  Status DoCreateVolumeFromPeer(const ::csi::v1::CreateVolumeRequest& request,
+                                const peer::PeerAddress& holder, CreateVolumePlan& plan,
+                                ::csi::v1::CreateVolumeResponse* response);
   Status DoDeleteVolume(const ::csi::v1::DeleteVolumeRequest& request);
   Status DoValidateVolumeCapabilities(const ::csi::v1::ValidateVolumeCapabilitiesRequest& request,
                                       ::csi::v1::ValidateVolumeCapabilitiesResponse* response);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/ids.h"
 #include "csi/controller_service.h"
 #include "csi/group_controller_service.h"
 #include "csi/identity_service.h"
@@ -23,7 +24,9 @@ class DriverImpl final : public Driver {
       : host_(host),
         options_(std::move(options)),
         pool_(std::move(pool)),
-        context_{host_, *pool_, options_, observers_, locks_},
+        transfers_(options_.peers ? std::make_unique<peer::Transfers>(*pool_, *options_.peers)
+                                  : nullptr),
+        context_{host_, *pool_, options_, observers_, locks_, transfers_.get()},
         identity_(context_, [this] { return Ready(); }),
         controller_(context_),
         group_controller_(context_),
@@ -70,6 +73,7 @@ class DriverImpl final : public Driver {
 
   pool::Pool& pool() override { return *pool_; }
   const DriverOptions& options() const override { return options_; }
+  peer::Transfers* transfers() override { return transfers_.get(); }
   void AddObserver(std::shared_ptr<RpcObserver> observer) override {
     observers_.Add(std::move(observer));
   }
@@ -80,6 +84,7 @@ class DriverImpl final : public Driver {
   std::unique_ptr<pool::Pool> pool_;
   RpcObservers observers_;
   pool::OperationLocks locks_;
+  std::unique_ptr<peer::Transfers> transfers_;
   DriverContext context_;
   IdentityService identity_;
   ControllerService controller_;
@@ -125,6 +130,8 @@ StatusOr<std::unique_ptr<Driver>> Driver::Open(host::Host& host, const DriverOpt
     }
     pool = std::move(opened).value();
   }
+  // New IDs say which node made them (common/ids.h).
+  pool->set_id_tag(NodeTag(options.node_id));
   auto driver = std::make_unique<DriverImpl>(host, options, std::move(pool));
   RETURN_IF_ERROR(driver->Start());
   return std::unique_ptr<Driver>(std::move(driver));

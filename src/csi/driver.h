@@ -6,11 +6,13 @@
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/status.h"
 #include "csi/rpc_observer.h"
 #include "host/host.h"
+#include "peer/transfers.h"
 #include "pool/pool.h"
 
 namespace ditto::csi {
@@ -29,6 +31,9 @@ struct DriverOptions {
   bool log_rpcs = true;
   // Also told of every RPC (e.g. metrics); may be null.
   std::shared_ptr<RpcObserver> observer;
+  // The other nodes: a CreateVolume whose source one of them holds copies it
+  // from there. Unset: every source is looked up in this node's pool.
+  std::optional<peer::TransferOptions> peers;
 };
 
 // Topology key every volume and node is labelled with.
@@ -49,6 +54,8 @@ class Driver {
   virtual bool Ready() = 0;
   virtual pool::Pool& pool() = 0;
   virtual const DriverOptions& options() const = 0;
+  // The copies from other nodes; null without peers.
+  virtual peer::Transfers* transfers() = 0;
   // Adds an observer of every RPC served from now on (metrics).
   virtual void AddObserver(std::shared_ptr<RpcObserver> observer) = 0;
 };

@@ -4,6 +4,7 @@
 #include "csi/driver.h"
 #include "csi/rpc_observer.h"
 #include "host/host.h"
+#include "peer/transfers.h"
 #include "pool/operation_locks.h"
 #include "pool/pool.h"
 
@@ -19,6 +20,8 @@ struct DriverContext {
   // The pool has its own locks underneath; these cover the checks the
   // services make before calling it (e.g. DeleteVolume vs NodeStageVolume).
   pool::OperationLocks& locks;
+  // Copies from other nodes; null when dittod has no peers.
+  peer::Transfers* transfers = nullptr;
 };
 
 }  // namespace ditto::csi

@@ -5,6 +5,8 @@
 //          [--driver-name ditto.csi.dev] [--mode all|controller|node]
 //          [--pool-size SIZE] [--metrics-address HOST:PORT] [--log-level info]
 //          [--space-refresh-period SECONDS]
+//          [--peer-listen HOST:PORT] [--peer NODE=HOST:PORT ...] [--peer-tls-dir DIR]
+//          [--peer-max-rate BYTES_PER_SECOND]
 //
 // Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the pool or
 // the socket cannot be used, 2 for a bad command line.
@@ -23,6 +25,7 @@
 #include "CLI/CLI.hpp"
 #include "common/quantity.h"
 #include "csi/driver.h"
+#include "daemon/peer_server.h"
 #include "fmt/format.h"
 #include "host/linux_host.h"
 #include "metrics/http_server.h"
@@ -53,6 +56,7 @@ struct Flags {
   std::string metrics_address;  // empty: no metrics endpoint
   std::string log_level = "info";
   int space_refresh_seconds = 60;
+  PeerFlags peer;
 };
 
 // Feeds every served RPC into the Prometheus metrics.
@@ -164,6 +168,12 @@ int Serve(const Flags& flags) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   host::LinuxHost host;
+  auto peer_options = PeerOptionsFromFlags(host, flags.peer, flags.node_id);
+  if (!peer_options.ok()) {
+    fmt::print(stderr, "dittod: {}\n", std::string(peer_options.status().message()));
+    return absl::IsInvalidArgument(peer_options.status()) ? 2 : 1;
+  }
+  options.peers = *peer_options;
   auto driver = csi::Driver::Open(host, options);
   if (!driver.ok()) {
     spdlog::critical("cannot start: {}", std::string(driver.status().message()));
@@ -181,7 +191,15 @@ int Serve(const Flags& flags) {
   std::shared_ptr<metrics::Metrics> collected;
   std::unique_ptr<metrics::MetricsServer> metrics_server;
   if (metrics_address) {
-    collected = std::make_shared<metrics::Metrics>(PoolStatsOf((*driver)->pool()));
+    metrics::PeerCopyStatsSource copies;
+    if (peer::Transfers* transfers = (*driver)->transfers()) {
+      copies = [transfers] {
+        peer::TransferStats stats = transfers->Stats();
+        return metrics::PeerCopyStats{stats.bytes_received, stats.active, stats.completed,
+                                      stats.failed_attempts};
+      };
+    }
+    collected = std::make_shared<metrics::Metrics>(PoolStatsOf((*driver)->pool()), copies);
     (*driver)->AddObserver(std::make_shared<MetricsRpcObserver>(collected));
     csi::Driver* ready = driver->get();
     auto started = metrics::MetricsServer::Start(*metrics_address, *collected,
@@ -192,6 +210,18 @@ int Serve(const Flags& flags) {
     }
     metrics_server = std::move(*started);
     spdlog::info("metrics on http://{}:{}/metrics", metrics_address->host, metrics_server->port());
+  }
+
+  std::unique_ptr<PeerServer> peer_server;
+  if (!flags.peer.listen.empty()) {
+    auto started = PeerServer::Start(flags.peer.listen, *options.peers, (*driver)->pool());
+    if (!started.ok()) {
+      spdlog::critical("cannot start: {}", std::string(started.status().message()));
+      return 1;
+    }
+    peer_server = std::move(*started);
+    spdlog::info("node-to-node service on {} (port {}, mutual TLS) for {} peer(s)",
+                 flags.peer.listen, peer_server->port(), options.peers->peers->peers().size());
   }
 
   grpc::ServerBuilder builder;
@@ -230,6 +260,7 @@ int Serve(const Flags& flags) {
     sigwait(&signals, &signal);
     spdlog::info("received {}; finishing in-flight calls (at most {}s) and stopping",
                  signal == SIGTERM ? "SIGTERM" : "SIGINT", kShutdownGrace.count());
+    if (peer_server) peer_server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
     server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
   });
   server->Wait();
@@ -279,6 +310,19 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
+  app.add_option("--peer-listen", flags.peer.listen,
+                 "serve the node-to-node service (copies of this node's volumes to other "
+                 "nodes) on HOST:PORT, e.g. 0.0.0.0:9811; off when not given");
+  app.add_option("--peer", flags.peer.peers,
+                 "another node's node-to-node service, NODE=HOST:PORT (repeatable): clones and "
+                 "restores of its volumes and snapshots are copied from there");
+  app.add_option("--peer-tls-dir", flags.peer.tls_dir,
+                 "directory with ca.crt, tls.crt and tls.key (PEM) for the node-to-node "
+                 "service (or NODE.crt and NODE.key instead of tls.*); each node's certificate "
+                 "names its node ID (CN or SAN) and is signed by the CA");
+  app.add_option("--peer-max-rate", flags.peer.max_rate,
+                 "bytes per second one copy from another node may take (e.g. 200Mi); "
+                 "unbounded when not given");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

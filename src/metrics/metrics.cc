@@ -28,6 +28,13 @@ prometheus::MetricFamily Gauge(std::string name, std::string help, double value)
   return family;
 }
 
+prometheus::MetricFamily Counter(std::string name, std::string help, double value) {
+  prometheus::MetricFamily family = Gauge(std::move(name), std::move(help), 0);
+  family.type = prometheus::MetricType::Counter;
+  family.metric[0].counter.value = value;
+  return family;
+}
+
 }  // namespace
 
 const std::vector<double>& RpcDurationBuckets() {
@@ -88,7 +95,7 @@ class Metrics::PoolCollector : public prometheus::Collectable {
   PoolStatsSource source_;
 };
 
-Metrics::Metrics(PoolStatsSource pool_stats)
+Metrics::Metrics(PoolStatsSource pool_stats, PeerCopyStatsSource peer_copies)
     : registry_(std::make_shared<prometheus::Registry>()),
       rpc_total_(&prometheus::BuildCounter()
                       .Name("ditto_csi_rpc_total")
@@ -98,7 +105,8 @@ Metrics::Metrics(PoolStatsSource pool_stats)
                          .Name("ditto_csi_rpc_duration_seconds")
                          .Help("Time to serve a CSI RPC, by method and gRPC status code.")
                          .Register(*registry_)),
-      pool_(std::make_shared<PoolCollector>(std::move(pool_stats))) {}
+      pool_(std::make_shared<PoolCollector>(std::move(pool_stats))),
+      peer_copies_(std::move(peer_copies)) {}
 
 Metrics::~Metrics() = default;
 
@@ -118,6 +126,21 @@ std::string Metrics::Render() const {
   std::vector<prometheus::MetricFamily> pool = pool_->Collect();
   families.insert(families.end(), std::make_move_iterator(pool.begin()),
                   std::make_move_iterator(pool.end()));
+  if (peer_copies_) {
+    PeerCopyStats copies = peer_copies_();
+    auto d = [](uint64_t v) { return static_cast<double>(v); };
+    families.push_back(Counter("ditto_peer_copy_received_bytes_total",
+                               "Bytes of volumes copied from other nodes, verified and written.",
+                               d(copies.received_bytes)));
+    families.push_back(Gauge("ditto_peer_copies_active",
+                             "Copies of volumes from other nodes running now.", d(copies.active)));
+    families.push_back(Counter("ditto_peer_copies_completed_total",
+                               "Volumes copied from other nodes.", d(copies.completed)));
+    families.push_back(Counter("ditto_peer_copy_interruptions_total",
+                               "Attempts of copies from other nodes that failed (each resumed "
+                               "or given up).",
+                               d(copies.interruptions)));
+  }
   return prometheus::TextSerializer().Serialize(families);
 }
 

@@ -8,6 +8,9 @@
 //   ditto_pool_provisioned_bytes, ditto_pool_shared_bytes,
 //   ditto_pool_volumes, ditto_pool_snapshots,
 //   ditto_pool_space_unmeasured_images           gauges
+//   ditto_peer_copy_received_bytes_total         counter: bytes copied from other nodes
+//   ditto_peer_copies_active                     gauge: copies from other nodes running
+//   ditto_peer_copies_completed_total, ditto_peer_copy_interruptions_total  counters
 //
 // Thread-safe: OnRpc may be called from any number of gRPC threads while
 // Render runs on the HTTP server's threads.
@@ -59,6 +62,16 @@ struct PoolStats {
 // ditto_pool_up to 0 and leaves the other pool gauges out of that scrape.
 using PoolStatsSource = std::function<StatusOr<PoolStats>()>;
 
+// What the node-to-node copy metrics show (since dittod started).
+struct PeerCopyStats {
+  uint64_t received_bytes = 0;
+  uint64_t active = 0;
+  uint64_t completed = 0;
+  uint64_t interruptions = 0;
+};
+// Called at every scrape; empty: no peer copy metrics.
+using PeerCopyStatsSource = std::function<PeerCopyStats()>;
+
 // Upper bounds (seconds) of the RPC duration histogram buckets.
 const std::vector<double>& RpcDurationBuckets();
 
@@ -68,7 +81,7 @@ std::string CodeName(grpc::StatusCode code);
 class Metrics : public RpcObserver {
  public:
   // `pool_stats` may be empty: then no pool gauges are exported.
-  explicit Metrics(PoolStatsSource pool_stats);
+  explicit Metrics(PoolStatsSource pool_stats, PeerCopyStatsSource peer_copies = {});
   ~Metrics() override;
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
@@ -86,6 +99,7 @@ class Metrics : public RpcObserver {
   prometheus::Family<prometheus::Counter>* rpc_total_;
   prometheus::Family<prometheus::Histogram>* rpc_duration_;
   std::shared_ptr<PoolCollector> pool_;
+  PeerCopyStatsSource peer_copies_;
 };
 
 // The Content-Type of Render()'s output.

@@ -238,6 +238,10 @@ class Pool {
   // The image file of a volume or snapshot (what a loop device attaches).
   std::string VolumePath(const std::string& id) const;
   std::string SnapshotPath(const std::string& id) const;
+  // The node tag new volume and snapshot IDs start with (common/ids.h);
+  // "" (the default): all random. Set before serving requests.
+  void set_id_tag(std::string tag) { id_tag_ = std::move(tag); }
+  const std::string& id_tag() const { return id_tag_; }
   // How long a clone or snapshot may keep a source's filesystem frozen.
   void set_freeze_limit(std::chrono::milliseconds limit) { freeze_limit_ = limit; }
   catalog::Catalog& catalog() { return *catalog_; }
@@ -253,6 +257,27 @@ class Pool {
   // thin: recorded only; the blocks stay allocated until the data is
   // rewritten or the volume deleted. NotFound for a missing volume.
   StatusOr<catalog::VolumeRecord> SetVolumeThick(const std::string& id, bool thick);
+
+  // ---- volumes whose data comes from elsewhere (pool_imports.cc) ----
+  // An import is a volume's image written by the caller (a copy from another
+  // node) under tmp/, named by the volume ID it will have, and published
+  // with its catalog row in one step. Until then nothing outside the pool
+  // sees it; Open() removes an unfinished one with the rest of tmp/.
+  //
+  // Makes the empty sparse image of `volume_id` (`size` bytes), or finds the
+  // one an earlier call made (same size) so that writing resumes; returns
+  // the image file to write into. InvalidArgument for a malformed ID.
+  StatusOr<std::string> BeginImport(const std::string& volume_id, uint64_t size);
+  // Publishes the import of `volume_id` as the volume `spec` describes (name,
+  // capacity, mode, filesystem, source; the source is not looked up): the
+  // image made durable (and allocated when thick), renamed into volumes/,
+  // then the catalog row. A ready volume named `spec.name` is returned
+  // instead (created=false) and the import dropped; AlreadyExists if it is
+  // not what `spec` asks for. ResourceExhausted as CreateVolume.
+  StatusOr<CreateVolumeResult> FinishImport(const std::string& volume_id,
+                                            const CreateVolumeSpec& spec);
+  // Removes an unfinished import; a missing one is fine.
+  Status AbandonImport(const std::string& volume_id);
 
   // ---- volume group snapshots (pool_group_snapshots.cc) ----
   struct GroupSnapshot {
@@ -373,6 +398,7 @@ class Pool {
   std::unique_ptr<ImageBackend> backend_;
   std::unique_ptr<catalog::Catalog> catalog_;
   std::chrono::milliseconds freeze_limit_;
+  std::string id_tag_;
   OperationLocks locks_;
   std::mutex reserve_mu_;
   uint64_t reserved_bytes_ ABSL_GUARDED_BY(reserve_mu_) = 0;

@@ -83,7 +83,7 @@ StatusOr<Pool::GroupSnapshot> Pool::CreateGroupSnapshot(const std::string& name,
   std::vector<std::string> finals;
   for (const auto& volume : volumes) {
     catalog::SnapshotRecord member;
-    member.id = NewSnapshotId();
+    member.id = NewSnapshotId(id_tag_);
     member.name = fmt::format("{}-{}", result.group.id, volume.id);
     member.source_volume_id = volume.id;
     member.size_bytes = volume.capacity_bytes;

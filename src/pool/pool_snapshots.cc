@@ -38,7 +38,7 @@ StatusOr<CreateSnapshotResult> Pool::CreateSnapshot(const std::string& name,
                                          source_volume_id)));
 
   catalog::SnapshotRecord record;
-  record.id = NewSnapshotId();
+  record.id = NewSnapshotId(id_tag_);
   record.name = name;
   record.source_volume_id = source_volume_id;
   record.size_bytes = source.capacity_bytes;

@@ -189,7 +189,7 @@ StatusOr<CreateVolumeResult> Pool::CreateVolume(const CreateVolumeSpec& spec) {
                                              : std::string())));
 
   catalog::VolumeRecord record;
-  record.id = NewVolumeId();
+  record.id = NewVolumeId(id_tag_);
   record.name = spec.name;
   record.capacity_bytes = static_cast<int64_t>(capacity);
   record.mode_hint = spec.mode_hint;

@@ -30,6 +30,26 @@ TEST(IdsTest, RejectsHostileIds) {
   EXPECT_EQ(ValidateVolumeId("").code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(IdsTest, TaggedIdsStartWithTheirNodeTag) {
+  // The first 32 bits of SHA-256("node-a").
+  EXPECT_EQ(NodeTag("node-a"), "66570ff0");
+  EXPECT_NE(NodeTag("node-a"), NodeTag("node-b"));
+  std::string tag = NodeTag("node-a");
+  std::string volume = NewVolumeId(tag);
+  std::string snapshot = NewSnapshotId(tag);
+  EXPECT_TRUE(IsValidVolumeId(volume)) << volume;
+  EXPECT_TRUE(IsValidSnapshotId(snapshot)) << snapshot;
+  EXPECT_EQ(volume.substr(4, 8), tag);
+  EXPECT_EQ(TagOfId(volume), tag);
+  EXPECT_EQ(TagOfId(snapshot), tag);
+  EXPECT_NE(NewVolumeId(tag), volume);  // the rest is random
+  EXPECT_EQ(TagOfId("vol-xyz"), "");
+  EXPECT_EQ(TagOfId("group-0123456789abcdef0123456789abcdef"), "");
+  // No tag, or a malformed one: all random, as before.
+  EXPECT_TRUE(IsValidVolumeId(NewVolumeId("")));
+  EXPECT_TRUE(IsValidVolumeId(NewVolumeId("../x")));
+}
+
 TEST(IdsTest, ValidatesNames) {
   EXPECT_TRUE(ValidateName("pvc-1234").ok());
   EXPECT_FALSE(ValidateName("").ok());

@@ -62,6 +62,8 @@ StatusOr<std::unique_ptr<Dittod>> Dittod::Start(const DaemonOptions& options) {
       binary,           "--endpoint",    "unix://" + options.socket_path,
       "--node-id",      options.node_id, "--pool",
       options.pool_dir, "--pool-size",   options.pool_size};
+  args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
+  args.insert(args.begin(), options.wrapper.begin(), options.wrapper.end());
   std::vector<std::string> env;
   for (char** entry = environ; *entry != nullptr; ++entry) {
     if (std::strncmp(*entry, "DITTO_FAILPOINTS=", 17) != 0) env.emplace_back(*entry);

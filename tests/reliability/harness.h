@@ -39,6 +39,11 @@ struct DaemonOptions {
   std::string failpoints;
   // stdout and stderr of the daemon are appended here.
   std::string log_path;
+  // A program that runs dittod, argv before dittod's own (e.g. {"/usr/sbin/ip",
+  // "netns", "exec", NS}: it must exec dittod, keeping its PID); empty: none.
+  std::vector<std::string> wrapper;
+  // More dittod flags.
+  std::vector<std::string> extra_args;
 };
 
 // One dittod process, started by fork+execve (argv, no shell) and stopped by

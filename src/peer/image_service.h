@@ -1,0 +1,43 @@
+// The serving side of the node-to-node service (proto/peer.proto): lets the
+// nodes of the peer map read the images of this node's volumes and
+// snapshots, only their allocated ranges, each chunk with its SHA-256.
+// Every call's client certificate must name a node of the map; any other is
+// refused (PERMISSION_DENIED) and logged. Thread-safe.
+#pragma once
+
+#include <memory>
+
+#include "peer.grpc.pb.h"
+#include "peer/peer_map.h"
+#include "pool/pool.h"
+
+namespace ditto::peer {
+
+// Chunk sizes a reader may ask for; 0 asks for the default.
+inline constexpr uint32_t kDefaultChunkBytes = 1u << 20;
+inline constexpr uint32_t kMaxChunkBytes = 2u << 20;  // a message stays under gRPC's 4 MiB limit
+
+class ImageService final : public v1::Peer::Service {
+ public:
+  ImageService(pool::Pool& pool, std::shared_ptr<const PeerMap> peers)
+      : pool_(pool), peers_(std::move(peers)) {}
+
+  grpc::Status GetImage(grpc::ServerContext* context, const v1::GetImageRequest* request,
+                        v1::Image* response) override;
+  grpc::Status ReadImage(grpc::ServerContext* context, const v1::ReadImageRequest* request,
+                         grpc::ServerWriter<v1::ImageChunk>* writer) override;
+
+ private:
+  struct Found {
+    std::string path;
+    v1::Image image;
+  };
+  // The node the call's certificate names, or PermissionDenied.
+  StatusOr<std::string> Authorize(const grpc::ServerContext& context, std::string_view method);
+  StatusOr<Found> Find(const std::string& id);
+
+  pool::Pool& pool_;
+  std::shared_ptr<const PeerMap> peers_;
+};
+
+}  // namespace ditto::peer
