@@ -115,6 +115,7 @@ StatusOr<CreateVolumeResult> Pool::FinishImport(const std::string& volume_id,
     }
     return made;
   }
+  NoteVolume(record);  // into the space figures, like every other new volume
   spdlog::info("created volume {} ({}, {}, copied from {} {})", record.id, record.name,
                FormatQuantity(spec.capacity_bytes), record.source_kind, record.source_id);
   return CreateVolumeResult{record, true};
