@@ -113,6 +113,7 @@ void Pool::RefreshSpaceLoop(std::chrono::milliseconds period, std::chrono::milli
     std::lock_guard lock(refresh_mu_);
     return refresh_stop_;
   };
+  bool first_pass = true;  // measures every image: no cycle after it
   while (true) {
     Status loaded = LoadSpaceCache();
     if (!loaded.ok()) {
@@ -120,15 +121,20 @@ void Pool::RefreshSpaceLoop(std::chrono::milliseconds period, std::chrono::milli
                    std::string(loaded.message()));
     } else {
       // The changed and unmeasured images (every one, the first time)...
-      for (uint64_t rounds = space_.totals().unmeasured / kRound + 1; rounds > 0 && !stopping();
+      // Never more than are waiting (the others wait for their turn below),
+      // and at most as many rounds as were waiting at the start.
+      const uint64_t waiting_at_start = space_.totals().unmeasured;
+      for (uint64_t rounds = (waiting_at_start + kRound - 1) / kRound; rounds > 0 && !stopping();
            --rounds) {
-        space_.Refresh(kRound);
+        const uint64_t waiting = space_.totals().unmeasured;
+        if (waiting == 0 || space_.Refresh(std::min<uint64_t>(waiting, kRound)) == 0) break;
       }
       // ...then images x tick / period of the others: each once per period.
       uint64_t per_tick = (space_.totals().images * static_cast<uint64_t>(tick.count()) +
                            static_cast<uint64_t>(period.count()) - 1) /
                           static_cast<uint64_t>(period.count());
-      if (per_tick > 0 && !stopping()) space_.Refresh(per_tick);
+      if (per_tick > 0 && !first_pass && !stopping()) space_.Refresh(per_tick);
+      first_pass = false;
     }
     std::unique_lock lock(refresh_mu_);
     if (refresh_cv_.wait_for(lock, tick, [this] { return refresh_stop_; })) return;

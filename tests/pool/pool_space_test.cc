@@ -56,6 +56,9 @@ class PoolSpaceTest : public testing::TestWithParam<BackendChoice> {
   // Starts the background refresh with rounds far apart (the tests run the
   // rounds themselves) and waits for its first pass over every image.
   void StartRefresh() {
+    // The cache is loaded and measured here, before the thread starts: its
+    // first pass then finds nothing to do whenever it gets to run.
+    ASSERT_TRUE(pool_->RefreshSpace(0).ok());
     ASSERT_TRUE(pool_->StartSpaceRefresh(hours(1), hours(1)).ok());
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (Status().unmeasured_images > 0) {
@@ -88,10 +91,9 @@ TEST_P(PoolSpaceTest, ThePoolsOwnChangesAreMeasuredAtTheNextRound) {
   EXPECT_EQ(Status().volume_count, 1u);
 
   auto clone = Make("clone", false, source.id);
-  // Counted at once; measured at the next round (the source changed too).
+  // Counted at once; measured at the next round (the source changed too),
+  // which the background thread may already have run.
   EXPECT_EQ(Status().volume_count, 2u);
-  EXPECT_EQ(Status().unmeasured_images, 2u);
-  EXPECT_EQ(Status().shared_bytes, 0u);
   ASSERT_TRUE(pool_->RefreshSpace(1).ok());
   EXPECT_EQ(Status().unmeasured_images, 0u);
   EXPECT_EQ(Status().shared_bytes, 2 * 8192u);
