@@ -35,14 +35,7 @@ StatusOr<std::vector<Record>> ReadPage(Db& db, const std::string& sql,
   stmt.Bind(2, after ? after->id : std::string());
   stmt.Bind(3, limit > 0 ? limit : int64_t{-1});
   if (arg4 != nullptr) stmt.Bind(4, *arg4);
-  std::vector<Record> records;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    ASSIGN_OR_RETURN(Record record, read(stmt));
-    records.push_back(std::move(record));
-  }
-  return records;
+  return internal::ReadAllRows(stmt, read);
 }
 
 StatusOr<std::vector<std::string>> ReadIds(Db& db, const char* sql) {

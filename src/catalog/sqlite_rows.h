@@ -58,12 +58,10 @@ inline constexpr char kPublishColumns[] = "volume_id, target_path, read_only, bl
 
 StatusOr<PublishRecord> ReadPublish(const Statement& s);
 
-// Runs `sql` with an optional single parameter and reads every row.
+// Steps a bound statement to its end, reading every row with `read`.
 template <typename Record>
-StatusOr<std::vector<Record>> QueryRows(Db& db, const std::string& sql, const std::string* arg,
-                                    StatusOr<Record> (*read)(const Statement&)) {
-  ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db, sql.c_str()));
-  if (arg != nullptr) stmt.Bind(1, *arg);
+StatusOr<std::vector<Record>> ReadAllRows(Statement& stmt,
+                                          StatusOr<Record> (*read)(const Statement&)) {
   std::vector<Record> records;
   while (true) {
     ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -72,6 +70,15 @@ StatusOr<std::vector<Record>> QueryRows(Db& db, const std::string& sql, const st
     records.push_back(std::move(record));
   }
   return records;
+}
+
+// Runs `sql` with an optional single parameter and reads every row.
+template <typename Record>
+StatusOr<std::vector<Record>> QueryRows(Db& db, const std::string& sql, const std::string* arg,
+                                    StatusOr<Record> (*read)(const Statement&)) {
+  ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db, sql.c_str()));
+  if (arg != nullptr) stmt.Bind(1, *arg);
+  return ReadAllRows(stmt, read);
 }
 
 template <typename Record>

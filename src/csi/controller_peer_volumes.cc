@@ -23,18 +23,8 @@ Status ControllerService::DoCreateVolumeFromPeer(const pb::CreateVolumeRequest& 
   RETURN_IF_ERROR(CompleteCreateVolumePlan(request, source, context_.options.node_id, plan));
 
   // A repeated request for a volume already copied: as for any volume.
-  ASSIGN_OR_RETURN(auto existing, context_.pool.FindVolumeByName(plan.name));
-  if (existing && existing->state == catalog::State::kReady) {
-    std::string why = IncompatibilityWith(plan, *existing);
-    if (!why.empty()) {
-      return absl::AlreadyExistsError(fmt::format(
-          "a volume named {} already exists ({}) but {}; repeat the original request or use "
-          "another name",
-          plan.name, existing->id, why));
-    }
-    FillVolume(*existing, response->mutable_volume());
-    return absl::OkStatus();
-  }
+  ASSIGN_OR_RETURN(bool answered, AnswerExistingVolume(plan, response));
+  if (answered) return absl::OkStatus();
   ASSIGN_OR_RETURN(auto volume, context_.transfers->CopyVolume(plan.Spec(), holder));
   FillVolume(volume, response->mutable_volume());
   return absl::OkStatus();

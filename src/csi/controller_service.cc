@@ -209,6 +209,21 @@ pb::VolumeCondition ControllerService::Condition(const catalog::VolumeRecord& re
 
 // ---- volumes ----
 
+StatusOr<bool> ControllerService::AnswerExistingVolume(const CreateVolumePlan& plan,
+                                                      pb::CreateVolumeResponse* response) {
+  ASSIGN_OR_RETURN(auto existing, context_.pool.FindVolumeByName(plan.name));
+  if (!existing || existing->state != catalog::State::kReady) return false;
+  std::string why = IncompatibilityWith(plan, *existing);
+  if (!why.empty()) {
+    return absl::AlreadyExistsError(fmt::format(
+        "a volume named {} already exists ({}) but {}; repeat the original request or use "
+        "another name",
+        plan.name, existing->id, why));
+  }
+  FillVolume(*existing, response->mutable_volume());
+  return true;
+}
+
 Status ControllerService::DoCreateVolume(const pb::CreateVolumeRequest& request,
                                          pb::CreateVolumeResponse* response) {
   ASSIGN_OR_RETURN(CreateVolumePlan plan, ParseCreateVolumeRequest(request));
@@ -223,18 +238,8 @@ Status ControllerService::DoCreateVolume(const pb::CreateVolumeRequest& request,
 
   // Idempotency by name, with the CSI notion of "compatible": the existing
   // volume satisfies the range, capabilities, parameters and source.
-  ASSIGN_OR_RETURN(auto existing, context_.pool.FindVolumeByName(plan.name));
-  if (existing && existing->state == catalog::State::kReady) {
-    std::string why = IncompatibilityWith(plan, *existing);
-    if (!why.empty()) {
-      return absl::AlreadyExistsError(fmt::format(
-          "a volume named {} already exists ({}) but {}; repeat the original request or use "
-          "another name",
-          plan.name, existing->id, why));
-    }
-    FillVolume(*existing, response->mutable_volume());
-    return absl::OkStatus();
-  }
+  ASSIGN_OR_RETURN(bool answered, AnswerExistingVolume(plan, response));
+  if (answered) return absl::OkStatus();
   ASSIGN_OR_RETURN(auto result, context_.pool.CreateVolume(plan.Spec()));
   RETURN_IF_ERROR(Failpoint("csi.create_volume.before_reply"));
   FillVolume(result.volume, response->mutable_volume());

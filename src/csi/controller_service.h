@@ -62,6 +62,10 @@ class ControllerService final : public ::csi::v1::Controller::Service {
   Status DoCreateVolumeFromPeer(const ::csi::v1::CreateVolumeRequest& request,
                                 const peer::PeerAddress& holder, CreateVolumePlan& plan,
                                 ::csi::v1::CreateVolumeResponse* response);
+  // A repeated CreateVolume: true (response filled) when a ready volume of
+  // that name answers it, AlreadyExists when that volume does not match.
+  StatusOr<bool> AnswerExistingVolume(const CreateVolumePlan& plan,
+                                      ::csi::v1::CreateVolumeResponse* response);
   Status DoDeleteVolume(const ::csi::v1::DeleteVolumeRequest& request);
   Status DoValidateVolumeCapabilities(const ::csi::v1::ValidateVolumeCapabilitiesRequest& request,
                                       ::csi::v1::ValidateVolumeCapabilitiesResponse* response);
