@@ -382,12 +382,14 @@ void CrashTest::Verify(Round& round) {
       // The member that was frozen when dittod died works again.
       AddLive(round.subject, round.staging, counter_);
       break;
-    case Kind::kUnstage:
+    case Kind::kUnstage: {
       EXPECT_FALSE(IsMountPoint(round.staging)) << round.staging << " is still mounted";
-      EXPECT_TRUE(LoopsBacking(test::PoolImagePath(data, "volumes", round.subject)).empty())
-          << "a loop device still backs the unstaged volume";
+      auto loops = LoopsBackingSettled(test::PoolImagePath(data, "volumes", round.subject), 10s);
+      EXPECT_TRUE(loops.empty()) << "a loop device still backs the unstaged volume: "
+                                 << fmt::format("{}", fmt::join(loops, ", "));
       volume_hashes_[round.subject] = VolumeHash(round.subject);
       break;
+    }
   }
 }
 

@@ -139,9 +139,12 @@ std::vector<std::string> DaemonTest::PoolProblems(PoolState* state_out) {
     if (!recorded) problems.push_back(fmt::format("{} is mounted but no record explains it", line));
   }
   for (const auto& [id, size] : state->volume_files) {
-    if (!LoopsBacking(test::PoolImagePath(data, "volumes", id)).empty() &&
-        !state->stages.count(id)) {
-      problems.push_back(fmt::format("volume {} has a loop device but no stage record", id));
+    if (state->stages.count(id)) continue;
+    auto loops = LoopsBackingSettled(test::PoolImagePath(data, "volumes", id),
+                                     std::chrono::seconds(10));
+    if (!loops.empty()) {
+      problems.push_back(fmt::format("volume {} has a loop device but no stage record: {}", id,
+                                     fmt::join(loops, ", ")));
     }
   }
   if (state_out != nullptr) *state_out = std::move(*state);

@@ -479,6 +479,24 @@ std::vector<std::string> LoopsBacking(const std::string& image) {
   return out;
 }
 
+std::vector<std::string> LoopsBackingSettled(const std::string& image,
+                                             std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<std::string> loops = LoopsBacking(image);
+  while (!loops.empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    loops = LoopsBacking(image);
+  }
+  for (auto& device : loops) {
+    std::string name = device.substr(device.find_last_of('/') + 1);
+    std::string autoclear = "?";
+    std::ifstream flag(fmt::format("/sys/block/{}/loop/autoclear", name));
+    if (flag) std::getline(flag, autoclear);
+    device += fmt::format(" (autoclear {})", autoclear);
+  }
+  return loops;
+}
+
 bool IsMountPoint(const std::string& path) {
   host::LinuxHost host;
   auto mounts = host.ListMounts();

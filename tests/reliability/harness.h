@@ -179,6 +179,13 @@ ToolResult RunTool(const std::vector<std::string>& argv);
 // table (an unreadable table never reads as "nothing mounted/attached").
 // Loop devices whose backing file is `image` (resolved).
 std::vector<std::string> LoopsBacking(const std::string& image);
+// The same, after waiting (up to `timeout`) for detaches the kernel deferred:
+// LOOP_CLR_FD on a device that another process (udev's probe) still holds only
+// marks it autoclear, and the device goes on the last close. A device still
+// there after the wait is reported with its autoclear flag, so a leak (0) and
+// a detach that is merely slow (1) read differently.
+std::vector<std::string> LoopsBackingSettled(const std::string& image,
+                                             std::chrono::milliseconds timeout);
 // Whether something is mounted exactly at `path`.
 bool IsMountPoint(const std::string& path);
 // Every mount as "target <- source", sorted (to compare before/after).
