@@ -26,6 +26,7 @@
 #include "common/quantity.h"
 #include "csi/driver.h"
 #include "daemon/peer_server.h"
+#include "common/phase_timer.h"
 #include "fmt/format.h"
 #include "host/linux_host.h"
 #include "metrics/http_server.h"
@@ -174,11 +175,14 @@ int Serve(const Flags& flags) {
     return absl::IsInvalidArgument(peer_options.status()) ? 2 : 1;
   }
   options.peers = *peer_options;
+  PhaseTimer startup;
   auto driver = csi::Driver::Open(host, options);
   if (!driver.ok()) {
     spdlog::critical("cannot start: {}", std::string(driver.status().message()));
     return 1;
   }
+  startup.Append("pool", (*driver)->pool().open_phases());
+  startup.Lap("node reconcile");
   Status removed = RemoveStaleSocket(host, *socket_path);
   if (!removed.ok()) {
     spdlog::critical("cannot start: {}", std::string(removed.message()));
@@ -229,6 +233,7 @@ int Serve(const Flags& flags) {
   builder.AddListeningPort(flags.endpoint, grpc::InsecureServerCredentials(), &port);
   (*driver)->RegisterServices(builder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  startup.Lap("servers");
   if (!server) {
     spdlog::critical("cannot listen on {} (is the directory missing or another dittod running?)",
                      flags.endpoint);
@@ -252,8 +257,10 @@ int Serve(const Flags& flags) {
     server->Shutdown();
     return 1;
   }
+  startup.Lap("space refresh");
   spdlog::info("dittod {} serving {} ({} mode) for node {} on {} with pool {}", DITTO_VERSION,
                flags.driver_name, flags.mode, flags.node_id, flags.endpoint, flags.pool_dir);
+  spdlog::info("started in {}", startup.Summary());
 
   std::thread waiter([&] {
     int signal = 0;

@@ -49,6 +49,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "catalog/catalog.h"
+#include "common/phase_timer.h"
 #include "common/status.h"
 #include "host/host.h"
 #include "pool/image_backend.h"
@@ -303,6 +304,10 @@ class Pool {
   // images). Idempotent: a missing group is OK.
   Status DeleteGroupSnapshot(const std::string& id);
 
+  // How long each phase of opening this pool took (mount, catalog, each step
+  // of recovery), for dittod's start-up log line.
+  const PhaseTimer& open_phases() const { return open_phases_; }
+
  private:
   Pool(host::Host& host, PoolLayout layout, std::unique_ptr<ImageBackend> backend,
        std::unique_ptr<catalog::Catalog> catalog);
@@ -310,7 +315,8 @@ class Pool {
   // Open() once DIR/pool.lock is held.
   static StatusOr<std::unique_ptr<Pool>> OpenLocked(host::Host& host, PoolLayout layout,
                                                     std::unique_ptr<host::FileLock> process_lock);
-  Status Recover();
+  // Laps `timer` at each of its phases.
+  Status Recover(PhaseTimer& timer);
   // The backend's clone (or, with `snapshot`, read-only snapshot) of the entry
   // `source_entry` as `entry`, grown to `size`, durable, with the filesystem
   // of `frozen_volume_id` (if ditto has it mounted) frozen around the copy
@@ -394,6 +400,7 @@ class Pool {
   // One process at a time opens a pool: recovery must not roll back the
   // intents of another process's operations in flight.
   std::unique_ptr<host::FileLock> process_lock_;
+  PhaseTimer open_phases_;
   PoolLayout layout_;
   std::unique_ptr<ImageBackend> backend_;
   std::unique_ptr<catalog::Catalog> catalog_;

@@ -173,19 +173,24 @@ StatusOr<std::unique_ptr<Pool>> Pool::Open(host::Host& host, const std::string& 
 
 StatusOr<std::unique_ptr<Pool>> Pool::OpenLocked(host::Host& host, PoolLayout layout,
                                                  std::unique_ptr<host::FileLock> process_lock) {
+  PhaseTimer timer;
   if (layout.backing_file || !layout.device_uuid.empty()) {
     RETURN_IF_ERROR(MountOwnFilesystem(host, layout));
+    timer.Lap("mount");
   }
   for (const char* sub : {"volumes", "snapshots", "tmp"}) {
     RETURN_IF_ERROR(host.MakeDirectories(JoinPath(layout.data_dir, sub), 0700));
   }
   ASSIGN_OR_RETURN(auto backend, MakeImageBackend(layout.backend, host));
   RETURN_IF_ERROR(backend->Prepare(layout.data_dir));
+  timer.Lap("layout");
   ASSIGN_OR_RETURN(auto catalog, catalog::Catalog::Open(JoinPath(layout.data_dir, "catalog.db")));
+  timer.Lap("catalog");
   std::unique_ptr<Pool> pool(
       new Pool(host, std::move(layout), std::move(backend), std::move(catalog)));
   pool->process_lock_ = std::move(process_lock);
-  RETURN_IF_ERROR(pool->Recover());
+  RETURN_IF_ERROR(pool->Recover(timer));
+  pool->open_phases_ = std::move(timer);
   return pool;
 }
 

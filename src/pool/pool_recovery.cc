@@ -11,7 +11,7 @@
 
 namespace ditto::pool {
 
-Status Pool::Recover() {
+Status Pool::Recover(PhaseTimer& timer) {
   // The catalog is the only record of which images exist. One without the
   // settings Init writes is not this pool's (replaced, or lost and created
   // anew, empty, by SQLite): removing images it has no row for would then
@@ -33,6 +33,7 @@ Status Pool::Recover() {
   }
   ASSIGN_OR_RETURN(int thawed, ThawStagedFilesystems(host_, *catalog_));
   if (thawed > 0) spdlog::warn("recovery: thawed {} filesystem(s) a crash left frozen", thawed);
+  timer.Lap("thaw");
   // Entries under tmp/ were never published: nothing refers to them.
   std::string tmp = JoinPath(layout_.data_dir, "tmp");
   ASSIGN_OR_RETURN(auto leftovers, host_.ListDirectory(tmp));
@@ -40,6 +41,7 @@ Status Pool::Recover() {
     spdlog::info("recovery: removing unfinished image tmp/{}", name);
     RETURN_IF_ERROR(RemoveIfPresent(JoinPath(tmp, name)));
   }
+  timer.Lap("tmp cleanup");
   // Which images exist: one listing of each directory, and of the catalog
   // only the IDs and the rows whose operation a crash interrupted, so that
   // opening a pool of 100k volumes costs two directory reads and an index
@@ -51,10 +53,12 @@ Status Pool::Recover() {
   std::unordered_set<std::string> volume_images, snapshot_images;
   for (const auto& file : volume_files) volume_images.insert(backend_->IdOfEntry(file));
   for (const auto& file : snapshot_files) snapshot_images.insert(backend_->IdOfEntry(file));
+  timer.Lap("image listing");
   ASSIGN_OR_RETURN(auto volume_id_list, catalog_->ListVolumeIds());
   ASSIGN_OR_RETURN(auto snapshot_id_list, catalog_->ListSnapshotIds());
   std::unordered_set<std::string> volume_ids(volume_id_list.begin(), volume_id_list.end());
   std::unordered_set<std::string> snapshot_ids(snapshot_id_list.begin(), snapshot_id_list.end());
+  timer.Lap("catalog IDs");
 
   ASSIGN_OR_RETURN(auto unsettled_volumes, catalog_->ListUnsettledVolumes());
   std::unordered_set<std::string> unsettled;
@@ -130,14 +134,18 @@ Status Pool::Recover() {
       spdlog::error("snapshot {} ({}) has no image at {}", id, snapshot->name, SnapshotPath(id));
     }
   }
+  timer.Lap("unsettled rows");
   // Images without a row: a crash between a create's rename and its commit,
   // or between a delete's commit and its unlink.
   // The listings from before the loops serve: a row they removed had its
   // image removed with it (or never had one).
   RETURN_IF_ERROR(RemoveOrphanImages("volumes", volume_files, volume_ids));
   RETURN_IF_ERROR(RemoveOrphanImages("snapshots", snapshot_files, snapshot_ids));
+  timer.Lap("orphans");
   RETURN_IF_ERROR(host_.SyncDirectory(volumes_dir));
-  return host_.SyncDirectory(snapshots_dir);
+  RETURN_IF_ERROR(host_.SyncDirectory(snapshots_dir));
+  timer.Lap("directory sync");
+  return absl::OkStatus();
 }
 
 Status Pool::RemoveOrphanImages(const std::string& kind, const std::vector<std::string>& files,
