@@ -36,6 +36,7 @@
 #include "bench/csi_client.h"
 #include "bench/dittod_process.h"
 #include "fmt/format.h"
+#include "support/pool_paths.h"
 #include "nlohmann/json.hpp"
 #include "support/loop_filesystem.h"
 
@@ -147,11 +148,11 @@ struct Bench {
 
   std::string Name(const std::string& prefix) { return fmt::format("{}-{}", prefix, ++counter); }
   std::string ImagePath(const std::string& volume_id) const {
-    std::string direct = fmt::format("{}/volumes/{}.img", pool_dir, volume_id);
-    if (FileExists(direct)) return direct;
-    std::string backed = fmt::format("{}/data/volumes/{}.img", pool_dir, volume_id);
-    if (FileExists(backed)) return backed;
-    Die(fmt::format("cannot find the image of volume {} under {}", volume_id, pool_dir));
+    std::string image = test::FindVolumeImage(pool_dir, volume_id);
+    if (image.empty()) {
+      Die(fmt::format("cannot find the image of volume {} under {}", volume_id, pool_dir));
+    }
+    return image;
   }
   std::string ScratchFile(const std::string& name) { return fmt::format("{}/{}", scratch, Name(name)); }
   // A volume of `bytes` fully written with random data, flushed to disk.

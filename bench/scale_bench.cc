@@ -36,6 +36,7 @@
 #include "CLI/CLI.hpp"
 #include "fmt/format.h"
 #include "support/loop_filesystem.h"
+#include "support/pool_paths.h"
 
 #ifndef DITTO_BENCH_DITTOD
 #define DITTO_BENCH_DITTOD ""
@@ -342,11 +343,9 @@ void Report(std::ostream& out, const Bench& b, const std::vector<Point>& points,
 }
 
 std::string ImagePath(const std::string& pool_dir, const std::string& id) {
-  for (const auto& candidate : {fmt::format("{}/volumes/{}.img", pool_dir, id),
-                                fmt::format("{}/volumes/{}/disk.img", pool_dir, id)}) {
-    if (FileExists(candidate)) return candidate;
-  }
-  Die(fmt::format("cannot find the image of volume {} under {}/volumes", id, pool_dir));
+  std::string image = ditto::test::FindVolumeImage(pool_dir, id);
+  if (image.empty()) Die(fmt::format("cannot find the image of volume {} under {}", id, pool_dir));
+  return image;
 }
 
 }  // namespace

@@ -30,6 +30,14 @@ std::string PoolImagePath(const std::string& data_dir, std::string_view kind,
   return fmt::format("{}/{}/{}.img", data_dir, kind, id);
 }
 
+std::string FindVolumeImage(const std::string& pool_dir, const std::string& id) {
+  for (const std::string& data_dir : {pool_dir, pool_dir + "/data"}) {
+    std::string image = PoolImagePath(data_dir, "volumes", id);
+    if (std::ifstream(image).good()) return image;
+  }
+  return "";
+}
+
 std::string PoolEntryId(std::string_view entry_name) {
   if (entry_name.ends_with(".img")) entry_name.remove_suffix(4);
   return std::string(entry_name);
