@@ -3,9 +3,10 @@
 // 127.0.0.1 with certificates made here by the openssl CLI), one control
 // plane (dittoctl --endpoint A --endpoint B). The seed's claims, unchanged
 // but for where the clone must be: pvc-1 on node-a, its clone on node-b
-// (the selected node the scheduler writes on a claim, and a
-// WaitForFirstConsumer claim whose first consumer runs on node-b). Each
-// clone binds with node-b's topology and holds exactly pvc-1's files.
+// (the selected node the scheduler writes on a claim, a
+// WaitForFirstConsumer claim whose first consumer runs on node-b, a class
+// whose allowedTopologies name node-b). Each clone binds with node-b's
+// topology and holds exactly pvc-1's files.
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -285,11 +286,48 @@ spec:
   EXPECT_EQ(Digests(second_dir), source);
   Unmount(second_dir);
 
+  // A class whose allowedTopologies admit node-b only: an Immediate claim of
+  // it is made there.
+  WriteFile(dir_.Join("allowed.yaml"), R"(apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: cloning-on-b
+provisioner: ditto.csi.dev
+allowedTopologies:
+- matchLabelExpressions:
+  - key: topology.ditto.csi.dev/node
+    values: [node-b]
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: clone-3
+  namespace: myns
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: cloning-on-b
+  resources:
+    requests:
+      storage: 5Gi
+  dataSource:
+    kind: PersistentVolumeClaim
+    name: pvc-1
+)");
+  Ok({"apply", "-f", dir_.Join("allowed.yaml")});
+  ASSERT_EQ(Get("pvc/clone-3", "{.status.phase}"), "Bound");
+  const std::string third_pv = Get("pvc/clone-3", "{.spec.volumeName}");
+  EXPECT_EQ(Get("pv/" + third_pv,
+                "{.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values[0]}"),
+            "node-b");
+
   // Deleting the clones deletes their volumes on node-b.
-  Ok({"delete", "pvc", "clone-of-pvc-1", "clone-2", "-n", "myns"});
+  Ok({"delete", "pvc", "clone-of-pvc-1", "clone-2", "clone-3", "-n", "myns"});
   Result pvs = Ctl({"get", "pv", "-o", "name"});
   EXPECT_EQ(pvs.out.find(clone_pv), std::string::npos) << pvs.out;
   EXPECT_EQ(pvs.out.find(second_pv), std::string::npos) << pvs.out;
+  EXPECT_NE(b_.log().find(".DeleteVolume"), std::string::npos) << b_.log();
+  EXPECT_EQ(a_.log().find(".DeleteVolume"), std::string::npos)
+      << "node-a holds none of the clones:\n" << a_.log();
   Ok({"delete", "pvc", "pvc-1", "-n", "myns"});
 }
 
