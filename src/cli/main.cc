@@ -29,8 +29,9 @@ int main(int argc, char** argv) {
   ditto::cli::GlobalFlags flags;
   app.add_option("--state", flags.state_dir, "State directory (objects, embedded pool)")
       ->capture_default_str();
-  app.add_option("--endpoint", flags.endpoint,
-                 "CSI endpoint of a running dittod (unix:///path/csi.sock); default: in-process");
+  app.add_option("--endpoint", flags.endpoints,
+                 "CSI endpoint of a running dittod (unix:///path/csi.sock); repeat it for each "
+                 "node to drive several (the first is the default node); default: in-process");
   app.add_option("--node-id", flags.node_id,
                  "Node id for the in-process driver (default: hostname)");
   app.add_option("--driver-name", flags.driver_name, "Driver name of the in-process driver")

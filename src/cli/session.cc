@@ -55,14 +55,17 @@ StatusOr<std::unique_ptr<Session>> Session::Open(const GlobalFlags& flags, Acces
   if (access == Access::kRead) {
     std::string db = flags.state_dir + "/objects.db";
     if (!session->host_.Stat(db).ok()) return session;  // nothing stored yet
-    if (flags.endpoint.empty() && !PoolReady(session->host_, flags)) {
+    if (flags.endpoints.empty() && !PoolReady(session->host_, flags)) {
       ASSIGN_OR_RETURN(session->store_, control::Store::Open(db));
       return session;
     }
   }
-  std::unique_ptr<control::CsiClient> client;
-  if (!flags.endpoint.empty()) {
-    ASSIGN_OR_RETURN(client, control::CsiClient::Connect(flags.endpoint));
+  std::vector<std::unique_ptr<control::CsiClient>> nodes;
+  if (!flags.endpoints.empty()) {
+    for (const std::string& endpoint : flags.endpoints) {
+      ASSIGN_OR_RETURN(auto client, control::CsiClient::Connect(endpoint));
+      nodes.push_back(std::move(client));
+    }
   } else {
     csi::DriverOptions options;
     options.driver_name = flags.driver_name;
@@ -80,11 +83,11 @@ StatusOr<std::unique_ptr<Session>> Session::Open(const GlobalFlags& flags, Acces
     if (session->server_ == nullptr) {
       return absl::InternalError("could not start the in-process CSI server");
     }
-    client = std::make_unique<control::CsiClient>(
-        csi::InProcessChannel(*session->server_));
+    nodes.push_back(
+        std::make_unique<control::CsiClient>(csi::InProcessChannel(*session->server_)));
   }
   ASSIGN_OR_RETURN(session->plane_,
-                   control::ControlPlane::Open(flags.state_dir, std::move(client), session->host_));
+                   control::ControlPlane::Open(flags.state_dir, std::move(nodes), session->host_));
   return session;
 }
 

@@ -1,13 +1,15 @@
 // One dittoctl command's connection to the control plane: the object store
 // in the state directory plus the CSI driver — run in-process (its pool in
 // STATE/pool, served over a gRPC in-process channel) or reached at
-// --endpoint. Either way the control plane only speaks CSI to it.
+// --endpoint, once per node when it drives several. Either way the control
+// plane only speaks CSI to it.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "control/control_plane.h"
@@ -18,7 +20,9 @@ namespace ditto::cli {
 
 struct GlobalFlags {
   std::string state_dir = "/var/lib/ditto";
-  std::string endpoint;  // "" = in-process driver
+  // dittod endpoints, one per node, the first the default; none = the
+  // in-process driver.
+  std::vector<std::string> endpoints;
   std::string node_id;   // "" = the hostname
   std::string driver_name = "ditto.csi.dev";
   std::string pool_size = "20Gi";

@@ -5,6 +5,8 @@
 #include "control/controllers/group_snapshots.h"
 #include "control/api/kinds.h"
 #include "control/controllers/reconcile.h"
+#include <set>
+
 #include "fmt/format.h"
 
 namespace ditto::control {
@@ -12,10 +14,37 @@ namespace ditto::control {
 StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(const std::string& state_dir,
                                                            std::unique_ptr<CsiClient> csi,
                                                            host::Host& host) {
+  std::vector<std::unique_ptr<CsiClient>> nodes;
+  nodes.push_back(std::move(csi));
+  return Open(state_dir, std::move(nodes), host);
+}
+
+StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Open(
+    const std::string& state_dir, std::vector<std::unique_ptr<CsiClient>> nodes,
+    host::Host& host) {
+  if (nodes.empty()) return absl::InvalidArgumentError("the control plane needs a driver");
+  if (nodes.size() > 1) {
+    std::set<std::string> ids;
+    std::string name;
+    for (auto& node : nodes) {
+      ASSIGN_OR_RETURN(DriverInfo info, node->Info());
+      if (!ids.insert(info.node_id).second) {
+        return absl::InvalidArgumentError(fmt::format(
+            "two --endpoint drivers are both node {}; give each node's dittod once",
+            info.node_id));
+      }
+      if (!name.empty() && info.name != name) {
+        return absl::InvalidArgumentError(fmt::format(
+            "the --endpoint drivers are named {} and {}; every node must run the same driver",
+            name, info.name));
+      }
+      name = info.name;
+    }
+  }
   RETURN_IF_ERROR(host.MakeDirectories(state_dir, 0700));
   ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(state_dir + "/objects.db"));
   std::unique_ptr<ControlPlane> plane(
-      new ControlPlane(std::move(store), std::move(csi), host, state_dir));
+      new ControlPlane(std::move(store), std::move(nodes), host, state_dir));
   RETURN_IF_ERROR(plane->Initialize());
   return plane;
 }

@@ -29,6 +29,12 @@ class ControlPlane {
   static StatusOr<std::unique_ptr<ControlPlane>> Open(const std::string& state_dir,
                                                       std::unique_ptr<CsiClient> csi,
                                                       host::Host& host);
+  // The same over several nodes, one driver each (`nodes` not empty; the
+  // first is the default: claims no node is chosen for go there).
+  // InvalidArgument when two drivers are the same node or differ in name.
+  static StatusOr<std::unique_ptr<ControlPlane>> Open(
+      const std::string& state_dir, std::vector<std::unique_ptr<CsiClient>> nodes,
+      host::Host& host);
 
   Store& store() { return *store_; }
   CsiClient& csi() { return *csi_; }
@@ -45,13 +51,19 @@ class ControlPlane {
                                const std::string& name);
 
  private:
-  ControlPlane(std::unique_ptr<Store> store, std::unique_ptr<CsiClient> csi, host::Host& host,
-               const std::string& state_dir)
-      : store_(std::move(store)), csi_(std::move(csi)), context_{*store_, *csi_, host, state_dir} {}
+  ControlPlane(std::unique_ptr<Store> store, std::vector<std::unique_ptr<CsiClient>> nodes,
+               host::Host& host, const std::string& state_dir)
+      : store_(std::move(store)),
+        nodes_(std::move(nodes)),
+        csi_(nodes_.front().get()),
+        context_{*store_, *csi_, host, state_dir} {
+    for (auto& node : nodes_) context_.nodes.push_back(node.get());
+  }
   Status Initialize();
 
   std::unique_ptr<Store> store_;
-  std::unique_ptr<CsiClient> csi_;
+  std::vector<std::unique_ptr<CsiClient>> nodes_;
+  CsiClient* csi_;
   ControllerContext context_;
 };
 

@@ -228,9 +228,9 @@ Status ControllerService::DoCreateVolume(const pb::CreateVolumeRequest& request,
                                          pb::CreateVolumeResponse* response) {
   ASSIGN_OR_RETURN(CreateVolumePlan plan, ParseCreateVolumeRequest(request));
   if (context_.transfers != nullptr && plan.source_kind != pool::SourceKind::kNone) {
-    if (const peer::PeerAddress* holder = context_.transfers->HolderOf(plan.source_id)) {
-      return DoCreateVolumeFromPeer(request, *holder, plan, response);
-    }
+    ASSIGN_OR_RETURN(std::optional<peer::PeerAddress> holder,
+                     context_.transfers->HolderOf(plan.source_id));
+    if (holder) return DoCreateVolumeFromPeer(request, *holder, plan, response);
   }
   ASSIGN_OR_RETURN(SourceFacts source, LookUpSource(plan));
   RETURN_IF_ERROR(CompleteCreateVolumePlan(request, source, context_.options.node_id, plan));

@@ -6,7 +6,8 @@
 //          [--pool-size SIZE] [--metrics-address HOST:PORT] [--log-level info]
 //          [--space-refresh-period SECONDS]
 //          [--peer-listen HOST:PORT] [--peer NODE=HOST:PORT ...] [--peer-tls-dir DIR]
-//          [--peer-max-rate BYTES_PER_SECOND]
+//          [--peer-max-rate BYTES_PER_SECOND] [--peer-discovery static|kubernetes]
+//          [--peer-port PORT] [--peer-tls-optional]
 //
 // Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the pool or
 // the socket cannot be used, 2 for a bad command line.
@@ -224,8 +225,8 @@ int Serve(const Flags& flags) {
       return 1;
     }
     peer_server = std::move(*started);
-    spdlog::info("node-to-node service on {} (port {}, mutual TLS) for {} peer(s)",
-                 flags.peer.listen, peer_server->port(), options.peers->peers->peers().size());
+    spdlog::info("node-to-node service on {} (port {}, mutual TLS); {}", flags.peer.listen,
+                 peer_server->port(), options.peers->peers->Describe());
   }
 
   grpc::ServerBuilder builder;
@@ -327,6 +328,19 @@ int main(int argc, char** argv) {
                  "directory with ca.crt, tls.crt and tls.key (PEM) for the node-to-node "
                  "service (or NODE.crt and NODE.key instead of tls.*); each node's certificate "
                  "names its node ID (CN or SAN) and is signed by the CA");
+  app.add_option("--peer-discovery", flags.peer.discovery,
+                 "where the other nodes are: static (only --peer) or kubernetes (in a pod: "
+                 "each Node object is a node named by its name at its InternalIP and "
+                 "--peer-port; --peer entries win; needs get, list and watch on nodes)")
+      ->check(CLI::IsMember({"static", "kubernetes"}))
+      ->capture_default_str();
+  app.add_option("--peer-port", flags.peer.port,
+                 "with --peer-discovery=kubernetes, the port the other nodes serve the "
+                 "node-to-node service on; default: the port of --peer-listen")
+      ->check(CLI::Range(1, 65535));
+  app.add_flag("--peer-tls-optional", flags.peer.tls_optional,
+                 "when --peer-tls-dir holds no ca.crt, run without copies between nodes (a "
+                 "warning) instead of failing: for an optional Secret");
   app.add_option("--peer-max-rate", flags.peer.max_rate,
                  "bytes per second one copy from another node may take (e.g. 200Mi); "
                  "unbounded when not given");

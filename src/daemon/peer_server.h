@@ -20,12 +20,17 @@ struct PeerFlags {
   std::vector<std::string> peers;   // --peer NODE=HOST:PORT
   std::string tls_dir;              // --peer-tls-dir
   std::string max_rate;             // --peer-max-rate, a quantity per second ("" = unbounded)
+  std::string discovery = "static"; // --peer-discovery: static (--peer only) or kubernetes
+  int port = 0;                     // --peer-port (kubernetes); 0: the port of --peer-listen
+  bool tls_optional = false;        // --peer-tls-optional
 };
 
 // The driver's peer options for node `node_id`, or nullopt when no --peer*
-// flag is given. InvalidArgument for a malformed or inconsistent set
+// flag is given, or --peer-tls-optional is and --peer-tls-dir holds no
+// ca.crt (logged). InvalidArgument for a malformed or inconsistent set
 // (--peer-tls-dir is required with the others); FailedPrecondition when the
-// certificates cannot be read.
+// certificates cannot be read or, with --peer-discovery=kubernetes, dittod
+// does not run in a pod.
 StatusOr<std::optional<peer::TransferOptions>> PeerOptionsFromFlags(host::Host& host,
                                                                     const PeerFlags& flags,
                                                                     const std::string& node_id);

@@ -31,13 +31,22 @@ StatusOr<std::string> ImageService::Authorize(const grpc::ServerContext& context
                                               std::string_view method) {
   std::vector<std::string> names = ClientNames(context);
   for (const auto& name : names) {
-    if (peers_->Find(name) != nullptr) return name;
+    auto peer = peers_->Find(name);
+    if (!peer.ok()) {
+      spdlog::warn("peer: cannot tell whether {} from {} ({}) is a peer: {}", method,
+                   context.peer(), name, std::string(peer.status().message()));
+      return absl::UnavailableError(fmt::format(
+          "this node cannot tell whether node {} is a peer: {}", name,
+          std::string(peer.status().message())));
+    }
+    if (*peer) return name;
   }
   std::string shown = names.empty() ? "no verified certificate" : fmt::format("{}", fmt::join(names, ", "));
-  spdlog::warn("peer: refused {} from {} ({}): its certificate names no node of --peer", method,
+  spdlog::warn("peer: refused {} from {} ({}): its certificate names no known node (--peer or, with --peer-discovery=kubernetes, a Node)", method,
                context.peer(), shown);
   return absl::PermissionDeniedError(fmt::format(
-      "this node serves only the nodes of its --peer map; the client certificate names {}",
+      "this node serves only its peers (--peer, or the cluster's Nodes with "
+      "--peer-discovery=kubernetes); the client certificate names {}",
       shown));
 }
 

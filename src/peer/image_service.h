@@ -1,14 +1,15 @@
 // The serving side of the node-to-node service (proto/peer.proto): lets the
 // nodes of the peer map read the images of this node's volumes and
 // snapshots, only their allocated ranges, each chunk with its SHA-256.
-// Every call's client certificate must name a node of the map; any other is
+// Every call's client certificate must name a node of the peer directory (the
+// --peer map, or the cluster's Nodes); any other is
 // refused (PERMISSION_DENIED) and logged. Thread-safe.
 #pragma once
 
 #include <memory>
 
 #include "peer.grpc.pb.h"
-#include "peer/peer_map.h"
+#include "peer/peer_directory.h"
 #include "pool/pool.h"
 
 namespace ditto::peer {
@@ -19,7 +20,7 @@ inline constexpr uint32_t kMaxChunkBytes = 2u << 20;  // a message stays under g
 
 class ImageService final : public v1::Peer::Service {
  public:
-  ImageService(pool::Pool& pool, std::shared_ptr<const PeerMap> peers)
+  ImageService(pool::Pool& pool, std::shared_ptr<PeerDirectory> peers)
       : pool_(pool), peers_(std::move(peers)) {}
 
   grpc::Status GetImage(grpc::ServerContext* context, const v1::GetImageRequest* request,
@@ -37,7 +38,7 @@ class ImageService final : public v1::Peer::Service {
   StatusOr<Found> Find(const std::string& id);
 
   pool::Pool& pool_;
-  std::shared_ptr<const PeerMap> peers_;
+  std::shared_ptr<PeerDirectory> peers_;
 };
 
 }  // namespace ditto::peer

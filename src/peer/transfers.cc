@@ -81,7 +81,7 @@ Transfers::~Transfers() {
   }
 }
 
-const PeerAddress* Transfers::HolderOf(std::string_view id) const {
+StatusOr<std::optional<PeerAddress>> Transfers::HolderOf(std::string_view id) const {
   return options_.peers->HolderOf(id);
 }
 

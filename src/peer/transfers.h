@@ -28,14 +28,14 @@
 #include "absl/base/thread_annotations.h"
 #include "catalog/records.h"
 #include "common/status.h"
-#include "peer/peer_map.h"
+#include "peer/peer_directory.h"
 #include "peer/tls.h"
 #include "pool/pool.h"
 
 namespace ditto::peer {
 
 struct TransferOptions {
-  std::shared_ptr<const PeerMap> peers;
+  std::shared_ptr<PeerDirectory> peers;
   TlsFiles tls;
   // Bytes per second one copy may receive; 0: as fast as it goes.
   uint64_t max_bytes_per_second = 0;
@@ -67,9 +67,9 @@ class Transfers {
   Transfers(const Transfers&) = delete;
   Transfers& operator=(const Transfers&) = delete;
 
-  // The other node holding volume or snapshot `id`, or nullptr when it is
-  // this node's (PeerMap::HolderOf).
-  const PeerAddress* HolderOf(std::string_view id) const;
+  // The other node holding volume or snapshot `id`, or nullopt when it is
+  // this node's (PeerDirectory::HolderOf).
+  StatusOr<std::optional<PeerAddress>> HolderOf(std::string_view id) const;
   // Asks `node` about its image `id` (remembered after the first answer).
   // Unavailable when the node cannot be reached; its NotFound as is.
   StatusOr<RemoteImage> Describe(const PeerAddress& node, const std::string& id);

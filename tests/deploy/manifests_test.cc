@@ -391,6 +391,46 @@ TEST_F(ManifestsTest, ServiceAccountGrantsWhatEachSidecarNeeds) {
   }
 }
 
+// dittod finds the other nodes from their Node objects (read-only RBAC of
+// its own), and starts without the optional TLS Secret.
+TEST_F(ManifestsTest, DittodReadsNodesToFindPeersAndStartsWithoutTheSecret) {
+  std::vector<std::string> args = Args(dittod_);
+  auto has = [&](const std::string& arg) {
+    return std::find(args.begin(), args.end(), arg) != args.end();
+  };
+  ASSERT_TRUE(has("--peer-discovery=kubernetes"));
+  EXPECT_TRUE(has("--peer-listen=0.0.0.0:9811"));
+  EXPECT_TRUE(has("--peer-tls-dir=/etc/ditto/peer-tls"));
+  bool secret_optional = false;
+  for (const YAML::Node& v : pod_["volumes"]) {
+    if (v["secret"] && v["secret"]["secretName"].as<std::string>("") == "ditto-peer-tls") {
+      secret_optional = v["secret"]["optional"].as<bool>(false);
+    }
+  }
+  EXPECT_EQ(has("--peer-tls-optional"), secret_optional)
+      << "an optional Secret needs --peer-tls-optional, a required one must not hide its absence";
+
+  const std::string account = pod_["serviceAccountName"].as<std::string>("");
+  auto role = Find(manifests_, "ClusterRole", "ditto-node-peers");
+  ASSERT_TRUE(role);
+  std::set<std::string> verbs;
+  for (const YAML::Node& rule : role->object["rules"]) {
+    for (const YAML::Node& r : rule["resources"]) {
+      EXPECT_EQ(r.as<std::string>(), "nodes") << "dittod reads Nodes only";
+    }
+    for (const YAML::Node& v : rule["verbs"]) verbs.insert(v.as<std::string>());
+  }
+  EXPECT_EQ(verbs, (std::set<std::string>{"get", "list", "watch"})) << "read-only";
+  bool bound = false;
+  for (const Manifest& binding : FindAll(manifests_, "ClusterRoleBinding")) {
+    if (binding.object["roleRef"]["name"].as<std::string>("") != "ditto-node-peers") continue;
+    for (const YAML::Node& subject : binding.object["subjects"]) {
+      bound |= subject["name"].as<std::string>("") == account;
+    }
+  }
+  EXPECT_TRUE(bound) << "ditto-node-peers is not bound to " << account;
+}
+
 TEST_F(ManifestsTest, SnapshotMetadataComponentFitsTheDaemonSet) {
   const std::string dir = kDir + "/components/snapshot-metadata";
   std::vector<Manifest> component = LoadManifests(dir);

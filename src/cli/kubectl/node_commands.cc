@@ -46,7 +46,7 @@ bool IsClaimRef(const std::string& text) {
 }
 
 Status RunMount(const GlobalFlags& flags, const CommonFlags& common, const std::string& ref,
-                const std::string& path, bool read_only) {
+                const std::string& path, bool read_only, const std::string& node) {
   ASSIGN_OR_RETURN(std::string claim, ClaimName(ref));
   ASSIGN_OR_RETURN(auto session, OpenSession(flags));
   control::PublishRequest request;
@@ -54,6 +54,7 @@ Status RunMount(const GlobalFlags& flags, const CommonFlags& common, const std::
   request.claim_name = claim;
   ASSIGN_OR_RETURN(request.target_path, AbsolutePath(session->host(), path));
   request.read_only = read_only;
+  request.node = node;
   ASSIGN_OR_RETURN(std::string target, control::PublishClaim(session->plane().context(), request));
   std::cout << fmt::format("persistentvolumeclaim/{} mounted at {}{}\n", claim, target,
                            read_only ? " (read-only)" : "");
@@ -93,7 +94,7 @@ Status RunUnmount(const GlobalFlags& flags, const CommonFlags& common, const std
 }
 
 Status RunAttach(const GlobalFlags& flags, const CommonFlags& common, const std::string& ref,
-                 bool read_only) {
+                 bool read_only, const std::string& node) {
   ASSIGN_OR_RETURN(std::string claim, ClaimName(ref));
   ASSIGN_OR_RETURN(auto session, OpenSession(flags));
   control::PublishRequest request;
@@ -101,6 +102,7 @@ Status RunAttach(const GlobalFlags& flags, const CommonFlags& common, const std:
   request.claim_name = claim;
   request.block = true;
   request.read_only = read_only;
+  request.node = node;
   ASSIGN_OR_RETURN(std::string target, control::PublishClaim(session->plane().context(), request));
   std::cout << target << "\n";
   return absl::OkStatus();
@@ -134,8 +136,13 @@ void RegisterNodeCommands(CLI::App& app, GlobalFlags* flags, int* exit_code) {
     sub->add_option("claim", *ref, "pvc/NAME")->required();
     sub->add_option("path", *path, "Mount point (created if missing)")->required();
     sub->add_flag("--read-only", *read_only, "Mount read-only");
+    auto node = std::make_shared<std::string>();
+    sub->add_option("--node", *node,
+                    "Node the consumer runs on (with several --endpoint): a WaitForFirstConsumer "
+                    "claim is provisioned there; default: the first --endpoint's node");
     AddNamespace(sub, common.get());
-    sub->callback([=] { Finish(RunMount(*flags, *common, *ref, *path, *read_only), exit_code); });
+    sub->callback(
+        [=] { Finish(RunMount(*flags, *common, *ref, *path, *read_only, *node), exit_code); });
   }
   {
     auto* sub = app.add_subcommand("unmount", "Unmount what dittoctl mount put at PATH, or pvc/NAME")
@@ -154,8 +161,11 @@ void RegisterNodeCommands(CLI::App& app, GlobalFlags* flags, int* exit_code) {
     auto read_only = std::make_shared<bool>(false);
     sub->add_option("claim", *ref, "pvc/NAME")->required();
     sub->add_flag("--read-only", *read_only, "Read-only device");
+    auto node = std::make_shared<std::string>();
+    sub->add_option("--node", *node, "Node the consumer runs on (as for mount)");
     AddNamespace(sub, common.get());
-    sub->callback([=] { Finish(RunAttach(*flags, *common, *ref, *read_only), exit_code); });
+    sub->callback(
+        [=] { Finish(RunAttach(*flags, *common, *ref, *read_only, *node), exit_code); });
   }
   {
     auto* sub = app.add_subcommand("detach", "Undo attach: detach pvc/NAME or a device PATH");

@@ -90,7 +90,7 @@ StatusOr<bool> ExpandClaim(ControllerContext& ctx, const Json& claim, const Json
   request.mutable_capacity_range()->set_required_bytes(requested);
   if (!capabilities.empty()) *request.mutable_volume_capability() = capabilities.front();
   csi::v1::ControllerExpandVolumeResponse response;
-  Status expanded = ctx.csi.ControllerExpandVolume(request, &response);
+  Status expanded = ctx.CsiFor(request.volume_id()).ControllerExpandVolume(request, &response);
   if (!expanded.ok()) {
     RecordEvent(ctx.store, claim, "Warning", "VolumeResizeFailed",
                 fmt::format("resize volume \"{}\" by resizer \"{}\" failed: {}", volume_name,
@@ -116,7 +116,7 @@ StatusOr<bool> ExpandClaim(ControllerContext& ctx, const Json& claim, const Json
     node_request.mutable_capacity_range()->set_required_bytes(new_size);
     if (!capabilities.empty()) *node_request.mutable_volume_capability() = capabilities.front();
     csi::v1::NodeExpandVolumeResponse node_response;
-    Status grown = ctx.csi.NodeExpandVolume(node_request, &node_response);
+    Status grown = ctx.CsiFor(node_request.volume_id()).NodeExpandVolume(node_request, &node_response);
     if (!grown.ok()) {
       RecordEvent(ctx.store, claim, "Warning", "VolumeResizeFailed",
                   fmt::format("MountVolume.NodeExpandVolume failed for volume \"{}\": {}",

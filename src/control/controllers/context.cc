@@ -1,5 +1,6 @@
 #include "control/controllers/context.h"
 
+#include "common/ids.h"
 #include "fmt/format.h"
 
 namespace ditto::control {
@@ -10,6 +11,30 @@ std::string ControllerContext::ProvisionerSource(const DriverInfo& info) const {
 
 std::string ControllerContext::SnapshotterSource(const DriverInfo& info) const {
   return fmt::format("csi-snapshotter {}", info.name);
+}
+
+CsiClient& ControllerContext::CsiFor(std::string_view handle) {
+  std::string tag = TagOfId(handle);
+  if (tag.empty()) return csi;
+  for (CsiClient* client : nodes) {
+    auto info = client->Info();
+    if (info.ok() && NodeTag(info->node_id) == tag) return *client;
+  }
+  return csi;
+}
+
+StatusOr<CsiClient*> ControllerContext::CsiOfNode(const std::string& node_id) {
+  std::vector<std::string> known;
+  std::vector<CsiClient*> all = nodes;
+  if (all.empty()) all.push_back(&csi);
+  for (CsiClient* client : all) {
+    ASSIGN_OR_RETURN(DriverInfo info, client->Info());
+    if (info.node_id == node_id) return client;
+    known.push_back(info.node_id);
+  }
+  return absl::NotFoundError(fmt::format(
+      "node \"{}\" is not driven here (nodes: {}); give its dittod with --endpoint",
+      node_id, fmt::join(known, ", ")));
 }
 
 std::string ControllerContext::StagingPath(const std::string& volume_name) const {

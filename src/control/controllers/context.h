@@ -1,10 +1,13 @@
-// What every controller works with: the object store, the CSI driver and
-// the host (for the node-side paths the CO owns), plus small shared helpers.
+// What every controller works with: the object store, the CSI drivers (one
+// per node; the first is the default) and the host (for the node-side paths
+// the CO owns), plus small shared helpers.
 #pragma once
 
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "control/controllers/csi_client.h"
@@ -22,9 +25,19 @@ inline constexpr char kPvcProtectionSource[] = "pvc-protection-controller";
 
 struct ControllerContext {
   Store& store;
-  CsiClient& csi;
+  CsiClient& csi;  // the default node's driver
   host::Host& host;
   std::string state_dir;
+  // Every node's driver, the default one first; empty: `csi` alone.
+  std::vector<CsiClient*> nodes;
+
+  // The driver of the node that made volume or snapshot `handle` (the node
+  // whose tag, common/ids.h, the ID carries), as the provisioner, snapshotter
+  // and kubelet of that node act for it in a cluster; else the default.
+  CsiClient& CsiFor(std::string_view handle);
+  // The driver of node `node_id`. NotFound naming the nodes driven when
+  // none is that node.
+  StatusOr<CsiClient*> CsiOfNode(const std::string& node_id);
 
   // "<driver>_external-provisioner", the provisioner's event source.
   std::string ProvisionerSource(const DriverInfo& info) const;

@@ -28,7 +28,8 @@ bool DeleteCsiGroup(ControllerContext& ctx, const Json& content, const DriverInf
   csi::v1::DeleteVolumeGroupSnapshotRequest request;
   request.set_group_snapshot_id(handle);
   for (const std::string& id : MemberSnapshotHandles(content)) request.add_snapshot_ids(id);
-  Status deleted = ctx.csi.DeleteVolumeGroupSnapshot(request);
+  Status deleted = ctx.CsiFor(request.snapshot_ids_size() > 0 ? request.snapshot_ids(0) : std::string())
+                       .DeleteVolumeGroupSnapshot(request);
   if (!deleted.ok()) {
     RecordEvent(ctx.store, content, "Warning", "GroupSnapshotDeleteError",
                 fmt::format("Failed to delete group snapshot: {}", std::string(deleted.message())),

@@ -282,7 +282,8 @@ StatusOr<bool> TakeGroupSnapshot(ControllerContext& ctx, const Json& group,
     (*request.mutable_parameters())[key] = value.get<std::string>();
   }
   csi::v1::CreateVolumeGroupSnapshotResponse response;
-  Status created = ctx.csi.CreateVolumeGroupSnapshot(request, &response);
+  Status created = ctx.CsiFor(request.source_volume_ids_size() > 0 ? request.source_volume_ids(0) : std::string())
+                         .CreateVolumeGroupSnapshot(request, &response);
   if (!created.ok()) {
     RETURN_IF_ERROR(FailGroup(
         ctx, group, "GroupSnapshotCreationFailed",
@@ -393,7 +394,8 @@ StatusOr<bool> ReconcileGroupContent(ControllerContext& ctx, const Json& content
     if (id.is_string()) request.add_snapshot_ids(id.get<std::string>());
   }
   csi::v1::GetVolumeGroupSnapshotResponse response;
-  Status found = ctx.csi.GetVolumeGroupSnapshot(request, &response);
+  Status found = ctx.CsiFor(request.snapshot_ids_size() > 0 ? request.snapshot_ids(0) : std::string())
+                       .GetVolumeGroupSnapshot(request, &response);
   if (!found.ok()) {
     RETURN_IF_ERROR(
         FailWithStatusError(ctx, content, "GroupSnapshotContentCheckandUpdateFailed",

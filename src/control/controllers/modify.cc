@@ -73,7 +73,7 @@ StatusOr<bool> ModifyClaim(ControllerContext& ctx, const Json& claim, const Json
   for (const auto& [key, value] : parameters.items()) {
     (*request.mutable_mutable_parameters())[key] = value.get<std::string>();
   }
-  Status modified = ctx.csi.ControllerModifyVolume(request);
+  Status modified = ctx.CsiFor(request.volume_id()).ControllerModifyVolume(request);
   if (!modified.ok()) {
     RecordEvent(ctx.store, claim, "Warning", "VolumeModifyFailed",
                 fmt::format("modify volume \"{}\" with vac {} failed: {}", volume_name, target,

@@ -2,6 +2,7 @@
 
 #include "common/quantity.h"
 #include "control/controllers/data_source.h"
+#include "control/controllers/placement.h"
 #include "control/api/kinds.h"
 #include "fmt/format.h"
 
@@ -247,7 +248,7 @@ std::string CreatedVolumeProblem(ControllerContext& ctx, const csi::v1::Volume& 
   if (!problem.empty()) {
     csi::v1::DeleteVolumeRequest cleanup;
     cleanup.set_volume_id(volume.volume_id());
-    Status deleted = ctx.csi.DeleteVolume(cleanup);
+    Status deleted = ctx.CsiFor(cleanup.volume_id()).DeleteVolume(cleanup);
     if (!deleted.ok()) {
       problem += fmt::format(". cleanup of volume {} failed, volume is orphaned: {}",
                              plan.volume_name, std::string(deleted.message()));
@@ -380,6 +381,14 @@ StatusOr<bool> ProvisionClaim(ControllerContext& ctx, const Json& claim, const J
     if (source.is_clone) RETURN_IF_ERROR(ProtectSource(ctx, ref));
   }
 
+  std::string source_id = source.content.has_volume()     ? source.content.volume().volume_id()
+                          : source.content.has_snapshot() ? source.content.snapshot().snapshot_id()
+                                                          : std::string();
+  ASSIGN_OR_RETURN(Placement placement, PlaceVolume(ctx, claim, storage_class, source_id));
+  if (placement.node == nullptr) return fail(placement.refusal);
+  // The chosen node's own topology goes into the request: the volume must be there.
+  ASSIGN_OR_RETURN(DriverInfo node_info, placement.node->Info());
+
   plan.volume_name = fmt::format("pvc-{}", Uid(claim));
   RecordEvent(
       ctx.store, claim, "Normal", "Provisioning",
@@ -390,9 +399,10 @@ StatusOr<bool> ProvisionClaim(ControllerContext& ctx, const Json& claim, const J
   }
   plan.requested = RequestedBytes(claim);
   csi::v1::CreateVolumeRequest request =
-      CreateRequest(claim, plan, parameters, mutable_parameters, ref, source, info);
+      CreateRequest(claim, plan, parameters, mutable_parameters, ref, source, node_info);
   csi::v1::CreateVolumeResponse response;
-  Status created = ctx.csi.CreateVolume(request, &response);
+  Status created = CreateVolumeUntilFinal(ctx, *placement.node, claim,
+                                          ctx.ProvisionerSource(info), request, &response);
   if (!created.ok()) return fail(std::string(created.message()));
   const csi::v1::Volume& volume = response.volume();
   int64_t capacity = volume.capacity_bytes() == 0 ? plan.requested : volume.capacity_bytes();
@@ -406,7 +416,7 @@ StatusOr<bool> ProvisionClaim(ControllerContext& ctx, const Json& claim, const J
   if (orphaned) {
     csi::v1::DeleteVolumeRequest cleanup;
     cleanup.set_volume_id(volume.volume_id());
-    RETURN_IF_ERROR(ctx.csi.DeleteVolume(cleanup));
+    RETURN_IF_ERROR(placement.node->DeleteVolume(cleanup));
     return true;
   }
   RecordEvent(ctx.store, claim, "Normal", "ProvisioningSucceeded",

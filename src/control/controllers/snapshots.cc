@@ -109,7 +109,7 @@ StatusOr<bool> TakeSnapshot(ControllerContext& ctx, const Json& snapshot, const 
     (*request.mutable_parameters())[key] = value.get<std::string>();
   }
   csi::v1::CreateSnapshotResponse response;
-  Status created = ctx.csi.CreateSnapshot(request, &response);
+  Status created = ctx.CsiFor(request.source_volume_id()).CreateSnapshot(request, &response);
   if (!created.ok()) {
     RETURN_IF_ERROR(
         FailSnapshot(ctx, snapshot, "SnapshotCreationFailed",
@@ -223,7 +223,7 @@ StatusOr<bool> DeleteCsiSnapshot(ControllerContext& ctx, const Json& content,
   if (handle.empty()) return true;
   csi::v1::DeleteSnapshotRequest request;
   request.set_snapshot_id(handle);
-  Status deleted = ctx.csi.DeleteSnapshot(request);
+  Status deleted = ctx.CsiFor(request.snapshot_id()).DeleteSnapshot(request);
   if (!deleted.ok()) {
     RecordEvent(ctx.store, content, "Warning", "SnapshotDeleteError",
                 fmt::format("Failed to delete snapshot: {}", std::string(deleted.message())),
@@ -296,7 +296,7 @@ StatusOr<bool> ReconcileContent(ControllerContext& ctx, const Json& content,
   csi::v1::ListSnapshotsRequest request;
   request.set_snapshot_id(handle);
   csi::v1::ListSnapshotsResponse response;
-  Status listed = ctx.csi.ListSnapshots(request, &response);
+  Status listed = ctx.CsiFor(request.snapshot_id()).ListSnapshots(request, &response);
   if (!listed.ok() || response.entries_size() == 0) {
     RecordEvent(ctx.store, content, "Warning", "SnapshotContentCheckandUpdateFailed",
                 listed.ok() ? fmt::format("snapshot {} not found by driver {}", handle, info.name)

@@ -30,7 +30,7 @@ bool DeleteBackingVolume(ControllerContext& ctx, const Json& volume, const Drive
   }
   csi::v1::DeleteVolumeRequest request;
   request.set_volume_id(GetString(volume, {"spec", "csi", "volumeHandle"}));
-  Status deleted = ctx.csi.DeleteVolume(request);
+  Status deleted = ctx.CsiFor(request.volume_id()).DeleteVolume(request);
   if (!deleted.ok()) {
     RecordEvent(ctx.store, volume, "Warning", "VolumeFailedDelete", std::string(deleted.message()),
                 ctx.ProvisionerSource(info));

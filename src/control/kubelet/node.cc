@@ -98,7 +98,11 @@ csi::v1::VolumeCapability CapabilityOf(const Json& volume, const DriverInfo& inf
 // Kept in one piece: the kubelet's steps for one claim (find its volume,
 // stage once, publish, record) in order, each with its own error.
 StatusOr<std::string> PublishClaim(ControllerContext& ctx, const PublishRequest& request) {
-  ASSIGN_OR_RETURN(DriverInfo info, ctx.csi.Info());
+  CsiClient* kubelet = &ctx.csi;
+  if (!request.node.empty()) {
+    ASSIGN_OR_RETURN(kubelet, ctx.CsiOfNode(request.node));
+  }
+  ASSIGN_OR_RETURN(DriverInfo info, kubelet->Info());
   ASSIGN_OR_RETURN(Json claim, BoundClaim(ctx, request, info));
   std::string volume_name = GetString(claim, {"spec", "volumeName"});
   ASSIGN_OR_RETURN(std::optional<Json> volume,
@@ -109,6 +113,18 @@ StatusOr<std::string> PublishClaim(ControllerContext& ctx, const PublishRequest&
                     request.claim_name, volume_name));
   }
   std::string handle = GetString(*volume, {"spec", "csi", "volumeHandle"});
+  // A local volume is used on its own node (its PV's nodeAffinity).
+  CsiClient& holder = ctx.CsiFor(handle);
+  ASSIGN_OR_RETURN(DriverInfo holder_info, holder.Info());
+  if (!request.node.empty() && holder_info.node_id != info.node_id) {
+    return absl::FailedPreconditionError(fmt::format(
+        "PVC {} is bound to PersistentVolume {} on node {} (its nodeAffinity); it cannot be "
+        "used on node {}: use --node {}, or clone the claim onto node {}",
+        request.claim_name, volume_name, holder_info.node_id, info.node_id,
+        holder_info.node_id, info.node_id));
+  }
+  kubelet = &holder;
+  info = holder_info;
   std::string target = request.target_path;
   if (target.empty()) target = fmt::format("{}/devices/{}", ctx.state_dir, volume_name);
 
@@ -149,7 +165,7 @@ StatusOr<std::string> PublishClaim(ControllerContext& ctx, const PublishRequest&
     for (const auto& [key, value] : attributes.items()) {
       (*stage.mutable_volume_context())[key] = value.get<std::string>();
     }
-    RETURN_IF_ERROR(ctx.csi.NodeStageVolume(stage));
+    RETURN_IF_ERROR(kubelet->NodeStageVolume(stage));
   }
   csi::v1::NodePublishVolumeRequest publish;
   publish.set_volume_id(handle);
@@ -160,13 +176,13 @@ StatusOr<std::string> PublishClaim(ControllerContext& ctx, const PublishRequest&
   for (const auto& [key, value] : attributes.items()) {
     (*publish.mutable_volume_context())[key] = value.get<std::string>();
   }
-  Status published = ctx.csi.NodePublishVolume(publish);
+  Status published = kubelet->NodePublishVolume(publish);
   if (!published.ok()) {
     if (stage_needed && !staged) {
       csi::v1::NodeUnstageVolumeRequest unstage;
       unstage.set_volume_id(handle);
       unstage.set_staging_target_path(staging);
-      (void)ctx.csi.NodeUnstageVolume(unstage);
+      (void)kubelet->NodeUnstageVolume(unstage);
     }
     return published;
   }
@@ -219,7 +235,7 @@ Status UnpublishTarget(ControllerContext& ctx, const std::string& target_path) {
   csi::v1::NodeUnpublishVolumeRequest unpublish;
   unpublish.set_volume_id(found->volume_handle);
   unpublish.set_target_path(found->target_path);
-  RETURN_IF_ERROR(ctx.csi.NodeUnpublishVolume(unpublish));
+  RETURN_IF_ERROR(ctx.CsiFor(unpublish.volume_id()).NodeUnpublishVolume(unpublish));
   // The driver removes an empty target; one that was there before the
   // mount comes back as it was.
   std::optional<std::string> kept;
@@ -236,7 +252,7 @@ Status UnpublishTarget(ControllerContext& ctx, const std::string& target_path) {
     csi::v1::NodeUnstageVolumeRequest unstage;
     unstage.set_volume_id(found->volume_handle);
     unstage.set_staging_target_path(found->staging_path);
-    RETURN_IF_ERROR(ctx.csi.NodeUnstageVolume(unstage));
+    RETURN_IF_ERROR(ctx.CsiFor(unstage.volume_id()).NodeUnstageVolume(unstage));
     Status removed = ctx.host.Remove(found->staging_path);
     if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
   }

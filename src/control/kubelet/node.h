@@ -17,11 +17,16 @@ struct PublishRequest {
   std::string target_path;  // absolute; for block, "" = STATE/devices/<pv>
   bool read_only = false;
   bool block = false;  // attach (Block claims) instead of mount (Filesystem claims)
+  // The node the consumer runs on (a pod's nodeName); "" = the default node,
+  // or for a bound claim, the node its volume is on.
+  std::string node;
 };
 
-// Publishes the claim (provisioning it first when its class waits for the
-// first consumer) and returns the target path. FailedPrecondition when the
-// claim cannot be used (Pending, being deleted, wrong volume mode), saying why.
+// Publishes the claim (provisioning it first, on the consumer's node, when its
+// class waits for the first consumer) and returns the target path. The node
+// stages and publishes through the driver of the node its volume is on.
+// FailedPrecondition when the claim cannot be used (Pending, being deleted,
+// wrong volume mode, its volume on another node than `node`), saying why.
 StatusOr<std::string> PublishClaim(ControllerContext& ctx, const PublishRequest& request);
 
 // Unpublishes what `target_path` holds, and unstages the volume when no other
