@@ -276,6 +276,9 @@ Point Measure(Bench& b) {
   b.daemon = DittodProcess::Start(restart);
   point.restart_ms = MillisSince(start);
   point.startup = StartupBreakdown(restart.log_file);
+  // Back to the quiet log for the rest (one info line per volume made).
+  b.daemon->Stop();
+  b.daemon = DittodProcess::Start(b.daemon_options);
   b.client = std::make_unique<CsiClient>(b.daemon->NewChannel());
   return point;
 }

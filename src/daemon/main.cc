@@ -183,7 +183,7 @@ int Serve(const Flags& flags) {
     return 1;
   }
   startup.Append("pool", (*driver)->pool().open_phases());
-  startup.Lap("node reconcile");
+  startup.Lap("driver (node reconcile)");
   Status removed = RemoveStaleSocket(host, *socket_path);
   if (!removed.ok()) {
     spdlog::critical("cannot start: {}", std::string(removed.message()));

@@ -190,6 +190,7 @@ StatusOr<std::unique_ptr<Pool>> Pool::OpenLocked(host::Host& host, PoolLayout la
       new Pool(host, std::move(layout), std::move(backend), std::move(catalog)));
   pool->process_lock_ = std::move(process_lock);
   RETURN_IF_ERROR(pool->Recover(timer));
+  timer.Lap("recovery's memory freed");
   pool->open_phases_ = std::move(timer);
   return pool;
 }

@@ -51,6 +51,8 @@ Status Pool::Recover(PhaseTimer& timer) {
   ASSIGN_OR_RETURN(auto volume_files, host_.ListDirectory(volumes_dir));
   ASSIGN_OR_RETURN(auto snapshot_files, host_.ListDirectory(snapshots_dir));
   std::unordered_set<std::string> volume_images, snapshot_images;
+  volume_images.reserve(volume_files.size());
+  snapshot_images.reserve(snapshot_files.size());
   for (const auto& file : volume_files) volume_images.insert(backend_->IdOfEntry(file));
   for (const auto& file : snapshot_files) snapshot_images.insert(backend_->IdOfEntry(file));
   timer.Lap("image listing");
@@ -153,12 +155,12 @@ Status Pool::RemoveOrphanImages(const std::string& kind, const std::vector<std::
   std::string dir = JoinPath(layout_.data_dir, kind);
   for (const auto& file : files) {
     std::string id = backend_->IdOfEntry(file);
-    bool is_image = kind == "volumes" ? ValidateVolumeId(id).ok() : ValidateSnapshotId(id).ok();
+    if (ids.count(id) > 0) continue;  // first: the catalog's IDs are valid ones
+    bool is_image = kind == "volumes" ? IsValidVolumeId(id) : IsValidSnapshotId(id);
     if (!is_image) {
       spdlog::warn("recovery: {}/{} is not a ditto image; left alone", kind, file);
       continue;
     }
-    if (ids.count(id) > 0) continue;
     spdlog::info("recovery: removing {}/{}, an image with no catalog record (an interrupted "
                  "create or delete)", kind, file);
     RETURN_IF_ERROR(RemoveIfPresent(JoinPath(dir, file)));
