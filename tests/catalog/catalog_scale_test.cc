@@ -256,5 +256,43 @@ TEST_F(CatalogScaleTest, MigrationCountsExistingRows) {
   EXPECT_EQ(Counts().provisioned_bytes, 35);
 }
 
+// The origin of a copied snapshot: kept, listed through its index, and
+// '' for the rows of a catalog of schema 3 (before origins).
+TEST_F(CatalogScaleTest, CopiedSnapshotsKeepTheirOriginAcrossTheMigration) {
+  ASSERT_TRUE(catalog_->InsertSnapshot(Snapshot("snap-old", "vol-a", 1)).ok());
+  catalog_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP INDEX snapshots_by_origin; ALTER TABLE snapshots DROP COLUMN "
+                         "origin_id; PRAGMA user_version = 3;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  auto reopened = Catalog::Open(path_);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  catalog_ = std::move(*reopened);
+  auto old = catalog_->FindSnapshot("snap-old");
+  ASSERT_TRUE(old.ok() && old->has_value()) << old.status();
+  EXPECT_EQ((*old)->origin_id, "");
+
+  SnapshotRecord copied = Snapshot("snap-copied", "vol-b", 2);
+  copied.origin_id = "snap-0123abcd-on-the-other-node";
+  ASSERT_TRUE(catalog_->InsertSnapshot(copied).ok());
+  auto listed = catalog_->ListCopiedSnapshots();
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front().id, "snap-copied");
+  EXPECT_EQ(listed->front().origin_id, copied.origin_id);
+  copied.origin_id = "snap-other";
+  ASSERT_TRUE(catalog_->UpdateSnapshot(copied).ok());
+  auto found = catalog_->FindSnapshot("snap-copied");
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_EQ((*found)->origin_id, "snap-other");
+  EXPECT_THAT(Plan("SELECT id FROM snapshots WHERE origin_id != '' AND state = 'ready'"),
+              HasSubstr("snapshots_by_origin"));
+}
+
 }  // namespace
 }  // namespace ditto::catalog
