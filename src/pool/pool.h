@@ -328,7 +328,8 @@ class Pool {
   // The backend's clone (or, with `snapshot`, read-only snapshot) of the entry
   // `source_entry` as `entry`, grown to `size`, durable, with the filesystem
   // of `frozen_volume_id` (if ditto has it mounted) frozen around the copy
-  // step alone and `failpoint` inside that window. Returns the method used.
+  // step alone and `failpoint` (none when empty) inside that window.
+  // Returns the method used.
   StatusOr<std::string> CloneEntry(const std::string& source_entry, const std::string& entry,
                                    uint64_t size, const std::string& frozen_volume_id,
                                    std::string_view failpoint, bool snapshot = false);

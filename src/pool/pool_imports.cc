@@ -46,8 +46,9 @@ StatusOr<std::string> Pool::BeginImport(const std::string& volume_id, uint64_t s
         base_snapshot_id, base.size_bytes, size));
   }
   // Unmounted and unstaged: nothing to freeze.
+  // (No failpoint: a crash leaves only tmp/, which the next open empties.)
   Status cloned = CloneEntry(SnapshotEntry(base_snapshot_id), temp, size, /*frozen_volume_id=*/"",
-                             "pool.import.base_clone")
+                             /*failpoint=*/"")
                       .status();
   if (!cloned.ok()) {
     (void)RemoveIfPresent(temp);
@@ -77,7 +78,7 @@ StatusOr<catalog::SnapshotRecord> Pool::MakeImportBase(const std::string& temp,
   std::string base_temp = CopyEntry(base.id, final_path);
   auto make = [&]() -> Status {
     ASSIGN_OR_RETURN(base.clone_method, CloneEntry(temp, base_temp, size, /*frozen_volume_id=*/"",
-                                                   "pool.import.base", /*snapshot=*/true));
+                                                   /*failpoint=*/"", /*snapshot=*/true));
     return PublishImage(base_temp, final_path);
   };
   Status made = make();

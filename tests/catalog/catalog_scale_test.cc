@@ -241,7 +241,8 @@ TEST_F(CatalogScaleTest, MigrationCountsExistingRows) {
                          "DROP TRIGGER volumes_update_counted; DROP TRIGGER "
                          "snapshots_insert_counted; DROP TRIGGER snapshots_delete_counted; DROP "
                          "INDEX volumes_thick; DROP INDEX snapshots_by_source; DROP TABLE "
-                         "counters; PRAGMA user_version = 2;",
+                         "counters; DROP INDEX snapshots_by_origin; ALTER TABLE snapshots "
+                         "DROP COLUMN origin_id; PRAGMA user_version = 2;",
                          nullptr, nullptr, nullptr),
             SQLITE_OK)
       << sqlite3_errmsg(db);
