@@ -72,6 +72,9 @@ class Catalog {
       const std::string& source_volume_id) = 0;
   virtual StatusOr<std::vector<std::string>> ListSnapshotIds() = 0;
   virtual StatusOr<std::vector<SnapshotRecord>> ListUnsettledSnapshots() = 0;
+  // Ready snapshots with an origin_id (copies of another node's snapshots),
+  // through an index: cost by their number.
+  virtual StatusOr<std::vector<SnapshotRecord>> ListCopiedSnapshots() = 0;
 
   // Volume group snapshots. Insert writes the group row and every member's
   // snapshot row in one transaction (all or nothing); Delete removes the

@@ -51,6 +51,10 @@ struct SnapshotRecord {
   std::string clone_method;
   State state = State::kCreating;
   int64_t created_at_ns = 0;
+  // The copy of another node's snapshot: its ID there (which carries that
+  // node's tag), kept so that a later copy of the same lineage from that
+  // node moves only the changed blocks. "" for every other snapshot.
+  std::string origin_id;
 };
 
 // A volume group snapshot: member snapshots taken together (crash-consistent),

@@ -120,6 +120,18 @@ END;
 CREATE INDEX volumes_thick ON volumes (created_at, id) WHERE thick = 1;
 CREATE INDEX snapshots_by_source ON snapshots (source_volume_id, created_at, id);
 )sql",
+    // 3 -> 4: where a snapshot's data came from when it is the copy of
+    // another node's snapshot (its ID there); '' for every older row.
+    R"sql(
+ALTER TABLE snapshots ADD COLUMN origin_id TEXT NOT NULL DEFAULT '';
+CREATE INDEX snapshots_by_origin ON snapshots (origin_id) WHERE origin_id != '';
+)sql",
+    // 4 -> 5: the rows an interrupted operation left (what recovery reads
+    // when the pool opens) found without reading every row.
+    R"sql(
+CREATE INDEX volumes_unsettled ON volumes (created_at, id) WHERE state != 'ready';
+CREATE INDEX snapshots_unsettled ON snapshots (created_at, id) WHERE state != 'ready';
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 

@@ -24,7 +24,7 @@ namespace ditto::catalog {
 
 // The schema this build writes. Open migrates older catalogs step by step and
 // refuses newer ones (FailedPrecondition).
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 5;
 
 class SqliteCatalog : public Catalog {
  public:
@@ -56,6 +56,7 @@ class SqliteCatalog : public Catalog {
       const std::string& source_volume_id) override;
   StatusOr<std::vector<std::string>> ListSnapshotIds() override;
   StatusOr<std::vector<SnapshotRecord>> ListUnsettledSnapshots() override;
+  StatusOr<std::vector<SnapshotRecord>> ListCopiedSnapshots() override;
 
   Status InsertGroupSnapshot(const GroupSnapshotRecord& group,
                              const std::vector<SnapshotRecord>& members) override;

@@ -157,7 +157,7 @@ Status SqliteCatalog::InsertSnapshot(const SnapshotRecord& record) {
     ASSIGN_OR_RETURN(
         Statement stmt,
         Statement::Prepare(
-            db, fmt::format("INSERT INTO snapshots ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            db, fmt::format("INSERT INTO snapshots ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                             kSnapshotColumns)
                     .c_str()));
     BindSnapshot(stmt, record);
@@ -171,7 +171,7 @@ Status SqliteCatalog::UpdateSnapshot(const SnapshotRecord& record) {
                      Statement::Prepare(db,
                                         "UPDATE snapshots SET name = ?2, source_volume_id = ?3, "
                                         "size = ?4, ready = ?5, clone_method = ?6, state = ?7, "
-                                        "created_at = ?8 WHERE id = ?1"));
+                                        "created_at = ?8, origin_id = ?9 WHERE id = ?1"));
     BindSnapshot(stmt, record);
     return RunRecordWrite(db, stmt, "snapshot", record.id, record.name, /*is_update=*/true);
   });
@@ -216,6 +216,14 @@ StatusOr<std::vector<std::string>> SqliteCatalog::ListSnapshotIds() {
   return Read([&](Db& db) { return ReadIds(db, "SELECT id FROM snapshots"); });
 }
 
+StatusOr<std::vector<SnapshotRecord>> SqliteCatalog::ListCopiedSnapshots() {
+  return Query<SnapshotRecord>(
+      fmt::format("SELECT {} FROM snapshots WHERE origin_id != '' AND state = 'ready' "
+                  "ORDER BY created_at, id",
+                  kSnapshotColumns),
+      nullptr, &ReadSnapshot);
+}
+
 StatusOr<std::vector<SnapshotRecord>> SqliteCatalog::ListUnsettledSnapshots() {
   return Query<SnapshotRecord>(
       fmt::format("SELECT {} FROM snapshots WHERE state != 'ready' ORDER BY created_at, id",
@@ -254,7 +262,7 @@ Status SqliteCatalog::InsertGroupSnapshot(const GroupSnapshotRecord& group,
       ASSIGN_OR_RETURN(
           Statement stmt,
           Statement::Prepare(
-              db, fmt::format("INSERT INTO snapshots ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+              db, fmt::format("INSERT INTO snapshots ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                               kSnapshotColumns)
                       .c_str()));
       BindSnapshot(stmt, member);

@@ -118,7 +118,8 @@ void BindSnapshot(Statement& stmt, const SnapshotRecord& r) {
       .Bind(5, r.ready_to_use)
       .Bind(6, r.clone_method)
       .Bind(7, StateName(r.state))
-      .Bind(8, r.created_at_ns);
+      .Bind(8, r.created_at_ns)
+      .Bind(9, r.origin_id);
 }
 
 StatusOr<SnapshotRecord> ReadSnapshot(const Statement& s) {
@@ -131,6 +132,7 @@ StatusOr<SnapshotRecord> ReadSnapshot(const Statement& s) {
   r.clone_method = s.Text(5);
   ASSIGN_OR_RETURN(r.state, ReadState(s, 6, r.id));
   r.created_at_ns = s.Int(7);
+  r.origin_id = s.Text(8);
   return r;
 }
 

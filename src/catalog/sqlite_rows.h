@@ -43,8 +43,9 @@ Status BindVolume(Statement& stmt, const VolumeRecord& r);
 StatusOr<VolumeRecord> ReadVolume(const Statement& s);
 
 inline constexpr char kSnapshotColumns[] =
-    "id, name, source_volume_id, size, ready, clone_method, state, created_at";
+    "id, name, source_volume_id, size, ready, clone_method, state, created_at, origin_id";
 
+// Binds ?1..?9 in kSnapshotColumns order.
 void BindSnapshot(Statement& stmt, const SnapshotRecord& r);
 
 StatusOr<SnapshotRecord> ReadSnapshot(const Statement& s);

@@ -200,8 +200,12 @@ int Serve(const Flags& flags) {
     if (peer::Transfers* transfers = (*driver)->transfers()) {
       copies = [transfers] {
         peer::TransferStats stats = transfers->Stats();
-        return metrics::PeerCopyStats{stats.bytes_received, stats.active, stats.completed,
-                                      stats.failed_attempts};
+        return metrics::PeerCopyStats{stats.bytes_received,
+                                      stats.active,
+                                      stats.completed,
+                                      stats.failed_attempts,
+                                      stats.incremental_bytes_received,
+                                      stats.incremental_completed};
       };
     }
     collected = std::make_shared<metrics::Metrics>(PoolStatsOf((*driver)->pool()), copies);

@@ -70,6 +70,9 @@ class ForwardingHost : public Host {
   Status SparseCopy(const std::string& source, const std::string& destination) override {
     return target_.SparseCopy(source, destination);
   }
+  Status PunchHole(const std::string& path, uint64_t offset, uint64_t length) override {
+    return target_.PunchHole(path, offset, length);
+  }
   Status AllocateUnshared(const std::string& path, uint64_t offset, uint64_t length) override {
     return target_.AllocateUnshared(path, offset, length);
   }

@@ -99,6 +99,10 @@ class Host {
   virtual Status Touch(const std::string& path) = 0;
   // fallocate(0, offset, length): reserves blocks (thick volumes).
   virtual Status Allocate(const std::string& path, uint64_t offset, uint64_t length) = 0;
+  // fallocate(PUNCH_HOLE | KEEP_SIZE, offset, length) + fsync: the range
+  // reads as zeros and holds no blocks (partial blocks at its ends are
+  // zeroed); the size is unchanged.
+  virtual Status PunchHole(const std::string& path, uint64_t offset, uint64_t length) = 0;
   // ftruncate + fsync.
   virtual Status Resize(const std::string& path, uint64_t size) = 0;
   virtual Status SyncFile(const std::string& path) = 0;

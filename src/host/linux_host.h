@@ -31,6 +31,7 @@ class LinuxHost : public Host {
   Status CreateSparseFile(const std::string& path, uint64_t size) override;
   Status Touch(const std::string& path) override;
   Status Allocate(const std::string& path, uint64_t offset, uint64_t length) override;
+  Status PunchHole(const std::string& path, uint64_t offset, uint64_t length) override;
   Status Resize(const std::string& path, uint64_t size) override;
   Status SyncFile(const std::string& path) override;
   Status SyncDirectory(const std::string& path) override;

@@ -140,6 +140,14 @@ std::string Metrics::Render() const {
                                "Attempts of copies from other nodes that failed (each resumed "
                                "or given up).",
                                d(copies.interruptions)));
+    families.push_back(Counter("ditto_peer_copy_incremental_received_bytes_total",
+                               "Of the bytes copied from other nodes, those of incremental "
+                               "copies (only the blocks changed since a base this node holds).",
+                               d(copies.incremental_received_bytes)));
+    families.push_back(Counter("ditto_peer_copies_incremental_completed_total",
+                               "Of the volumes copied from other nodes, those copied "
+                               "incrementally.",
+                               d(copies.incremental_completed)));
   }
   return prometheus::TextSerializer().Serialize(families);
 }

@@ -11,6 +11,8 @@
 //   ditto_peer_copy_received_bytes_total         counter: bytes copied from other nodes
 //   ditto_peer_copies_active                     gauge: copies from other nodes running
 //   ditto_peer_copies_completed_total, ditto_peer_copy_interruptions_total  counters
+//   ditto_peer_copy_incremental_received_bytes_total, ditto_peer_copies_incremental_completed_total
+//                                                counters: the part of incremental copies
 //
 // Thread-safe: OnRpc may be called from any number of gRPC threads while
 // Render runs on the HTTP server's threads.
@@ -68,6 +70,8 @@ struct PeerCopyStats {
   uint64_t active = 0;
   uint64_t completed = 0;
   uint64_t interruptions = 0;
+  uint64_t incremental_received_bytes = 0;  // part of received_bytes
+  uint64_t incremental_completed = 0;       // part of completed
 };
 // Called at every scrape; empty: no peer copy metrics.
 using PeerCopyStatsSource = std::function<PeerCopyStats()>;

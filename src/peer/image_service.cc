@@ -1,13 +1,11 @@
 #include "peer/image_service.h"
 
-#include <openssl/sha.h>
-
 #include <algorithm>
 
 #include "common/ids.h"
 #include "fmt/format.h"
+#include "peer/chunks.h"
 #include "peer/tls.h"
-#include "pool/changed_blocks.h"
 #include "spdlog/spdlog.h"
 
 namespace ditto::peer {
@@ -19,10 +17,12 @@ grpc::Status ToGrpc(const Status& status) {
                       std::string(status.message()));
 }
 
-std::string Sha256(std::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
+uint64_t DataBytes(const std::vector<pool::DeltaRange>& delta) {
+  uint64_t bytes = 0;
+  for (const auto& range : delta) {
+    if (!range.zero) bytes += range.length;
+  }
+  return bytes;
 }
 
 }  // namespace
@@ -56,12 +56,14 @@ StatusOr<ImageService::Found> ImageService::Find(const std::string& id) {
   if (IsValidVolumeId(id)) {
     ASSIGN_OR_RETURN(auto volume, pool_.GetVolume(id));
     found.path = pool_.VolumePath(id);
+    found.volume_id = id;
     found.image.set_size_bytes(volume.capacity_bytes);
     found.image.set_mode_hint(volume.mode_hint);
     found.image.set_fs_type(volume.fs_type);
   } else if (IsValidSnapshotId(id)) {
     ASSIGN_OR_RETURN(auto snapshot, pool_.GetSnapshot(id));
     found.path = pool_.SnapshotPath(id);
+    found.volume_id = snapshot.source_volume_id;
     found.image.set_size_bytes(snapshot.size_bytes);
     // How the data is used, from its volume while that exists.
     auto volume = pool_.GetVolume(snapshot.source_volume_id);
@@ -77,6 +79,35 @@ StatusOr<ImageService::Found> ImageService::Find(const std::string& id) {
   return found;
 }
 
+StatusOr<std::vector<pool::DeltaRange>> ImageService::Delta(const Found& found,
+                                                            const std::string& base_id) {
+  auto refuse = [&](std::string why) {
+    return absl::FailedPreconditionError(fmt::format(
+        "no delta of {} from {} on this node: {}; copy the whole image", found.image.id(),
+        base_id.substr(0, 80), why));
+  };
+  if (!IsValidSnapshotId(base_id)) return refuse("the base is not a snapshot ID");
+  if (!pool_.reflink()) {
+    return refuse("this pool's snapshots do not share blocks with their volume");
+  }
+  auto base = pool_.GetSnapshot(base_id);
+  if (!base.ok()) {
+    if (absl::IsNotFound(base.status())) return refuse("the base snapshot no longer exists");
+    return base.status();
+  }
+  if (base->source_volume_id != found.volume_id) {
+    return refuse(fmt::format("the base is a snapshot of volume {}, not of {}",
+                              base->source_volume_id, found.volume_id));
+  }
+  if (static_cast<uint64_t>(base->size_bytes) > found.image.size_bytes()) {
+    return refuse(fmt::format("the base ({} bytes) is larger than the image ({} bytes)",
+                              base->size_bytes, found.image.size_bytes()));
+  }
+  ASSIGN_OR_RETURN(auto base_extents, pool_.host().Extents(pool_.SnapshotPath(base_id)));
+  ASSIGN_OR_RETURN(auto extents, pool_.host().Extents(found.path));
+  return pool::DeltaRanges(base_extents, extents, found.image.size_bytes());
+}
+
 grpc::Status ImageService::GetImage(grpc::ServerContext* context,
                                     const v1::GetImageRequest* request, v1::Image* response) {
   auto client = Authorize(*context, "GetImage");
@@ -90,6 +121,27 @@ grpc::Status ImageService::GetImage(grpc::ServerContext* context,
     data_bytes += range.length;
   }
   found->image.set_data_bytes(data_bytes);
+  // The candidate with the smallest delta; the newest ones first.
+  std::string reasons;
+  int looked_at = 0;
+  for (auto it = request->base_candidates().rbegin();
+       it != request->base_candidates().rend() && looked_at < kMaxBaseCandidates;
+       ++it, ++looked_at) {
+    auto delta = Delta(*found, *it);
+    if (!delta.ok()) {
+      if (!reasons.empty()) reasons += "; ";
+      reasons += std::string(delta.status().message());
+      continue;
+    }
+    uint64_t bytes = DataBytes(*delta);
+    if (found->image.base_id().empty() || bytes < found->image.delta_bytes()) {
+      found->image.set_base_id(*it);
+      found->image.set_delta_bytes(bytes);
+    }
+  }
+  if (found->image.base_id().empty() && !reasons.empty()) {
+    found->image.set_no_base_reason(reasons.substr(0, 2000));
+  }
   *response = found->image;
   return grpc::Status::OK;
 }
@@ -110,13 +162,43 @@ grpc::Status ImageService::ReadImage(grpc::ServerContext* context,
   uint32_t chunk = request->chunk_bytes() == 0 ? kDefaultChunkBytes
                                                : std::clamp<uint32_t>(request->chunk_bytes(),
                                                                       4096, kMaxChunkBytes);
-  auto extents = pool_.host().Extents(found->path);
-  if (!extents.ok()) return ToGrpc(extents.status());
-  auto ranges = pool::RangesFrom(pool::AllocatedRanges(*extents, size), request->offset());
-  spdlog::info("peer: sending {} to {} from offset {}", request->id(), *client,
-               request->offset());
+  std::vector<pool::DeltaRange> ranges;
+  if (request->base_id().empty()) {
+    auto extents = pool_.host().Extents(found->path);
+    if (!extents.ok()) return ToGrpc(extents.status());
+    for (const auto& range : pool::AllocatedRanges(*extents, size)) {
+      ranges.push_back({range.offset, range.length, /*zero=*/false});
+    }
+  } else {
+    auto delta = Delta(*found, request->base_id());
+    if (!delta.ok()) {
+      spdlog::warn("peer: {} asked for {}: {}", *client, request->id(),
+                   std::string(delta.status().message()));
+      return ToGrpc(delta.status());
+    }
+    ranges = std::move(*delta);
+  }
+  ranges = pool::RangesFrom(ranges, request->offset());
+  if (request->base_id().empty()) {
+    spdlog::info("peer: sending {} to {} from offset {}", request->id(), *client,
+                 request->offset());
+  } else {
+    spdlog::info("peer: sending {} to {} from offset {}: the changes since {} ({} to write)",
+                 request->id(), *client, request->offset(), request->base_id(),
+                 DataBytes(ranges));
+  }
   uint64_t sent = 0;
   for (const auto& range : ranges) {
+    if (range.zero) {
+      v1::ImageChunk message;
+      message.set_offset(range.offset);
+      message.set_zero_length(range.length);
+      message.set_sha256(ZeroRangeSha256(range.offset, range.length));
+      if (!writer->Write(message)) {
+        return grpc::Status(grpc::StatusCode::CANCELLED, "the reader went away");
+      }
+      continue;
+    }
     for (uint64_t at = range.offset; at < range.offset + range.length; at += chunk) {
       if (context->IsCancelled()) {
         return grpc::Status(grpc::StatusCode::CANCELLED, "the reader went away");

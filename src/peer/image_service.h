@@ -10,6 +10,7 @@
 
 #include "peer.grpc.pb.h"
 #include "peer/peer_directory.h"
+#include "pool/changed_blocks.h"
 #include "pool/pool.h"
 
 namespace ditto::peer {
@@ -17,6 +18,8 @@ namespace ditto::peer {
 // Chunk sizes a reader may ask for; 0 asks for the default.
 inline constexpr uint32_t kDefaultChunkBytes = 1u << 20;
 inline constexpr uint32_t kMaxChunkBytes = 2u << 20;  // a message stays under gRPC's 4 MiB limit
+// Base candidates of one GetImage that are looked at (the newest first).
+inline constexpr int kMaxBaseCandidates = 16;
 
 class ImageService final : public v1::Peer::Service {
  public:
@@ -32,10 +35,14 @@ class ImageService final : public v1::Peer::Service {
   struct Found {
     std::string path;
     v1::Image image;
+    std::string volume_id;  // its volume: itself, or the snapshot's source
   };
   // The node the call's certificate names, or PermissionDenied.
   StatusOr<std::string> Authorize(const grpc::ServerContext& context, std::string_view method);
   StatusOr<Found> Find(const std::string& id);
+  // What turns a copy of snapshot `base_id` into `found` (changed_blocks.h);
+  // FailedPrecondition, saying why, when it cannot be computed.
+  StatusOr<std::vector<pool::DeltaRange>> Delta(const Found& found, const std::string& base_id);
 
   pool::Pool& pool_;
   std::shared_ptr<PeerDirectory> peers_;

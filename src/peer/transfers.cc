@@ -1,11 +1,10 @@
 #include "peer/transfers.h"
 
-#include <openssl/sha.h>
-
 #include "common/ids.h"
 #include "common/quantity.h"
 #include "fmt/format.h"
 #include "peer.grpc.pb.h"
+#include "peer/chunks.h"
 #include "spdlog/spdlog.h"
 
 namespace ditto::peer {
@@ -16,12 +15,6 @@ namespace {
 constexpr size_t kWriteBytes = 8u << 20;
 constexpr auto kProgressLogInterval = std::chrono::seconds(5);
 constexpr auto kDescribeDeadline = std::chrono::seconds(10);
-
-std::string Sha256(std::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
-}
 
 Status FromGrpc(const grpc::Status& status, const PeerAddress& node, std::string_view what) {
   auto code = static_cast<absl::StatusCode>(status.error_code());
@@ -119,9 +112,14 @@ StatusOr<RemoteImage> Transfers::Describe(const PeerAddress& node, const std::st
 std::string Transfers::Progress(const Transfer& transfer) const {
   uint64_t total = std::max(transfer.data_bytes, transfer.received);
   double percent = total == 0 ? 100.0 : 100.0 * transfer.received / total;
-  return fmt::format("{} of {} ({:.1f}%) at {}", HumanBytes(transfer.received), HumanBytes(total),
-                     percent,
-                     Rate(transfer.received, std::chrono::steady_clock::now() - transfer.started));
+  std::string kind = !transfer.planned          ? "copy being planned"
+                     : transfer.base_id.empty() ? "full copy"
+                                                : "incremental copy, the changes since " +
+                                                      transfer.base_origin;
+  return fmt::format("{} of {} ({:.1f}%) at {}, {}", HumanBytes(transfer.received),
+                     HumanBytes(total), percent,
+                     Rate(transfer.received, std::chrono::steady_clock::now() - transfer.started),
+                     kind);
 }
 
 void Transfers::Start(Transfer& transfer) {
@@ -194,8 +192,85 @@ StatusOr<catalog::VolumeRecord> Transfers::CopyVolume(const pool::CreateVolumeSp
   return absl::InternalError("unknown transfer phase");
 }
 
+Status Transfers::Plan(Transfer& transfer) {
+  {
+    std::lock_guard lock(mu_);
+    if (transfer.planned) return absl::OkStatus();
+  }
+  // The bases copied from the sending node, by origin (the newest of each).
+  ASSIGN_OR_RETURN(auto copied, pool_.ListCopiedSnapshots());
+  std::map<std::string, std::string> base_of_origin;
+  v1::GetImageRequest request;
+  request.set_id(transfer.spec.source_id);
+  for (const auto& snapshot : copied) {
+    ASSIGN_OR_RETURN(std::optional<PeerAddress> holder, options_.peers->HolderOf(snapshot.origin_id));
+    if (!holder || holder->node_id != transfer.node.node_id) continue;
+    if (base_of_origin.count(snapshot.origin_id) == 0) {
+      request.add_base_candidates(snapshot.origin_id);  // oldest first
+    }
+    base_of_origin[snapshot.origin_id] = snapshot.id;
+  }
+  v1::Image image;
+  if (request.base_candidates_size() > 0) {
+    auto stub = v1::Peer::NewStub(Dial(transfer.node));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + kDescribeDeadline);
+    grpc::Status status = stub->GetImage(&context, request, &image);
+    if (!status.ok()) {
+      return FromGrpc(status, transfer.node,
+                      fmt::format("a question about {}", transfer.spec.source_id));
+    }
+  }
+  std::lock_guard lock(mu_);
+  transfer.planned = true;
+  auto base = base_of_origin.find(image.base_id());
+  if (!image.base_id().empty() && base != base_of_origin.end()) {
+    transfer.base_id = base->second;
+    transfer.base_origin = image.base_id();
+    transfer.data_bytes = image.delta_bytes();
+    spdlog::info("peer: copying {} from node {} into volume {} is incremental: {} to move, the "
+                 "changes since {} (copied here as {})",
+                 transfer.spec.source_id, transfer.node.node_id, transfer.spec.name,
+                 HumanBytes(transfer.data_bytes), transfer.base_origin, transfer.base_id);
+  } else {
+    spdlog::info("peer: copying {} from node {} into volume {} is a full copy: {} to move{}",
+                 transfer.spec.source_id, transfer.node.node_id, transfer.spec.name,
+                 HumanBytes(transfer.data_bytes),
+                 request.base_candidates_size() == 0
+                     ? ""
+                     : fmt::format(" (no base serves: {})", image.no_base_reason()));
+  }
+  return absl::OkStatus();
+}
+
 void Transfers::Run(Transfer* transfer) {
-  Status result = Receive(*transfer);
+  Status result = Plan(*transfer);
+  if (result.ok()) result = Receive(*transfer);
+  bool incremental = false;
+  {
+    std::lock_guard lock(mu_);
+    incremental = !transfer->base_id.empty();
+  }
+  if (incremental && (absl::IsFailedPrecondition(result) || absl::IsNotFound(result) ||
+                      absl::IsOutOfRange(result))) {
+    // The sender cannot compute the delta any more: the whole image, from
+    // an empty one.
+    spdlog::warn("peer: copying {} from node {} into volume {}: {}; copying the whole image",
+                 transfer->spec.source_id, transfer->node.node_id, transfer->spec.name,
+                 std::string(result.message()));
+    result = pool_.AbandonImport(transfer->volume_id);
+    if (result.ok()) {
+      {
+        std::lock_guard lock(mu_);
+        transfer->base_id.clear();
+        transfer->base_origin.clear();
+        transfer->next_offset = 0;
+        auto described = described_.find(transfer->spec.source_id);
+        if (described != described_.end()) transfer->data_bytes = described->second.data_bytes;
+      }
+      result = Receive(*transfer);
+    }
+  }
   std::optional<catalog::VolumeRecord> volume;
   if (result.ok()) {
     auto finished = pool_.FinishImport(transfer->volume_id, transfer->spec);
@@ -212,6 +287,7 @@ void Transfers::Run(Transfer* transfer) {
     transfer->volume = std::move(volume);
     transfer->phase = Phase::kDone;
     completed_++;
+    if (!transfer->base_id.empty()) incremental_completed_++;
     spdlog::info("peer: copied {} from node {} into volume {} ({}): {}", transfer->spec.source_id,
                  transfer->node.node_id, transfer->volume_id, transfer->spec.name,
                  Progress(*transfer));
@@ -228,7 +304,14 @@ void Transfers::Run(Transfer* transfer) {
 
 Status Transfers::Receive(Transfer& transfer) {
   const pool::CreateVolumeSpec& spec = transfer.spec;
-  ASSIGN_OR_RETURN(std::string image, pool_.BeginImport(transfer.volume_id, spec.capacity_bytes));
+  std::string base_id, base_origin;
+  {
+    std::lock_guard lock(mu_);
+    base_id = transfer.base_id;
+    base_origin = transfer.base_origin;
+  }
+  ASSIGN_OR_RETURN(std::string image,
+                   pool_.BeginImport(transfer.volume_id, spec.capacity_bytes, base_id));
   auto stub = v1::Peer::NewStub(Dial(transfer.node));
   grpc::ClientContext context;
   uint64_t from = 0;
@@ -242,6 +325,7 @@ Status Transfers::Receive(Transfer& transfer) {
   request.set_id(spec.source_id);
   request.set_offset(from);
   request.set_chunk_bytes(options_.chunk_bytes);
+  request.set_base_id(base_origin);
   auto reader = stub->ReadImage(&context, request);
 
   std::string pending;  // verified, not yet written: [pending_at, pending_at + size)
@@ -254,6 +338,7 @@ Status Transfers::Receive(Transfer& transfer) {
     transfer.next_offset = pending_at + pending.size();
     transfer.received += pending.size();
     bytes_received_ += pending.size();
+    if (!base_id.empty()) incremental_bytes_received_ += pending.size();
     pending_at = transfer.next_offset;
     pending.clear();
     return absl::OkStatus();
@@ -273,6 +358,33 @@ Status Transfers::Receive(Transfer& transfer) {
     }
     const std::string& data = chunk.data();
     uint64_t end = pending_at + pending.size();
+    if (chunk.zero_length() > 0) {
+      // A range that reads as zeros in the source: a hole here too, after
+      // everything before it is written.
+      if (base_id.empty() || !data.empty() || chunk.offset() < end ||
+          chunk.offset() + chunk.zero_length() > spec.capacity_bytes) {
+        broken = absl::DataLossError(fmt::format(
+            "node {} sent a zero range of {} bytes at offset {}, outside what was asked (from {} "
+            "up to {}, {})",
+            transfer.node.node_id, chunk.zero_length(), chunk.offset(), end, spec.capacity_bytes,
+            base_id.empty() ? "a full copy" : "an incremental copy"));
+        break;
+      }
+      if (ZeroRangeSha256(chunk.offset(), chunk.zero_length()) != chunk.sha256()) {
+        broken = absl::DataLossError(fmt::format(
+            "the zero range at offset {} from node {} does not match its SHA-256", chunk.offset(),
+            transfer.node.node_id));
+        break;
+      }
+      broken = flush();
+      if (!broken.ok()) break;
+      broken = pool_.host().PunchHole(image, chunk.offset(), chunk.zero_length());
+      if (!broken.ok()) break;
+      std::lock_guard lock(mu_);
+      transfer.next_offset = chunk.offset() + chunk.zero_length();
+      pending_at = transfer.next_offset;
+      continue;
+    }
     if (chunk.offset() < end || data.empty() || chunk.offset() + data.size() > spec.capacity_bytes) {
       broken = absl::DataLossError(fmt::format(
           "node {} sent {} bytes at offset {}, outside what was asked (from {} up to {})",
@@ -335,6 +447,8 @@ TransferStats Transfers::Stats() const {
   stats.bytes_received = bytes_received_;
   stats.completed = completed_;
   stats.failed_attempts = failed_attempts_;
+  stats.incremental_bytes_received = incremental_bytes_received_;
+  stats.incremental_completed = incremental_completed_;
   std::lock_guard lock(mu_);
   for (const auto& [name, transfer] : transfers_) {
     if (transfer->phase == Phase::kRunning) stats.active++;

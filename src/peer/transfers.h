@@ -9,7 +9,17 @@
 // the sender said how much it sent. A broken connection or a restarted
 // sender costs nothing written: the next attempt asks for the data after
 // the last chunk written. A restart of this node drops the copy (tmp/ is
-// emptied); the next call starts it again. Thread-safe.
+// emptied); the next call starts it again.
+//
+// Incremental copies: a volume copied from another node's snapshot keeps a
+// base on this node (Pool::FinishImport), a snapshot recording that origin.
+// Before its first attempt, a copy offers the sending node the origins of
+// the bases copied from it; when the sender can compute the delta from one
+// of them (a snapshot of the same volume there, still present), the new
+// image starts as a clone of that base here and only the changed ranges
+// cross (with the ranges to zero). When the sender refuses the delta
+// later (the base was deleted there meanwhile), the copy starts again as a
+// full one. Thread-safe.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -57,6 +67,9 @@ struct TransferStats {
   uint64_t active = 0;          // copies running now
   uint64_t completed = 0;
   uint64_t failed_attempts = 0;
+  // The part of the above that incremental copies account for.
+  uint64_t incremental_bytes_received = 0;
+  uint64_t incremental_completed = 0;
 };
 
 class Transfers {
@@ -90,7 +103,10 @@ class Transfers {
     pool::CreateVolumeSpec spec;
     PeerAddress node;
     std::string volume_id;
-    uint64_t data_bytes = 0;   // what the source holds (from Describe)
+    uint64_t data_bytes = 0;   // what the copy moves (from Describe, then the plan)
+    bool planned = false;      // the base chosen (or none)
+    std::string base_id;       // the local snapshot the image starts from ("": full copy)
+    std::string base_origin;   // what base_id is a copy of, on the sending node
     uint64_t next_offset = 0;  // everything before it is written and verified
     uint64_t received = 0;     // bytes written, all attempts
     std::chrono::steady_clock::time_point started;
@@ -104,6 +120,9 @@ class Transfers {
   void Start(Transfer& transfer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // One attempt, on the transfer's thread.
   void Run(Transfer* transfer);
+  // Chooses the base of the copy, once: asks the sending node which of the
+  // bases copied from it a delta can start from.
+  Status Plan(Transfer& transfer);
   Status Receive(Transfer& transfer);
   std::string Progress(const Transfer& transfer) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::shared_ptr<grpc::Channel> Dial(const PeerAddress& node) const;
@@ -119,6 +138,8 @@ class Transfers {
   std::atomic<uint64_t> bytes_received_{0};
   std::atomic<uint64_t> completed_{0};
   std::atomic<uint64_t> failed_attempts_{0};
+  std::atomic<uint64_t> incremental_bytes_received_{0};
+  std::atomic<uint64_t> incremental_completed_{0};
 };
 
 }  // namespace ditto::peer

@@ -102,16 +102,65 @@ std::vector<ByteRange> ChangedRanges(const std::vector<host::Extent>& base,
   return ranges;
 }
 
-std::vector<ByteRange> RangesFrom(const std::vector<ByteRange>& ranges, uint64_t start) {
+std::vector<DeltaRange> DeltaRanges(const std::vector<host::Extent>& base,
+                                    const std::vector<host::Extent>& target, uint64_t size) {
+  std::vector<ByteRange> changed = ChangedRanges(base, target, size);
+  std::vector<ByteRange> data = AllocatedRanges(target, size);
+  std::vector<DeltaRange> out;
+  auto append = [&out](uint64_t offset, uint64_t length, bool zero) {
+    if (length == 0) return;
+    if (!out.empty() && out.back().zero == zero &&
+        out.back().offset + out.back().length == offset) {
+      out.back().length += length;
+    } else {
+      out.push_back({offset, length, zero});
+    }
+  };
+  size_t d = 0;
+  for (const ByteRange& range : changed) {
+    uint64_t at = range.offset;
+    const uint64_t end = range.offset + range.length;
+    while (at < end) {
+      while (d < data.size() && data[d].offset + data[d].length <= at) ++d;
+      if (d == data.size() || data[d].offset >= end) {
+        append(at, end - at, /*zero=*/true);
+        break;
+      }
+      if (data[d].offset > at) {
+        append(at, data[d].offset - at, /*zero=*/true);
+        at = data[d].offset;
+      }
+      uint64_t piece_end = std::min(end, data[d].offset + data[d].length);
+      append(at, piece_end - at, /*zero=*/false);
+      at = piece_end;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+template <typename Range>
+std::vector<Range> CutFrom(const std::vector<Range>& ranges, uint64_t start) {
   auto first = std::upper_bound(
       ranges.begin(), ranges.end(), start,
-      [](uint64_t value, const ByteRange& range) { return value < range.offset + range.length; });
-  std::vector<ByteRange> out(first, ranges.end());
+      [](uint64_t value, const Range& range) { return value < range.offset + range.length; });
+  std::vector<Range> out(first, ranges.end());
   if (!out.empty() && out.front().offset < start) {
     out.front().length -= start - out.front().offset;
     out.front().offset = start;
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<ByteRange> RangesFrom(const std::vector<ByteRange>& ranges, uint64_t start) {
+  return CutFrom(ranges, start);
+}
+
+std::vector<DeltaRange> RangesFrom(const std::vector<DeltaRange>& ranges, uint64_t start) {
+  return CutFrom(ranges, start);
 }
 
 }  // namespace ditto::pool

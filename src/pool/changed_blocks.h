@@ -31,8 +31,23 @@ std::vector<ByteRange> AllocatedRanges(const std::vector<host::Extent>& extents,
 std::vector<ByteRange> ChangedRanges(const std::vector<host::Extent>& base,
                                      const std::vector<host::Extent>& target, uint64_t size);
 
+// What turns an image equal to `base` into one equal to `target`: the
+// changed ranges (ChangedRanges), each cut into the pieces that hold data
+// in `target` (to be written) and those that are holes there (`zero`: to
+// read as zeros). Ascending, non-overlapping; adjacent pieces of one kind
+// merged.
+struct DeltaRange {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  bool zero = false;
+  bool operator==(const DeltaRange&) const = default;
+};
+std::vector<DeltaRange> DeltaRanges(const std::vector<host::Extent>& base,
+                                    const std::vector<host::Extent>& target, uint64_t size);
+
 // The ranges that end after `start`, the first one cut to begin at `start`
 // (a resumed stream repeats no byte before it).
 std::vector<ByteRange> RangesFrom(const std::vector<ByteRange>& ranges, uint64_t start);
+std::vector<DeltaRange> RangesFrom(const std::vector<DeltaRange>& ranges, uint64_t start);
 
 }  // namespace ditto::pool

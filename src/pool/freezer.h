@@ -70,7 +70,7 @@ class FreezeWindow {
 // crash-consistent). DeadlineExceeded when the step outlived `limit` (the
 // filesystem was thawed at the limit and the step's result is not to be used).
 // `prepare` runs after that flush, just before the freeze (not at all when
-// nothing is frozen).
+// nothing is frozen). `failpoint` (none when empty) fires inside the window.
 Status RunFrozen(host::Host& host, const std::string& mount_point, std::chrono::milliseconds limit,
                  std::string_view failpoint, const std::function<void()>& prepare,
                  const std::function<Status()>& step);

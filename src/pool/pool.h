@@ -174,7 +174,8 @@ class Pool {
   // existing volume (created=false); a different spec fails AlreadyExists.
   // Source missing: NotFound. Capacity below the source's: OutOfRange.
   StatusOr<CreateVolumeResult> CreateVolume(const CreateVolumeSpec& spec);
-  // Idempotent: a missing volume is OK. Snapshots and clones are untouched.
+  // Idempotent: a missing volume is OK. Snapshots and clones are untouched,
+  // but for the base of a volume copied from another node (FinishImport).
   Status DeleteVolume(const std::string& id);
   // Grows the image to `capacity_bytes` (no-op if already that large).
   StatusOr<catalog::VolumeRecord> ExpandVolume(const std::string& id, uint64_t capacity_bytes);
@@ -265,18 +266,31 @@ class Pool {
   // with its catalog row in one step. Until then nothing outside the pool
   // sees it; Open() removes an unfinished one with the rest of tmp/.
   //
-  // Makes the empty sparse image of `volume_id` (`size` bytes), or finds the
-  // one an earlier call made (same size) so that writing resumes; returns
-  // the image file to write into. InvalidArgument for a malformed ID.
-  StatusOr<std::string> BeginImport(const std::string& volume_id, uint64_t size);
+  // Makes the empty sparse image of `volume_id` (`size` bytes), or, with
+  // `base_snapshot_id`, a clone of that snapshot of this pool grown to
+  // `size` (an incremental copy writes only what changed since); or finds
+  // the one an earlier call made (same size) so that writing resumes: the
+  // caller asks for the same base each time. Returns the image file to write
+  // into. InvalidArgument for a malformed ID; NotFound for a missing base,
+  // OutOfRange for one larger than `size`.
+  StatusOr<std::string> BeginImport(const std::string& volume_id, uint64_t size,
+                                    const std::string& base_snapshot_id = "");
   // Publishes the import of `volume_id` as the volume `spec` describes (name,
   // capacity, mode, filesystem, source; the source is not looked up): the
   // image made durable (and allocated when thick), renamed into volumes/,
   // then the catalog row. A ready volume named `spec.name` is returned
   // instead (created=false) and the import dropped; AlreadyExists if it is
   // not what `spec` asks for. ResourceExhausted as CreateVolume.
+  //
+  // When `spec` names a snapshot source (another node's), a thin volume also
+  // gets a base: a read-only snapshot of the imported image (sharing all its
+  // blocks) named "base-of-<volume ID>", whose origin_id is that source, for
+  // later incremental copies of the same lineage (ListCopiedSnapshots). It
+  // is deleted with the volume. A base that cannot be made is only logged.
   StatusOr<CreateVolumeResult> FinishImport(const std::string& volume_id,
                                             const CreateVolumeSpec& spec);
+  // The bases FinishImport made (snapshots with an origin_id), oldest first.
+  StatusOr<std::vector<catalog::SnapshotRecord>> ListCopiedSnapshots();
   // Removes an unfinished import; a missing one is fine.
   Status AbandonImport(const std::string& volume_id);
 
@@ -320,7 +334,8 @@ class Pool {
   // The backend's clone (or, with `snapshot`, read-only snapshot) of the entry
   // `source_entry` as `entry`, grown to `size`, durable, with the filesystem
   // of `frozen_volume_id` (if ditto has it mounted) frozen around the copy
-  // step alone and `failpoint` inside that window. Returns the method used.
+  // step alone and `failpoint` (none when empty) inside that window.
+  // Returns the method used.
   StatusOr<std::string> CloneEntry(const std::string& source_entry, const std::string& entry,
                                    uint64_t size, const std::string& frozen_volume_id,
                                    std::string_view failpoint, bool snapshot = false);
@@ -382,6 +397,13 @@ class Pool {
   // "snapshots") that no row names.
   Status RemoveOrphanImages(const std::string& kind, const std::vector<std::string>& files,
                             const std::unordered_set<std::string>& ids);
+  // The base of a volume imported from another node's snapshot `origin_id`
+  // (see FinishImport): its image made from the import's `temp` entry, at
+  // its final place; the returned record is to be inserted once the volume
+  // is. Nothing is left behind on failure.
+  StatusOr<catalog::SnapshotRecord> MakeImportBase(const std::string& temp,
+                                                   const std::string& volume_id,
+                                                   const std::string& origin_id, uint64_t size);
   // Removes the entry at `path` through the backend; a missing one is fine.
   Status RemoveIfPresent(const std::string& path);
   StatusOr<ImageSpace> ImageSpaceOf(const std::string& path);

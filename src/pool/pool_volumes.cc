@@ -277,6 +277,19 @@ Status Pool::DeleteVolume(const std::string& id) {
   RETURN_IF_ERROR(Failpoint("pool.delete_volume.after_commit"));
   RETURN_IF_ERROR(RemoveIfPresent(VolumeEntry(id)));
   spdlog::info("deleted volume {} ({})", id, record->name);
+  // Its base for incremental copies (pool_imports.cc) goes with it; any
+  // other snapshot of it stays.
+  if (record->clone_method == "peer-copy") {
+    ASSIGN_OR_RETURN(auto snapshots, catalog_->ListSnapshotsAfter(std::nullopt, 0, id));
+    for (const auto& snapshot : snapshots) {
+      if (snapshot.origin_id.empty()) continue;
+      Status deleted = DeleteSnapshot(snapshot.id);
+      if (!deleted.ok()) {
+        spdlog::warn("cannot delete snapshot {}, the base of volume {}: {}; delete it by hand",
+                     snapshot.id, id, std::string(deleted.message()));
+      }
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -13,6 +13,7 @@
 
 #include "catalog/catalog.h"
 #include "catalog/records.h"
+#include "fmt/format.h"
 #include "catalog/sqlite_catalog.h"
 
 namespace ditto::catalog {
@@ -225,6 +226,13 @@ TEST_F(CatalogScaleTest, PageQueriesSeekThroughIndexes) {
   EXPECT_THAT(by_source, ::testing::Not(HasSubstr("TEMP B-TREE")));
   EXPECT_THAT(Plan("SELECT id FROM volumes WHERE thick = 1 ORDER BY created_at, id"),
               HasSubstr("USING INDEX volumes_thick"));
+  // Recovery's queries when the pool opens.
+  for (const char* table : {"volumes", "snapshots"}) {
+    std::string unsettled = Plan(fmt::format(
+        "SELECT id FROM {} WHERE state != 'ready' ORDER BY created_at, id", table));
+    EXPECT_THAT(unsettled, HasSubstr(fmt::format("USING INDEX {}_unsettled", table)));
+    EXPECT_THAT(unsettled, ::testing::Not(HasSubstr("TEMP B-TREE")));
+  }
 }
 
 // A catalog of schema 2 (before the counters) gets them counted from its rows.
@@ -241,7 +249,9 @@ TEST_F(CatalogScaleTest, MigrationCountsExistingRows) {
                          "DROP TRIGGER volumes_update_counted; DROP TRIGGER "
                          "snapshots_insert_counted; DROP TRIGGER snapshots_delete_counted; DROP "
                          "INDEX volumes_thick; DROP INDEX snapshots_by_source; DROP TABLE "
-                         "counters; PRAGMA user_version = 2;",
+                         "counters; DROP INDEX snapshots_by_origin; DROP INDEX volumes_unsettled; "
+                         "DROP INDEX snapshots_unsettled; ALTER TABLE snapshots "
+                         "DROP COLUMN origin_id; PRAGMA user_version = 2;",
                          nullptr, nullptr, nullptr),
             SQLITE_OK)
       << sqlite3_errmsg(db);
@@ -254,6 +264,44 @@ TEST_F(CatalogScaleTest, MigrationCountsExistingRows) {
   EXPECT_EQ(Counts().provisioned_bytes, 30);
   ASSERT_TRUE(catalog_->InsertVolume(Volume("vol-c", 4, 5)).ok());
   EXPECT_EQ(Counts().provisioned_bytes, 35);
+}
+
+// The origin of a copied snapshot: kept, listed through its index, and
+// '' for the rows of a catalog of schema 3 (before origins).
+TEST_F(CatalogScaleTest, CopiedSnapshotsKeepTheirOriginAcrossTheMigration) {
+  ASSERT_TRUE(catalog_->InsertSnapshot(Snapshot("snap-old", "vol-a", 1)).ok());
+  catalog_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP INDEX snapshots_by_origin; ALTER TABLE snapshots DROP COLUMN "
+                         "origin_id; PRAGMA user_version = 3;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  auto reopened = Catalog::Open(path_);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  catalog_ = std::move(*reopened);
+  auto old = catalog_->FindSnapshot("snap-old");
+  ASSERT_TRUE(old.ok() && old->has_value()) << old.status();
+  EXPECT_EQ((*old)->origin_id, "");
+
+  SnapshotRecord copied = Snapshot("snap-copied", "vol-b", 2);
+  copied.origin_id = "snap-0123abcd-on-the-other-node";
+  ASSERT_TRUE(catalog_->InsertSnapshot(copied).ok());
+  auto listed = catalog_->ListCopiedSnapshots();
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front().id, "snap-copied");
+  EXPECT_EQ(listed->front().origin_id, copied.origin_id);
+  copied.origin_id = "snap-other";
+  ASSERT_TRUE(catalog_->UpdateSnapshot(copied).ok());
+  auto found = catalog_->FindSnapshot("snap-copied");
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_EQ((*found)->origin_id, "snap-other");
+  EXPECT_THAT(Plan("SELECT id FROM snapshots WHERE origin_id != '' AND state = 'ready'"),
+              HasSubstr("snapshots_by_origin"));
 }
 
 }  // namespace

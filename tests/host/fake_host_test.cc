@@ -231,6 +231,23 @@ TEST_F(FakeHostTest, AllocateReservesZeroedBlocksAndGrows) {
   EXPECT_EQ(host_.Extents(path)->size(), 1u);
 }
 
+TEST_F(FakeHostTest, PunchHoleFreesWholeBlocksZeroesPartOnesAndKeepsTheClone) {
+  const std::string path = "/pool/volumes/v.img";
+  ASSERT_TRUE(host_.CreateSparseFile(path, 4 * kBlock).ok());
+  ASSERT_TRUE(host_.WriteAt(path, 0, Bytes('a', 4 * kBlock)).ok());
+  ASSERT_TRUE(host_.Reflink(path, "/pool/volumes/clone.img").ok());
+  // Half of block 0, all of blocks 1 and 2.
+  ASSERT_TRUE(host_.PunchHole(path, kBlock / 2, kBlock / 2 + 2 * kBlock).ok());
+  EXPECT_EQ(host_.Stat(path)->size, 4 * kBlock);
+  EXPECT_EQ(Allocated(path), 2 * kBlock);
+  EXPECT_EQ(*host_.ReadAt(path, 0, 4 * kBlock),
+            Bytes('a', kBlock / 2) + Bytes('\0', kBlock / 2 + 2 * kBlock) + Bytes('a', kBlock));
+  EXPECT_EQ(*host_.ReadAt("/pool/volumes/clone.img", 0, 4 * kBlock), Bytes('a', 4 * kBlock));
+  EXPECT_EQ(host_.PunchHole(path, 0, 0).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(host_.PunchHole("/pool/volumes/none.img", 0, kBlock).code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST_F(FakeHostTest, ResizeDropsAndZeroesTheTail) {
   const std::string path = "/pool/volumes/v.img";
   ASSERT_TRUE(host_.CreateSparseFile(path, 4 * kBlock).ok());

@@ -219,6 +219,26 @@ TEST_F(LinuxHostTest, ExtentsListDataRangesOfASparseFile) {
   EXPECT_TRUE(host_.Extents(dir + "/none").status().code() == absl::StatusCode::kNotFound);
 }
 
+TEST_F(LinuxHostTest, PunchHoleUnmapsTheRangeAndKeepsTheSize) {
+  std::string dir = WorkDir("ext4");
+  ASSERT_FALSE(dir.empty());
+  const std::string path = dir + "/punched.img";
+  MakeFile(path, 8 * kMiB, {{0, 4 * kMiB}});
+  ASSERT_TRUE(host_.PunchHole(path, kMiB, 2 * kMiB).ok());
+  EXPECT_EQ(host_.Stat(path)->size, 8 * kMiB);
+  StatusOr<std::vector<Extent>> extents = host_.Extents(path);
+  ASSERT_TRUE(extents.ok()) << extents.status();
+  uint64_t mapped = 0;
+  for (const Extent& extent : *extents) {
+    mapped += extent.length;
+    EXPECT_TRUE(extent.logical + extent.length <= kMiB || extent.logical >= 3 * kMiB)
+        << "mapped at " << extent.logical;
+  }
+  EXPECT_EQ(mapped, 2 * kMiB);
+  EXPECT_EQ(*host_.ReadAt(path, kMiB, 2 * kMiB), std::string(2 * kMiB, '\0'));
+  EXPECT_EQ(host_.PunchHole(dir + "/none", 0, kMiB).code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(LinuxHostTest, ExtentsOfAFragmentedFileSpanSeveralBatches) {
   std::string dir = WorkDir("xfs");
   ASSERT_FALSE(dir.empty());

@@ -63,6 +63,33 @@ TEST(ChangedBlocksTest, RangesFromCutsTheFirstRangeAndDropsEarlierOnes) {
   EXPECT_TRUE(RangesFrom(ranges, 50).empty());
 }
 
+TEST(ChangedBlocksTest, DeltaRangesWriteTheTargetsDataAndZeroItsNewHoles) {
+  // base: blocks 0-7 at 100, 16-19 at 300. target: 0-3 shared, 4-5 rewritten,
+  // 6-7 punched, 16-19 shared, 24-25 new data; 32 blocks in all.
+  std::vector<host::Extent> base = {E(0, 100 * kBlock, 8 * kBlock),
+                                    E(16 * kBlock, 300 * kBlock, 4 * kBlock)};
+  std::vector<host::Extent> target = {E(0, 100 * kBlock, 4 * kBlock),
+                                      E(4 * kBlock, 700 * kBlock, 2 * kBlock),
+                                      E(16 * kBlock, 300 * kBlock, 4 * kBlock),
+                                      E(24 * kBlock, 800 * kBlock, 2 * kBlock)};
+  std::vector<DeltaRange> delta = DeltaRanges(base, target, 32 * kBlock);
+  EXPECT_EQ(delta, (std::vector<DeltaRange>{{4 * kBlock, 2 * kBlock, false},
+                                            {6 * kBlock, 2 * kBlock, true},
+                                            {24 * kBlock, 2 * kBlock, false}}));
+  // A data range and a hole side by side within one changed range, and the
+  // target larger than the base (the tail is new).
+  std::vector<DeltaRange> grown =
+      DeltaRanges({E(0, 100 * kBlock, 4 * kBlock)},
+                  {E(2 * kBlock, 900 * kBlock, 4 * kBlock)}, 8 * kBlock);
+  EXPECT_EQ(grown, (std::vector<DeltaRange>{{0, 2 * kBlock, true},
+                                            {2 * kBlock, 4 * kBlock, false}}));
+  EXPECT_TRUE(DeltaRanges(base, base, 32 * kBlock).empty());
+  EXPECT_EQ(RangesFrom(delta, 5 * kBlock),
+            (std::vector<DeltaRange>{{5 * kBlock, kBlock, false},
+                                     {6 * kBlock, 2 * kBlock, true},
+                                     {24 * kBlock, 2 * kBlock, false}}));
+}
+
 // ---- on real filesystems ----
 
 class DeltaOnFilesystem : public PoolOnLoopFilesystem {

@@ -39,6 +39,35 @@ Status FakeHost::Allocate(const std::string& path, uint64_t offset, uint64_t len
   return absl::OkStatus();
 }
 
+Status FakeHost::PunchHole(const std::string& path, uint64_t offset, uint64_t length) {
+  RETURN_IF_ERROR(Injected("PunchHole", {path}));
+  ASSIGN_OR_RETURN(std::string p, Normalize(path, "fallocate"));
+  std::lock_guard lock(mutex_);
+  ASSIGN_OR_RETURN(Node * node, FindFile(p, "fallocate"));
+  RETURN_IF_ERROR(CheckWritable(p, "fallocate"));
+  if (length == 0) {
+    return absl::InvalidArgumentError(fmt::format("fallocate {}: Invalid argument (length 0)", p));
+  }
+  uint64_t end = std::min(offset + length, node->size);
+  for (uint64_t at = offset; at < end;) {
+    uint64_t index = at / kBlockSize;
+    uint64_t block_end = (index + 1) * kBlockSize;
+    uint64_t piece_end = std::min(block_end, end);
+    auto it = node->blocks.find(index);
+    if (it != node->blocks.end()) {
+      if (at == index * kBlockSize && piece_end == block_end) {
+        node->blocks.erase(it);  // a whole block: gone
+      } else {
+        Block& block = WritableBlock(*node, index);  // a partial one: zeroed
+        std::fill(block.data.begin() + (at - index * kBlockSize),
+                  block.data.begin() + (piece_end - index * kBlockSize), '\0');
+      }
+    }
+    at = piece_end;
+  }
+  return absl::OkStatus();
+}
+
 Status FakeHost::AllocateUnshared(const std::string& path, uint64_t offset, uint64_t length) {
   RETURN_IF_ERROR(Injected("AllocateUnshared", {path}));
   ASSIGN_OR_RETURN(std::string p, Normalize(path, "fallocate"));

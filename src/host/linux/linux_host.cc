@@ -143,6 +143,18 @@ Status LinuxHost::Allocate(const std::string& path, uint64_t offset, uint64_t le
   return Fsync(fd.get(), path);
 }
 
+Status LinuxHost::PunchHole(const std::string& path, uint64_t offset, uint64_t length) {
+  ASSIGN_OR_RETURN(ScopedFd fd, Open(path, O_WRONLY));
+  if (RetryOnEintr([&] {
+        return ::fallocate(fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                           static_cast<off_t>(offset), static_cast<off_t>(length));
+      }) != 0) {
+    return PosixError(
+        fmt::format("punch a hole of {} bytes at offset {} of {}", length, offset, path), errno);
+  }
+  return Fsync(fd.get(), path);
+}
+
 Status LinuxHost::Resize(const std::string& path, uint64_t size) {
   ASSIGN_OR_RETURN(ScopedFd fd, Open(path, O_WRONLY));
   if (RetryOnEintr([&] { return ::ftruncate(fd.get(), static_cast<off_t>(size)); }) != 0) {
