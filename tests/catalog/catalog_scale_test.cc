@@ -274,7 +274,8 @@ TEST_F(CatalogScaleTest, CopiedSnapshotsKeepTheirOriginAcrossTheMigration) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db,
-                         "DROP INDEX snapshots_by_origin; ALTER TABLE snapshots DROP COLUMN "
+                         "DROP INDEX snapshots_by_origin; DROP INDEX volumes_unsettled; DROP "
+                         "INDEX snapshots_unsettled; ALTER TABLE snapshots DROP COLUMN "
                          "origin_id; PRAGMA user_version = 3;",
                          nullptr, nullptr, nullptr),
             SQLITE_OK)
