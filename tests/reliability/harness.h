@@ -39,8 +39,9 @@ struct DaemonOptions {
   std::string failpoints;
   // stdout and stderr of the daemon are appended here.
   std::string log_path;
-  // A program that runs dittod, argv before dittod's own (e.g. {"/usr/sbin/ip",
-  // "netns", "exec", NS}: it must exec dittod, keeping its PID); empty: none.
+  // A program that runs dittod, argv before dittod's own (e.g.
+  // {"/usr/bin/nsenter", "--net=/run/netns/NS", "--"}: it must exec dittod,
+  // keeping its PID); empty: none.
   std::vector<std::string> wrapper;
   // More dittod flags.
   std::vector<std::string> extra_args;

@@ -114,7 +114,11 @@ StatusOr<std::unique_ptr<PeerNode>> PeerNode::Make(const std::string& id, const 
   node->options.node_id = id;
   node->options.pool_dir = node->pool_dir();
   node->options.pool_size = "1Gi";  // only used if the filesystem does not suit the backend
-  node->options.wrapper = {kIpTool, "netns", "exec", ns};
+  // nsenter joins the network namespace alone. `ip netns exec` would also
+  // give dittod a private copy of the mount table, pinning every filesystem
+  // mounted at that moment (other tests' staged volumes included) until it
+  // exits: their loop devices could not be detached meanwhile.
+  node->options.wrapper = {kNsenterTool, "--net=/run/netns/" + ns, "--"};
   if (!address.empty()) {
     node->options.extra_args = {"--peer-listen", fmt::format("{}:{}", address, kPeerPort)};
   }

@@ -19,6 +19,7 @@
 namespace ditto::reliability {
 
 inline constexpr char kIpTool[] = "/usr/sbin/ip";
+inline constexpr char kNsenterTool[] = "/usr/bin/nsenter";
 inline constexpr char kAddressA[] = "10.77.0.1";
 inline constexpr char kAddressB[] = "10.77.0.2";
 inline constexpr int kPeerPort = 9811;
