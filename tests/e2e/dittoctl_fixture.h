@@ -46,28 +46,50 @@ inline void WriteFile(const std::string& path, const std::string& text) {
   out << text;
 }
 
-// A dittod serving a pool on a unix socket, stopped by PID.
+// Runs `argv` (no shell); a command that cannot start has code -1 and says why in err.
+inline Result RunCommand(host::LinuxHost& host, const std::vector<std::string>& argv) {
+  auto result = host.Run(argv);
+  Result r;
+  if (!result.ok()) {
+    r.err = std::string(result.status().message());
+    return r;
+  }
+  r.code = result->exit_code;
+  r.out = result->stdout_text;
+  r.err = result->stderr_text;
+  return r;
+}
+
+// A dittod serving a pool on a unix socket, stopped by PID; `extra` are more
+// dittod flags. Its output is appended to DIR/dittod.log.
 class Daemon {
  public:
   ~Daemon() { Stop(); }
-  bool Start(const std::string& dir) {
+  bool Start(const std::string& dir, const std::string& node_id = "e2e-node",
+             const std::vector<std::string>& extra = {}) {
     socket_ = dir + "/csi.sock";
+    log_ = dir + "/dittod.log";
     std::vector<std::string> args = {DITTOD_PATH,   "--endpoint",  "unix://" + socket_,
-                                     "--node-id",   "e2e-node",    "--pool",
+                                     "--node-id",   node_id,       "--pool",
                                      dir + "/pool", "--pool-size", "4Gi"};
+    args.insert(args.end(), extra.begin(), extra.end());
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
-    std::string log = dir + "/dittod.log";
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_addopen(&actions, 1, log_.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                     0644);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
     int rc = posix_spawn(&pid_, DITTOD_PATH, &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) return false;
-    for (int i = 0; i < 300; ++i) {
+    for (int i = 0; i < 600; ++i) {
       if (access(socket_.c_str(), F_OK) == 0) return true;
+      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {  // exited: its log says why
+        pid_ = 0;
+        return false;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return false;
@@ -75,9 +97,8 @@ class Daemon {
   void Stop() {
     if (pid_ <= 0) return;
     ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 200; ++i) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    for (int i = 0; i < 400; ++i) {
+      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
         pid_ = 0;
         return;
       }
@@ -88,10 +109,12 @@ class Daemon {
     pid_ = 0;
   }
   std::string endpoint() const { return "unix://" + socket_; }
+  std::string log() const { return ReadAll(log_); }
 
  private:
   pid_t pid_ = 0;
   std::string socket_;
+  std::string log_;
 };
 
 enum class Mode { kInProcess, kDaemon };
@@ -127,7 +150,7 @@ class DittoctlTest : public ::testing::TestWithParam<Mode> {
       env->state = env->dir->Join("state");
       if (GetParam() == Mode::kDaemon) {
         env->daemon = std::make_unique<Daemon>();
-        ASSERT_TRUE(env->daemon->Start(env->dir->path())) << ReadAll(env->dir->Join("dittod.log"));
+        ASSERT_TRUE(env->daemon->Start(env->dir->path())) << env->daemon->log();
         env->endpoint = env->daemon->endpoint();
       }
     }
@@ -150,16 +173,7 @@ class DittoctlTest : public ::testing::TestWithParam<Mode> {
     }
     for (auto& g : extra_globals) argv.push_back(g);
     for (auto& a : args) argv.push_back(a);
-    auto result = host_.Run(argv);
-    Result r;
-    if (!result.ok()) {
-      r.err = std::string(result.status().message());
-      return r;
-    }
-    r.code = result->exit_code;
-    r.out = result->stdout_text;
-    r.err = result->stderr_text;
-    return r;
+    return RunCommand(host_, argv);
   }
 
   // Writes `yaml` (with NS replaced by this test's namespace) and applies it.

@@ -34,60 +34,27 @@ int FreePort() {
   return port;
 }
 
-// A dittod started with `args`, stopped by PID.
-class Node {
- public:
-  ~Node() { Stop(); }
-  bool Start(const std::string& dir, const std::vector<std::string>& extra) {
-    socket_ = dir + "/csi.sock";
-    log_ = dir + "/dittod.log";
-    std::vector<std::string> args = {DITTOD_PATH, "--endpoint", "unix://" + socket_, "--pool",
-                                     dir + "/pool", "--pool-size", "8Gi"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, log_.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                     0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    int rc = posix_spawn(&pid_, DITTOD_PATH, &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) return false;
-    for (int i = 0; i < 600; ++i) {
-      if (access(socket_.c_str(), F_OK) == 0) return true;
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = 0;
-        return false;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-  }
-  void Stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 400; ++i) {
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = 0;
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ::kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = 0;
-  }
-  std::string endpoint() const { return "unix://" + socket_; }
-  std::string log() const { return ReadAll(log_); }
-
- private:
-  pid_t pid_ = 0;
-  std::string socket_;
-  std::string log_;
-};
+// A claim NAME of class CLASS in myns whose data source is pvc-1, as a YAML
+// document to follow another.
+std::string CloneOfPvc1(const std::string& name, const std::string& storage_class) {
+  return fmt::format(R"(---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: {}
+  namespace: myns
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: {}
+  resources:
+    requests:
+      storage: 5Gi
+  dataSource:
+    kind: PersistentVolumeClaim
+    name: pvc-1
+)",
+                     name, storage_class);
+}
 
 class TwoNodesTest : public ::testing::Test {
  protected:
@@ -104,9 +71,9 @@ class TwoNodesTest : public ::testing::Test {
       std::string dir = dir_.Join(name);
       ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
       ASSERT_TRUE(node->Start(
-          dir, {"--node-id", name, "--peer-listen", fmt::format("127.0.0.1:{}", port),
-                "--peer", fmt::format("{}=127.0.0.1:{}", other, other_port), "--peer-tls-dir",
-                dir_.Join("tls"), "--log-level", "info"}))
+          dir, name, {"--peer-listen", fmt::format("127.0.0.1:{}", port), "--peer",
+                      fmt::format("{}=127.0.0.1:{}", other, other_port), "--peer-tls-dir",
+                      dir_.Join("tls"), "--log-level", "info"}))
           << node->log();
     }
     state_ = dir_.Join("state");
@@ -144,16 +111,7 @@ class TwoNodesTest : public ::testing::Test {
     std::vector<std::string> argv = {DITTOCTL_PATH, "--state",    state_,        "--endpoint",
                                      a_.endpoint(), "--endpoint", b_.endpoint()};
     argv.insert(argv.end(), args.begin(), args.end());
-    auto result = host_.Run(argv);
-    Result r;
-    if (!result.ok()) {
-      r.err = std::string(result.status().message());
-      return r;
-    }
-    r.code = result->exit_code;
-    r.out = result->stdout_text;
-    r.err = result->stderr_text;
-    return r;
+    return RunCommand(host_, argv);
   }
   void Ok(std::vector<std::string> args) {
     Result r = Ctl(args);
@@ -190,7 +148,7 @@ class TwoNodesTest : public ::testing::Test {
 
   host::LinuxHost host_;
   test::TempDir dir_{"ditto-two-nodes"};
-  Node a_, b_;
+  Daemon a_, b_;
   std::string state_;
   std::vector<std::string> mounts_;
 };
@@ -257,22 +215,7 @@ metadata:
   name: cloning-wffc
 provisioner: ditto.csi.dev
 volumeBindingMode: WaitForFirstConsumer
----
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata:
-  name: clone-2
-  namespace: myns
-spec:
-  accessModes: [ReadWriteOnce]
-  storageClassName: cloning-wffc
-  resources:
-    requests:
-      storage: 5Gi
-  dataSource:
-    kind: PersistentVolumeClaim
-    name: pvc-1
-)");
+)" + CloneOfPvc1("clone-2", "cloning-wffc"));
   Ok({"apply", "-f", dir_.Join("wffc.yaml")});
   EXPECT_EQ(Get("pvc/clone-2", "{.status.phase}"), "Pending");
   const std::string second_dir = dir_.Join("mnt-clone-2");
@@ -297,22 +240,7 @@ allowedTopologies:
 - matchLabelExpressions:
   - key: topology.ditto.csi.dev/node
     values: [node-b]
----
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata:
-  name: clone-3
-  namespace: myns
-spec:
-  accessModes: [ReadWriteOnce]
-  storageClassName: cloning-on-b
-  resources:
-    requests:
-      storage: 5Gi
-  dataSource:
-    kind: PersistentVolumeClaim
-    name: pvc-1
-)");
+)" + CloneOfPvc1("clone-3", "cloning-on-b"));
   Ok({"apply", "-f", dir_.Join("allowed.yaml")});
   ASSERT_EQ(Get("pvc/clone-3", "{.status.phase}"), "Bound");
   const std::string third_pv = Get("pvc/clone-3", "{.spec.volumeName}");

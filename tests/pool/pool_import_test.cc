@@ -9,32 +9,15 @@
 #include "common/ids.h"
 #include "host/fake_host.h"
 #include "pool/pool.h"
+#include "pool/fake_pool_fixture.h"
 
 namespace ditto::pool {
 namespace {
 
 constexpr uint64_t kMiB = 1ull << 20;
 
-class PoolImportTest : public testing::TestWithParam<BackendChoice> {
+class PoolImportTest : public FakePoolTest {
  protected:
-  void SetUp() override {
-    if (GetParam() == BackendChoice::kBtrfs) host_.set_filesystem_type("btrfs");
-    char pattern[] = "/tmp/ditto-pool-import-test-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-    InitOptions options;
-    options.backing = Backing::kNever;
-    options.backend = GetParam();
-    options.size_bytes = 1024 * kMiB;
-    auto pool = Pool::Init(host_, dir_, options);
-    ASSERT_TRUE(pool.ok()) << pool.status();
-    pool_ = std::move(*pool);
-  }
-  void TearDown() override {
-    pool_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
   // The import of `data` at offset `at` as volume `name`, copied from
   // `source_id` (of `kind`) on another node; `base_id` to start from.
   catalog::VolumeRecord Import(const std::string& name, uint64_t size, SourceKind kind,
@@ -64,10 +47,6 @@ class PoolImportTest : public testing::TestWithParam<BackendChoice> {
     EXPECT_TRUE(bases.ok()) << bases.status();
     return bases.ok() ? *bases : std::vector<catalog::SnapshotRecord>{};
   }
-
-  host::FakeHost host_;
-  std::string dir_;
-  std::unique_ptr<Pool> pool_;
 };
 
 TEST_P(PoolImportTest, ACopiedSnapshotKeepsABaseThatTheNextImportStartsFrom) {

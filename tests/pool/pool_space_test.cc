@@ -11,6 +11,7 @@
 
 #include "host/fake_host.h"
 #include "pool/pool.h"
+#include "pool/fake_pool_fixture.h"
 
 namespace ditto::pool {
 namespace {
@@ -19,24 +20,8 @@ using std::chrono::hours;
 
 constexpr uint64_t kMiB = 1ull << 20;
 
-class PoolSpaceTest : public testing::TestWithParam<BackendChoice> {
+class PoolSpaceTest : public FakePoolTest {
  protected:
-  void SetUp() override {
-    if (GetParam() == BackendChoice::kBtrfs) host_.set_filesystem_type("btrfs");
-    char pattern[] = "/tmp/ditto-pool-space-test-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-    InitOptions options;
-    options.backing = Backing::kNever;
-    options.backend = GetParam();
-    auto pool = Pool::Init(host_, dir_, options);
-    ASSERT_TRUE(pool.ok()) << pool.status();
-    pool_ = std::move(*pool);
-  }
-  void TearDown() override {
-    pool_.reset();
-    std::filesystem::remove_all(dir_);
-  }
   catalog::VolumeRecord Make(const std::string& name, bool thick = false,
                              const std::string& source = "") {
     CreateVolumeSpec spec{.name = name, .capacity_bytes = 8 * kMiB, .thick = thick};
@@ -66,10 +51,6 @@ class PoolSpaceTest : public testing::TestWithParam<BackendChoice> {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
-
-  host::FakeHost host_;
-  std::string dir_;
-  std::unique_ptr<Pool> pool_;
 };
 
 TEST_P(PoolSpaceTest, WithoutTheRefreshEveryImageIsMeasuredOnEachCall) {
