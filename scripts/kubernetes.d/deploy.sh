@@ -107,6 +107,14 @@ patches:
         template:
           spec:
             containers:$patch
+  # The csi-snapshotter (--node-deployment) reads only group snapshot classes
+  # labelled with its node: on this one-node cluster, the class itself.
+  - patch: |
+      apiVersion: groupsnapshot.storage.k8s.io/v1beta2
+      kind: VolumeGroupSnapshotClass
+      metadata:
+        name: ditto
+        labels: {snapshot.storage.kubernetes.io/managed-by: $NODE_NAME}
 YAML
   kctl apply -k "$d" >"$KLOGS/deploy-ditto.log" 2>&1 || die "kubectl apply -k of deploy/kubernetes failed: see $KLOGS/deploy-ditto.log"
 }

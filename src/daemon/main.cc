@@ -7,7 +7,7 @@
 //          [--space-refresh-period SECONDS]
 //          [--peer-listen HOST:PORT] [--peer NODE=HOST:PORT ...] [--peer-tls-dir DIR]
 //          [--peer-max-rate BYTES_PER_SECOND] [--peer-discovery static|kubernetes]
-//          [--peer-port PORT] [--peer-tls-optional]
+//          [--peer-port PORT] [--peer-tls-optional] [--label-group-snapshots]
 //
 // Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the pool or
 // the socket cannot be used, 2 for a bad command line.
@@ -30,6 +30,7 @@
 #include "common/phase_timer.h"
 #include "fmt/format.h"
 #include "host/linux_host.h"
+#include "kube/group_snapshot_labels.h"
 #include "metrics/http_server.h"
 #include "metrics/metrics.h"
 #include "spdlog/spdlog.h"
@@ -59,7 +60,27 @@ struct Flags {
   std::string log_level = "info";
   int space_refresh_seconds = 60;
   PeerFlags peer;
+  bool label_group_snapshots = false;
 };
+
+// How often the VolumeGroupSnapshotContents are looked at for this node's
+// (--label-group-snapshots): the wait a group snapshot adds at most.
+constexpr auto kGroupSnapshotLabelInterval = std::chrono::seconds(2);
+
+// With --label-group-snapshots, the labeler of this node's group snapshot
+// contents (kube/group_snapshot_labels.h), started.
+StatusOr<std::unique_ptr<kube::GroupSnapshotLabeler>> StartGroupSnapshotLabels(
+    host::Host& host, const Flags& flags) {
+  if (!flags.label_group_snapshots) return nullptr;
+  ASSIGN_OR_RETURN(auto config, kube::InClusterConfig(host));
+  ASSIGN_OR_RETURN(auto api, kube::MakeKubernetesApi(host, std::move(config)));
+  auto labeler = std::make_unique<kube::GroupSnapshotLabeler>(std::move(api), flags.driver_name,
+                                                              flags.node_id);
+  labeler->Start(kGroupSnapshotLabelInterval);
+  spdlog::info("group snapshots: labelling this node's VolumeGroupSnapshotContents {}={}",
+               kube::kManagedByLabel, flags.node_id);
+  return labeler;
+}
 
 // Feeds every served RPC into the Prometheus metrics.
 class MetricsRpcObserver : public csi::RpcObserver {
@@ -263,6 +284,13 @@ int Serve(const Flags& flags) {
     return 1;
   }
   startup.Lap("space refresh");
+  auto labeler = StartGroupSnapshotLabels(host, flags);
+  if (!labeler.ok()) {
+    spdlog::critical("cannot start: --label-group-snapshots: {}",
+                     std::string(labeler.status().message()));
+    server->Shutdown();
+    return 1;
+  }
   spdlog::info("dittod {} serving {} ({} mode) for node {} on {} with pool {}", DITTO_VERSION,
                flags.driver_name, flags.mode, flags.node_id, flags.endpoint, flags.pool_dir);
   spdlog::info("started in {}", startup.Summary());
@@ -277,6 +305,7 @@ int Serve(const Flags& flags) {
   });
   server->Wait();
   waiter.join();
+  if (*labeler) (*labeler)->Stop();
   if (metrics_server) metrics_server->Stop();
   (void)host.Remove(*socket_path);
   spdlog::info("dittod stopped");
@@ -345,6 +374,12 @@ int main(int argc, char** argv) {
   app.add_flag("--peer-tls-optional", flags.peer.tls_optional,
                  "when --peer-tls-dir holds no ca.crt, run without copies between nodes (a "
                  "warning) instead of failing: for an optional Secret");
+  app.add_flag("--label-group-snapshots", flags.label_group_snapshots,
+               "in a pod with distributed snapshotting (csi-snapshotter --node-deployment): "
+               "label this node's VolumeGroupSnapshotContents "
+               "snapshot.storage.kubernetes.io/managed-by=NODE, which the snapshot-controller "
+               "does not, so that this node's csi-snapshotter takes them; needs get, list and "
+               "patch on volumegroupsnapshotcontents");
   app.add_option("--peer-max-rate", flags.peer.max_rate,
                  "bytes per second one copy from another node may take (e.g. 200Mi); "
                  "unbounded when not given");

@@ -51,8 +51,8 @@ StatusOr<std::optional<peer::TransferOptions>> PeerOptionsFromFlags(host::Host& 
           "--peer-discovery=kubernetes needs the port the other nodes serve on: give "
           "--peer-port or --peer-listen");
     }
-    ASSIGN_OR_RETURN(auto config, peer::InClusterConfig(host));
-    ASSIGN_OR_RETURN(auto api, peer::MakeKubernetesApi(host, std::move(config)));
+    ASSIGN_OR_RETURN(auto config, kube::InClusterConfig(host));
+    ASSIGN_OR_RETURN(auto api, kube::MakeKubernetesApi(host, std::move(config)));
     auto nodes = std::make_shared<peer::KubernetesPeers>(std::move(api), std::move(map),
                                                          std::move(discovery));
     // Listed once now so that a missing permission shows at start; dittod

@@ -12,18 +12,8 @@ namespace {
 // resourceVersion=0: served from the API server's cache, not from etcd.
 constexpr char kNodesPath[] = "/api/v1/nodes?resourceVersion=0";
 
-// The message of a Status object the API server answers errors with, else
-// the start of the body.
-std::string ApiMessage(const std::string& body) {
-  auto json = nlohmann::json::parse(body, nullptr, false);
-  if (json.is_object() && json.contains("message") && json["message"].is_string()) {
-    return json["message"].get<std::string>();
-  }
-  return body.substr(0, 200);
-}
-
-Status FromHttpStatus(const ApiResponse& response, const std::string& server) {
-  std::string message = ApiMessage(response.body);
+Status FromHttpStatus(const kube::ApiResponse& response, const std::string& server) {
+  std::string message = kube::ApiMessage(response.body);
   switch (response.status) {
     case 401:
       return absl::UnauthenticatedError(fmt::format(
@@ -46,7 +36,7 @@ Status FromHttpStatus(const ApiResponse& response, const std::string& server) {
 
 }  // namespace
 
-KubernetesPeers::KubernetesPeers(std::unique_ptr<KubernetesApi> api, PeerMap overrides,
+KubernetesPeers::KubernetesPeers(std::unique_ptr<kube::KubernetesApi> api, PeerMap overrides,
                                  KubernetesPeersOptions options)
     : api_(std::move(api)),
       overrides_(std::move(overrides)),
@@ -54,7 +44,7 @@ KubernetesPeers::KubernetesPeers(std::unique_ptr<KubernetesApi> api, PeerMap ove
       self_tag_(NodeTag(overrides_.self())) {}
 
 StatusOr<KubernetesPeers::Listing> KubernetesPeers::List() {
-  ASSIGN_OR_RETURN(ApiResponse response, api_->Get(kNodesPath));
+  ASSIGN_OR_RETURN(kube::ApiResponse response, api_->Get(kNodesPath));
   if (response.status != 200) return FromHttpStatus(response, api_->Server());
   auto json = nlohmann::json::parse(response.body, nullptr, false);
   if (!json.is_object() || !json.contains("items") || !json["items"].is_array()) {

@@ -23,7 +23,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include <nlohmann/json_fwd.hpp>
-#include "peer/kubernetes_api.h"
+#include "kube/kubernetes_api.h"
 #include "peer/peer_directory.h"
 
 namespace ditto::peer {
@@ -42,7 +42,7 @@ class KubernetesPeers final : public PeerDirectory {
  public:
   // The directory of node `self`: `overrides` first (its self must be
   // `self`), then the Nodes that `api` lists.
-  KubernetesPeers(std::unique_ptr<KubernetesApi> api, PeerMap overrides,
+  KubernetesPeers(std::unique_ptr<kube::KubernetesApi> api, PeerMap overrides,
                   KubernetesPeersOptions options);
 
   const std::string& self() const override { return overrides_.self(); }
@@ -77,7 +77,7 @@ class KubernetesPeers final : public PeerDirectory {
   StatusOr<std::optional<PeerAddress>> NodeNamed(std::string_view node_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  const std::unique_ptr<KubernetesApi> api_;
+  const std::unique_ptr<kube::KubernetesApi> api_;
   const PeerMap overrides_;
   const KubernetesPeersOptions options_;
   const std::string self_tag_;

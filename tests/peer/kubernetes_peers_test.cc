@@ -15,6 +15,8 @@ namespace ditto::peer {
 namespace {
 
 using ::testing::HasSubstr;
+using kube::ApiResponse;
+using kube::KubernetesApi;
 
 // Answers GETs from a queue (the last answer repeats); counts them.
 class FakeApi final : public KubernetesApi {
@@ -30,6 +32,9 @@ class FakeApi final : public KubernetesApi {
     auto answer = shared_->answers.front();
     if (shared_->answers.size() > 1) shared_->answers.pop_front();
     return answer;
+  }
+  StatusOr<ApiResponse> Patch(const std::string& path, const std::string&) override {
+    return absl::InternalError("peer discovery patched " + path);
   }
   std::string Server() const override { return "https://10.96.0.1:443"; }
 

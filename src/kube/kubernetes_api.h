@@ -1,9 +1,10 @@
-// Reading the Kubernetes API from a pod: the API server's address from
+// The Kubernetes API from a pod: the API server's address from
 // KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT, the pod's service
 // account token and the cluster's CA from
-// /var/run/secrets/kubernetes.io/serviceaccount. Only GET: dittod reads and
-// never writes objects. The HTTP access is behind KubernetesApi so that what
-// is done with the answers is tested without a network.
+// /var/run/secrets/kubernetes.io/serviceaccount. dittod reads objects (GET)
+// and sets labels (a JSON merge patch); it creates and deletes nothing. The
+// HTTP access is behind KubernetesApi so that what is done with the answers
+// is tested without a network.
 #pragma once
 
 #include <memory>
@@ -12,7 +13,7 @@
 #include "common/status.h"
 #include "host/host.h"
 
-namespace ditto::peer {
+namespace ditto::kube {
 
 inline constexpr char kServiceAccountDir[] = "/var/run/secrets/kubernetes.io/serviceaccount";
 
@@ -29,6 +30,9 @@ class KubernetesApi {
   // answer came (connection refused, timeout, TLS refused); FailedPrecondition
   // when the token cannot be read.
   virtual StatusOr<ApiResponse> Get(const std::string& path) = 0;
+  // PATCH `path` with `merge_patch` (application/merge-patch+json); the
+  // errors of Get.
+  virtual StatusOr<ApiResponse> Patch(const std::string& path, const std::string& merge_patch) = 0;
   // "https://HOST:PORT", for messages.
   virtual std::string Server() const = 0;
 };
@@ -40,6 +44,10 @@ struct ApiServerConfig {
   std::string token_file;  // read at each request: the kubelet rotates it
   std::string ca_file;     // PEM; the server's certificate must chain to it
 };
+
+// The message of the Status object the API server answers an error with,
+// else the start of `body`.
+std::string ApiMessage(const std::string& body);
 
 // The configuration a pod finds (the variables above, and the token and CA
 // under `service_account_dir`). FailedPrecondition saying what is missing
@@ -53,4 +61,4 @@ StatusOr<ApiServerConfig> InClusterConfig(host::Host& host,
 StatusOr<std::unique_ptr<KubernetesApi>> MakeKubernetesApi(host::Host& host,
                                                            ApiServerConfig config);
 
-}  // namespace ditto::peer
+}  // namespace ditto::kube

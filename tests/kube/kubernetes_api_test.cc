@@ -1,8 +1,9 @@
 // The real Kubernetes API client against an HTTPS server in this process
 // (cpp-httplib) with certificates made by the openssl CLI: the bearer token
 // read from its file, the server's certificate checked against the CA, a
-// NodeList turned into peers, a 403 into an error naming the permission.
-#include "peer/kubernetes_api.h"
+// NodeList turned into peers, a 403 into an error naming the permission, a
+// label set by a merge patch.
+#include "kube/kubernetes_api.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -16,7 +17,7 @@
 #include "peer/kubernetes_peers.h"
 #include "support/temp_dir.h"
 
-namespace ditto::peer {
+namespace ditto::kube {
 namespace {
 
 using ::testing::HasSubstr;
@@ -65,6 +66,16 @@ class KubernetesApiTest : public ::testing::Test {
                              "application/json");
       }
     });
+    server_->Patch(R"(/apis/groupsnapshot.storage.k8s.io/v1/volumegroupsnapshotcontents/(.+))",
+                   [this](const httplib::Request& request, httplib::Response& response) {
+                     std::lock_guard lock(mu_);
+                     patches_.push_back(request.matches[1].str() + " " +
+                                        request.get_header_value("Content-Type") + " " +
+                                        request.get_header_value("Authorization") + " " +
+                                        request.body);
+                     response.set_content(R"({"kind":"VolumeGroupSnapshotContent"})",
+                                          "application/json");
+                   });
     port_ = server_->bind_to_any_port("127.0.0.1");
     ASSERT_GT(port_, 0);
     thread_ = std::thread([this] { server_->listen_after_bind(); });
@@ -91,13 +102,13 @@ class KubernetesApiTest : public ::testing::Test {
     return config;
   }
 
-  std::unique_ptr<KubernetesPeers> PeersOf(std::unique_ptr<KubernetesApi> api) {
-    auto map = PeerMap::Make("node-a", {});
+  std::unique_ptr<peer::KubernetesPeers> PeersOf(std::unique_ptr<KubernetesApi> api) {
+    auto map = peer::PeerMap::Make("node-a", {});
     EXPECT_TRUE(map.ok());
-    KubernetesPeersOptions options;
+    peer::KubernetesPeersOptions options;
     options.peer_port = 9811;
     options.min_refresh_interval = std::chrono::seconds(0);
-    return std::make_unique<KubernetesPeers>(std::move(api), std::move(*map), options);
+    return std::make_unique<peer::KubernetesPeers>(std::move(api), std::move(*map), options);
   }
 
   host::LinuxHost host_;
@@ -107,6 +118,7 @@ class KubernetesApiTest : public ::testing::Test {
   int port_ = 0;
   std::mutex mu_;
   std::vector<std::string> queries_;
+  std::vector<std::string> patches_;
 };
 
 TEST_F(KubernetesApiTest, ListsNodesWithTheTokenOverVerifiedTls) {
@@ -122,6 +134,20 @@ TEST_F(KubernetesApiTest, ListsNodesWithTheTokenOverVerifiedTls) {
   std::lock_guard lock(mu_);
   ASSERT_EQ(queries_.size(), 1u);
   EXPECT_EQ(queries_[0], "0") << "listed from the API server's cache";
+}
+
+TEST_F(KubernetesApiTest, PatchesAreMergePatchesWithTheToken) {
+  auto api = MakeKubernetesApi(host_, Config());
+  ASSERT_TRUE(api.ok()) << api.status();
+  auto answer = (*api)->Patch(
+      "/apis/groupsnapshot.storage.k8s.io/v1/volumegroupsnapshotcontents/groupsnapcontent-1",
+      R"({"metadata":{"labels":{"a":"b"}}})");
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(answer->status, 200);
+  std::lock_guard lock(mu_);
+  ASSERT_EQ(patches_.size(), 1u);
+  EXPECT_EQ(patches_[0],
+            R"(groupsnapcontent-1 application/merge-patch+json Bearer token-1 {"metadata":{"labels":{"a":"b"}}})");
 }
 
 TEST_F(KubernetesApiTest, TheTokenIsReadAgainAtEachList) {
@@ -179,4 +205,4 @@ TEST_F(KubernetesApiTest, NoServiceAccountMeansNoPod) {
 }
 
 }  // namespace
-}  // namespace ditto::peer
+}  // namespace ditto::kube

@@ -1,4 +1,4 @@
-#include "peer/kubernetes_api.h"
+#include "kube/kubernetes_api.h"
 
 #include <httplib.h>
 #include <openssl/pem.h>
@@ -6,10 +6,11 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 
 #include "fmt/format.h"
 
-namespace ditto::peer {
+namespace ditto::kube {
 namespace {
 
 constexpr time_t kConnectSeconds = 5;
@@ -46,6 +47,26 @@ class HttplibKubernetesApi final : public KubernetesApi {
       : host_(host), config_(std::move(config)), ca_pem_(std::move(ca_pem)) {}
 
   StatusOr<ApiResponse> Get(const std::string& path) override {
+    return Send("GET", path, [&](httplib::ClientImpl& client, const httplib::Headers& headers) {
+      return client.Get(path, headers);
+    });
+  }
+
+  StatusOr<ApiResponse> Patch(const std::string& path, const std::string& merge_patch) override {
+    return Send("PATCH", path, [&](httplib::ClientImpl& client, const httplib::Headers& headers) {
+      return client.Patch(path, headers, merge_patch, "application/merge-patch+json");
+    });
+  }
+
+  std::string Server() const override {
+    std::string host =
+        config_.host.find(':') != std::string::npos ? "[" + config_.host + "]" : config_.host;
+    return fmt::format("{}://{}:{}", config_.tls ? "https" : "http", host, config_.port);
+  }
+
+ private:
+  template <typename Call>
+  StatusOr<ApiResponse> Send(const char* method, const std::string& path, Call call) {
     auto token = host_.ReadFile(config_.token_file);
     if (!token.ok()) {
       return absl::FailedPreconditionError(fmt::format(
@@ -67,7 +88,7 @@ class HttplibKubernetesApi final : public KubernetesApi {
     client->set_read_timeout(kReadSeconds);
     client->set_bearer_token_auth(Trimmed(*token));
     httplib::Headers headers = {{"Accept", "application/json"}};
-    httplib::Result result = client->Get(path.c_str(), headers);
+    httplib::Result result = call(*client, headers);
     if (!result) {
       std::string detail = httplib::to_string(result.error());
       if (config_.tls) {
@@ -77,26 +98,28 @@ class HttplibKubernetesApi final : public KubernetesApi {
         }
       }
       return absl::UnavailableError(fmt::format(
-          "no answer from the Kubernetes API server {} to GET {}: {}; check that the pod "
+          "no answer from the Kubernetes API server {} to {} {}: {}; check that the pod "
           "reaches it and that its certificate is signed by {}",
-          Server(), path, detail, config_.ca_file.empty() ? "the cluster CA" : config_.ca_file));
+          Server(), method, path, detail,
+          config_.ca_file.empty() ? "the cluster CA" : config_.ca_file));
     }
     return ApiResponse{result->status, result->body};
   }
 
-  std::string Server() const override {
-    std::string host =
-        config_.host.find(':') != std::string::npos ? "[" + config_.host + "]" : config_.host;
-    return fmt::format("{}://{}:{}", config_.tls ? "https" : "http", host, config_.port);
-  }
-
- private:
   host::Host& host_;
   const ApiServerConfig config_;
   const std::string ca_pem_;
 };
 
 }  // namespace
+
+std::string ApiMessage(const std::string& body) {
+  auto json = nlohmann::json::parse(body, nullptr, false);
+  if (json.is_object() && json.contains("message") && json["message"].is_string()) {
+    return json["message"].get<std::string>();
+  }
+  return body.substr(0, 200);
+}
 
 StatusOr<ApiServerConfig> InClusterConfig(host::Host& host,
                                           const std::string& service_account_dir) {
@@ -105,8 +128,9 @@ StatusOr<ApiServerConfig> InClusterConfig(host::Host& host,
   if (server_host == nullptr || *server_host == '\0' || server_port == nullptr ||
       *server_port == '\0') {
     return absl::FailedPreconditionError(
-        "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set: peers are found "
-        "from Node objects only when dittod runs in a pod; elsewhere give --peer NODE=HOST:PORT");
+        "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set: dittod reads the "
+        "Kubernetes API (--peer-discovery=kubernetes, --label-group-snapshots) only when it "
+        "runs in a pod; elsewhere give peers as --peer NODE=HOST:PORT");
   }
   ApiServerConfig config;
   config.host = server_host;
@@ -153,4 +177,4 @@ StatusOr<std::unique_ptr<KubernetesApi>> MakeKubernetesApi(host::Host& host,
       new HttplibKubernetesApi(host, std::move(config), std::move(ca_pem)));
 }
 
-}  // namespace ditto::peer
+}  // namespace ditto::kube
