@@ -76,6 +76,22 @@ GO
 pkg_of() { if [[ $2 == . ]]; then echo "$1"; else echo "$1/$2"; fi; }
 bin_of() { if [[ $2 == . ]]; then echo "$1"; else basename "$2"; fi; }
 
+# copy_replaces DIR GOMOD VERSION: the replace lines of the go.mod GOMOD, in
+# the wrapper module DIR; a relative replace (a nested module of the same
+# repository, absent from the module zip) becomes a require at VERSION.
+copy_replaces() {
+  local w=$1 gomod=$2 v=$3
+  local from to
+  while read -r from to; do
+    case $to in
+      ./FORBIDDEN*) ;;
+      ./* | ../*) (cd "$w" && go_env "$GO" mod edit -require "$from@$v") ;;
+      *) (cd "$w" && go_env "$GO" mod edit -replace "$from=${to/ /@}") ;;
+    esac
+  done < <(sed -n 's/^\(replace\)\?\s*\([^ ]*\)\( v[^ ]*\)\? => \([^ ]*\)\( \(v[^ ]*\)\)\?$/\2 \4 \6/p' "$gomod" \
+             | awk '{ if ($3 != "") print $1, $2 " " $3; else print $1, $2 }')
+}
+
 # build_go_module NAME MODULE VERSION CMD...: builds each CMD (a package path
 # inside MODULE) into $KBIN through a wrapper module that carries MODULE's own
 # replace lines; a relative replace (a nested module of the same repository,
@@ -89,15 +105,7 @@ build_go_module() {
   local gomod
   gomod=$(cd "$w" && go_env "$GO" mod download -json "$mod@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
   [[ -f $gomod ]] || die "cannot download $mod@$v from the Go module proxy"
-  local from to
-  while read -r from to; do
-    case $to in
-      ./FORBIDDEN*) ;;
-      ./* | ../*) (cd "$w" && go_env "$GO" mod edit -require "$from@$v") ;;
-      *) (cd "$w" && go_env "$GO" mod edit -replace "$from=${to/ /@}") ;;
-    esac
-  done < <(sed -n 's/^\(replace\)\?\s*\([^ ]*\)\( v[^ ]*\)\? => \([^ ]*\)\( \(v[^ ]*\)\)\?$/\2 \4 \6/p' "$gomod" \
-             | awk '{ if ($3 != "") print $1, $2 " " $3; else print $1, $2 }')
+  copy_replaces "$w" "$gomod" "$v"
   (cd "$w" && go_env "$GO" mod edit -require "$mod@$v")
   {
     echo '//go:build tools'; echo; echo 'package tools'; echo; echo 'import ('
@@ -132,6 +140,28 @@ build_node_sidecars() {
   stamp_set $name "$v"
 }
 
+# The backup client of the changed_blocks test (snapshot-metadata-client/
+# main.go), on the pinned external-snapshot-metadata's client library.
+build_snapshot_metadata_client() {
+  local src=$KDIR/snapshot-metadata-client/main.go name=snapshot-metadata-client
+  local mod=github.com/kubernetes-csi/external-snapshot-metadata v=$EXTERNAL_SNAPSHOT_METADATA_VERSION
+  local key; key="$v $(sha256sum "$src" | cut -c1-16)"
+  stamp_ok $name "$key" && return 0
+  local w=$KCACHE/src/$name
+  log "building the snapshot metadata client into $KBIN"
+  wrapper_module "$w" ditto.dev/snapshot-metadata-client
+  cp "$src" "$w/main.go"
+  local gomod
+  gomod=$(cd "$w" && go_env "$GO" mod download -json "$mod@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  [[ -f $gomod ]] || die "cannot download $mod@$v from the Go module proxy"
+  copy_replaces "$w" "$gomod" "$v"
+  (cd "$w" && go_env "$GO" mod edit -require "$mod@$v" && go_env "$GO" mod tidy) \
+    || die "go mod tidy of the snapshot metadata client failed (see above)"
+  (cd "$w" && CGO_ENABLED=0 go_env "$GO" build -p 2 -trimpath -ldflags "-s -w" -o "$KBIN/$name" .) \
+    || die "building the snapshot metadata client failed"
+  stamp_set $name "$key"
+}
+
 build_all() {
   build_kubernetes
   build_go_module etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" .
@@ -144,4 +174,5 @@ build_all() {
   build_go_module external-snapshot-metadata github.com/kubernetes-csi/external-snapshot-metadata \
     "$EXTERNAL_SNAPSHOT_METADATA_VERSION" cmd/csi-snapshot-metadata
   build_node_sidecars
+  build_snapshot_metadata_client
 }

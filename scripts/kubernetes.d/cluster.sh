@@ -2,6 +2,8 @@
 # order, and their removal. Sourced by scripts/kubernetes.
 
 PAUSE_IMAGE=registry.k8s.io/pause:3.10.1
+# The backup client of the changed_blocks test (snapshot-metadata-client/).
+SNAPSHOT_METADATA_CLIENT_IMAGE=localhost/ditto/snapshot-metadata-client:test
 PKI=$KSTATE/pki
 
 # cert NAME CN ORG [SAN]: a key and a certificate signed by the cluster CA.

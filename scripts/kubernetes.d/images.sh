@@ -103,6 +103,14 @@ build_images() {
     image_from_files "$bin" "localhost/ditto/$bin:stand-in" "[\"/$bin\"]" "$KBIN/node-sidecars:/$bin"
     save_image "$bin" "localhost/ditto/$bin:stand-in" "$nk"
   done
+  # The backup client the changed_blocks test runs.
+  local ck; ck=$(cat "$KBIN/.snapshot-metadata-client.stamp" | tr ' ' '-')
+  if ! image_ok snapshot-metadata-client "$ck"; then
+    log "making image $SNAPSHOT_METADATA_CLIENT_IMAGE"
+    image_from_files snapshot-metadata-client "$SNAPSHOT_METADATA_CLIENT_IMAGE" \
+      '["/snapshot-metadata-client"]' "$KBIN/snapshot-metadata-client:/snapshot-metadata-client"
+    save_image snapshot-metadata-client "$SNAPSHOT_METADATA_CLIENT_IMAGE" "$ck"
+  fi
   # pause, from the Kubernetes release's source.
   local pause_src=$KCACHE/src/kubernetes-pause.c
   if ! image_ok pause "$KUBERNETES_VERSION"; then

@@ -338,6 +338,116 @@ scenario_capacity() {
   echo -
 }
 
+# block_writer NAME NS CLAIM SCRIPT: a busybox pod running SCRIPT with the
+# Block claim CLAIM at /dev/xvda.
+block_writer() {
+  kctl apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: $1, namespace: $2}
+spec:
+  restartPolicy: Never
+  containers:
+    - name: main
+      image: busybox:1.36
+      command: ["/bin/sh", "-ec", "$4"]
+      volumeDevices: [{name: v, devicePath: /dev/xvda}]
+  volumes: [{name: v, persistentVolumeClaim: {claimName: $3}}]
+YAML
+}
+
+snapshot_of() { # snapshot_of NAME NS CLAIM: a VolumeSnapshot, waited for
+  kctl apply -f - >/dev/null <<YAML
+apiVersion: snapshot.storage.k8s.io/v1
+kind: VolumeSnapshot
+metadata: {name: $1, namespace: $2}
+spec:
+  volumeSnapshotClassName: ditto
+  source: {persistentVolumeClaimName: $3}
+YAML
+  kctl -n "$2" wait --for=jsonpath='{.status.readyToUse}'=true "volumesnapshot/$1" --timeout=120s >/dev/null
+}
+
+# Changed blocks through the SnapshotMetadata API: a backup application's pod
+# (its own ServiceAccount, the upstream client library) asks the
+# external-snapshot-metadata sidecar for the blocks changed between two
+# snapshots of a Block volume. Prints the seconds the query took.
+scenario_changed_blocks() {
+  local ns=$TNS-cbt
+  fresh_namespace $ns
+  claim src $ns cloning 256Mi "  volumeMode: Block"
+  block_writer w1 $ns src 'head -c 1048576 /dev/urandom | dd of=/dev/xvda bs=1M conv=fsync 2>/dev/null'
+  pod_done w1 $ns || return 1
+  snapshot_of base $ns src || return 1
+  # 4 MiB at 64 MiB, after the first snapshot.
+  block_writer w2 $ns src 'head -c 4194304 /dev/urandom | dd of=/dev/xvda bs=1M seek=64 conv=fsync 2>/dev/null'
+  pod_done w2 $ns || return 1
+  snapshot_of target $ns src || return 1
+  # The backup application: a ServiceAccount with the client's rights.
+  kctl apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: backup, namespace: $ns}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: ditto-test-snapshot-metadata-client}
+rules:
+  - apiGroups: [snapshot.storage.k8s.io]
+    resources: [volumesnapshots, volumesnapshotcontents]
+    verbs: [get, list, watch]
+  - apiGroups: [cbt.storage.k8s.io]
+    resources: [snapshotmetadataservices]
+    verbs: [get, list]
+  - apiGroups: [""]
+    resources: [serviceaccounts/token]
+    verbs: [create, get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: ditto-test-snapshot-metadata-client-$ns}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ditto-test-snapshot-metadata-client}
+subjects: [{kind: ServiceAccount, name: backup, namespace: $ns}]
+YAML
+  # This cluster runs no DNS: the pod finds the Service's name by hostAliases.
+  local ip; ip=$(kctl -n ditto get service ditto-snapshot-metadata -o jsonpath='{.spec.clusterIP}')
+  [[ -n $ip ]] || { log "no ditto-snapshot-metadata Service (the snapshot-metadata component)"; return 1; }
+  local t0; t0=$(now)
+  kctl apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: $ns}
+spec:
+  restartPolicy: Never
+  serviceAccountName: backup
+  hostAliases: [{ip: "$ip", hostnames: [ditto-snapshot-metadata.ditto.svc]}]
+  containers:
+    - name: main
+      image: $SNAPSHOT_METADATA_CLIENT_IMAGE
+      imagePullPolicy: Never
+      args: [-namespace, $ns, -snapshot, target, -base, base]
+YAML
+  pod_done client $ns || return 1
+  local t; t=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+  local out; out=$(kctl -n $ns logs client)
+  local extents bytes
+  read -r _ extents _ bytes <<<"$(tail -1 <<<"$out")"
+  log "  changed blocks: $extents extent(s), $bytes bytes"
+  # The 4 MiB written, at 64 MiB; the first MiB (unchanged) is not in it.
+  ((bytes >= 4194304 && bytes <= 8388608)) || { log "changed bytes $bytes, want the 4 MiB written (at most 8 MiB)"; return 1; }
+  # Every extent: "OFFSET SIZE" (an omitted offset is 0).
+  local pairs
+  pairs=$(grep -o '{[^{}]*size_bytes[^{}]*}' <<<"$out" \
+    | sed 's/.*"byte_offset":\([0-9]*\).*"size_bytes":\([0-9]*\).*/\1 \2/; s/^{"size_bytes":\([0-9]*\)}$/0 \1/')
+  awk '$1 <= 67108864 && 67108864 < $1 + $2 { found = 1 } END { exit !found }' <<<"$pairs" \
+    || { log "no changed extent covers 64 MiB: $(head -c 300 <<<"$out")"; return 1; }
+  awk '$1 < 1048576 { bad = 1 } END { exit bad }' <<<"$pairs" \
+    || { log "the first MiB, unchanged since the base, is listed as changed"; return 1; }
+  kctl delete clusterrolebinding ditto-test-snapshot-metadata-client-$ns --ignore-not-found >/dev/null
+  kctl delete namespace $ns --wait=false >/dev/null
+  echo "$t"
+}
+
 scenario_metrics() {
   local p; p=$(kctl -n ditto get pods -l app.kubernetes.io/name=ditto-node -o jsonpath='{.items[0].metadata.name}')
   kctl get --raw "/api/v1/namespaces/ditto/pods/$p:9810/proxy/metrics" | grep -q '^ditto_' \
@@ -346,7 +456,7 @@ scenario_metrics() {
 }
 
 SCENARIOS=(seed clone_busy_source node_plugin_restart snapshot_restore_expand block_clone group_snapshot
-           attributes_class capacity metrics)
+           attributes_class changed_blocks capacity metrics)
 
 cmd_test() {
   [[ -f $KUBECONFIG_PATH ]] || die "no cluster: run 'bash scripts/kubernetes up' first"

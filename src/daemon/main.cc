@@ -243,7 +243,9 @@ int Serve(const Flags& flags) {
   }
 
   std::unique_ptr<PeerServer> peer_server;
-  if (!flags.peer.listen.empty()) {
+  // No peer options with --peer-listen: --peer-tls-optional found no
+  // certificates (logged), so nothing is served to other nodes.
+  if (!flags.peer.listen.empty() && options.peers) {
     auto started = PeerServer::Start(flags.peer.listen, *options.peers, (*driver)->pool());
     if (!started.ok()) {
       spdlog::critical("cannot start: {}", std::string(started.status().message()));

@@ -259,5 +259,30 @@ allowedTopologies:
   Ok({"delete", "pvc", "pvc-1", "-n", "myns"});
 }
 
+// The DaemonSet's flags before its Secret exists: --peer-listen with
+// --peer-tls-optional and no certificates. dittod serves its own volumes,
+// serves nothing to other nodes and says so.
+TEST(PeerTlsOptionalTest, WithoutCertificatesDittodServesItsOwnPoolOnly) {
+  DITTO_REQUIRE_ROOT();
+  test::TempDir dir("ditto-peer-optional");
+  ASSERT_EQ(mkdir(dir.Join("tls").c_str(), 0700), 0);
+  int port = FreePort();
+  ASSERT_GT(port, 0);
+  Daemon daemon;
+  ASSERT_TRUE(daemon.Start(dir.path(), "node-a",
+                           {"--peer-listen", fmt::format("127.0.0.1:{}", port),
+                            "--peer-tls-dir", dir.Join("tls"), "--peer-tls-optional",
+                            "--peer-discovery", "static", "--log-level", "info"}))
+      << daemon.log();
+  EXPECT_NE(daemon.log().find("copies between nodes are off"), std::string::npos)
+      << daemon.log();
+  EXPECT_EQ(daemon.log().find("node-to-node service on"), std::string::npos) << daemon.log();
+  // Still serving once started (the socket alone comes before the end of start-up).
+  for (int i = 0; i < 100 && daemon.log().find("started in") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_NE(daemon.log().find("started in"), std::string::npos) << daemon.log();
+}
+
 }  // namespace
 }  // namespace ditto::e2e
