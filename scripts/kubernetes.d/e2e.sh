@@ -177,8 +177,12 @@ e2e_run() {
   local args=(--procs="$procs" --focus="$focus" --label-filter="$labels" --timeout=24h
               --no-color --silence-skips --poll-progress-after=10m)
   [[ -n $skip ]] && args+=(--skip="$skip")
+  # The suite reads some FromFile paths relative to its working directory
+  # (ginkgo's is the binary's), others under --repo-root: the definition is
+  # passed with the repository's paths made absolute.
+  sed "s|^\(\s*FromFile:\s*\)\([^/ ].*\)$|\1$ROOT/\2|" "$E2E_DRIVER" >"$dir/test-driver.yaml"
   "$KBIN/ginkgo" "${args[@]}" "$KBIN/e2e.test" -- \
-    --kubeconfig="$KUBECONFIG_PATH" --storage.testdriver="$E2E_DRIVER" --repo-root="$ROOT" \
+    --kubeconfig="$KUBECONFIG_PATH" --storage.testdriver="$dir/test-driver.yaml" --repo-root="$ROOT" \
     --report-dir="$dir" --report-complete-ginkgo --provider=skeleton \
     >"$dir/e2e.log" 2>&1 || true
   [[ -f $dir/ginkgo/report.json ]] || die "the e2e $phase run wrote no report: see $dir/e2e.log"
