@@ -277,10 +277,19 @@ cluster_down() {
       umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || log "cannot unmount $m"
     done
   done
-  # Loop devices whose backing file was in the pool or state directory.
+  # Loop devices whose backing file was in the pool or state directory. Those
+  # dittod attached in its pod name their file from a mount only the pod saw
+  # (the pool as /pool/backing.img, a volume as /volumes/vol-*/disk.img):
+  # volumes first, as they keep the pool's filesystem alive.
   local dev file
   while read -r dev file; do
-    case $file in "$DITTO_POOL_DIR"/* | "$KSTATE"/* | "$KUBELET_DIR"/*) losetup -d "$dev" || log "cannot detach $dev" ;; esac
+    case $file in
+      "$DITTO_POOL_DIR"/* | "$KSTATE"/* | "$KUBELET_DIR"/* | /volumes/vol-*/disk.img*)
+        losetup -d "$dev" || log "cannot detach $dev" ;;
+    esac
+  done < <(losetup -n -O NAME,BACK-FILE 2>/dev/null)
+  while read -r dev file; do
+    case $file in /pool/backing.img*) losetup -d "$dev" || log "cannot detach $dev" ;; esac
   done < <(losetup -n -O NAME,BACK-FILE 2>/dev/null)
   # Network namespaces the CNI made for pods, and the bridge.
   local ns
