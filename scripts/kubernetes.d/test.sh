@@ -234,19 +234,7 @@ scenario_block_clone() {
   local ns=$TNS-block
   fresh_namespace $ns
   claim src $ns cloning 64Mi "  volumeMode: Block"
-  kctl apply -f - >/dev/null <<YAML
-apiVersion: v1
-kind: Pod
-metadata: {name: w, namespace: $ns}
-spec:
-  restartPolicy: Never
-  containers:
-    - name: main
-      image: busybox:1.36
-      command: ["/bin/sh", "-ec", "head -c 8388608 /dev/urandom > /tmp/x; dd if=/tmp/x of=/dev/xvda bs=1M conv=fsync 2>/dev/null; sha256sum /tmp/x | cut -c1-64"]
-      volumeDevices: [{name: v, devicePath: /dev/xvda}]
-  volumes: [{name: v, persistentVolumeClaim: {claimName: src}}]
-YAML
+  block_writer w $ns src 'head -c 8388608 /dev/urandom > /tmp/x; dd if=/tmp/x of=/dev/xvda bs=1M conv=fsync 2>/dev/null; sha256sum /tmp/x | cut -c1-64'
   pod_done w $ns || return 1
   local sum; sum=$(kctl -n $ns logs w | tail -1)
   local t0 t
@@ -254,19 +242,7 @@ YAML
   claim clone $ns cloning 64Mi "  volumeMode: Block
   dataSource: {kind: PersistentVolumeClaim, name: src}"
   t=$(bound_after clone $ns "$t0") || return 1
-  kctl apply -f - >/dev/null <<YAML
-apiVersion: v1
-kind: Pod
-metadata: {name: r, namespace: $ns}
-spec:
-  restartPolicy: Never
-  containers:
-    - name: main
-      image: busybox:1.36
-      command: ["/bin/sh", "-ec", "head -c 8388608 /dev/xvda | sha256sum | cut -c1-64"]
-      volumeDevices: [{name: v, devicePath: /dev/xvda}]
-  volumes: [{name: v, persistentVolumeClaim: {claimName: clone}}]
-YAML
+  block_writer r $ns clone 'head -c 8388608 /dev/xvda | sha256sum | cut -c1-64'
   pod_done r $ns || return 1
   [[ $(kctl -n $ns logs r | tail -1) == "$sum" ]] || { log "the Block clone's bytes differ from its source's"; return 1; }
   kctl delete namespace $ns --wait=false >/dev/null
@@ -338,8 +314,8 @@ scenario_capacity() {
   echo -
 }
 
-# block_writer NAME NS CLAIM SCRIPT: a busybox pod running SCRIPT with the
-# Block claim CLAIM at /dev/xvda.
+# block_writer NAME NS CLAIM SCRIPT: a busybox pod running SCRIPT (no double
+# quotes) with the Block claim CLAIM at /dev/xvda.
 block_writer() {
   kctl apply -f - >/dev/null <<YAML
 apiVersion: v1
