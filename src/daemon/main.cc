@@ -7,7 +7,7 @@
 //          [--space-refresh-period SECONDS]
 //          [--peer-listen HOST:PORT] [--peer NODE=HOST:PORT ...] [--peer-tls-dir DIR]
 //          [--peer-max-rate BYTES_PER_SECOND] [--peer-discovery static|kubernetes]
-//          [--peer-port PORT] [--peer-tls-optional] [--label-group-snapshots]
+//          [--peer-port PORT] [--peer-tls-optional] [--label-snapshot-contents]
 //
 // Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when the pool or
 // the socket cannot be used, 2 for a bad command line.
@@ -30,7 +30,7 @@
 #include "common/phase_timer.h"
 #include "fmt/format.h"
 #include "host/linux_host.h"
-#include "kube/group_snapshot_labels.h"
+#include "kube/snapshot_content_labels.h"
 #include "metrics/http_server.h"
 #include "metrics/metrics.h"
 #include "spdlog/spdlog.h"
@@ -60,25 +60,28 @@ struct Flags {
   std::string log_level = "info";
   int space_refresh_seconds = 60;
   PeerFlags peer;
-  bool label_group_snapshots = false;
+  bool label_snapshot_contents = false;
 };
 
-// How often the VolumeGroupSnapshotContents are looked at for this node's
-// (--label-group-snapshots): the wait a group snapshot adds at most.
-constexpr auto kGroupSnapshotLabelInterval = std::chrono::seconds(2);
+// How often the snapshot contents are looked at for this node's
+// (--label-snapshot-contents): the wait a group or pre-provisioned snapshot
+// adds at most.
+constexpr auto kSnapshotContentLabelInterval = std::chrono::seconds(2);
 
-// With --label-group-snapshots, the labeler of this node's group snapshot
-// contents (kube/group_snapshot_labels.h), started.
-StatusOr<std::unique_ptr<kube::GroupSnapshotLabeler>> StartGroupSnapshotLabels(
+// With --label-snapshot-contents, the labeler of this node's snapshot
+// contents (kube/snapshot_content_labels.h), started.
+StatusOr<std::unique_ptr<kube::SnapshotContentLabeler>> StartSnapshotContentLabels(
     host::Host& host, const Flags& flags) {
-  if (!flags.label_group_snapshots) return nullptr;
+  if (!flags.label_snapshot_contents) return nullptr;
   ASSIGN_OR_RETURN(auto config, kube::InClusterConfig(host));
   ASSIGN_OR_RETURN(auto api, kube::MakeKubernetesApi(host, std::move(config)));
-  auto labeler = std::make_unique<kube::GroupSnapshotLabeler>(std::move(api), flags.driver_name,
-                                                              flags.node_id);
-  labeler->Start(kGroupSnapshotLabelInterval);
-  spdlog::info("group snapshots: labelling this node's VolumeGroupSnapshotContents {}={}",
-               kube::kManagedByLabel, flags.node_id);
+  auto labeler = std::make_unique<kube::SnapshotContentLabeler>(std::move(api), flags.driver_name,
+                                                                flags.node_id);
+  labeler->Start(kSnapshotContentLabelInterval);
+  spdlog::info(
+      "snapshots: labelling this node's VolumeSnapshotContents and VolumeGroupSnapshotContents "
+      "{}={}",
+      kube::kManagedByLabel, flags.node_id);
   return labeler;
 }
 
@@ -286,9 +289,9 @@ int Serve(const Flags& flags) {
     return 1;
   }
   startup.Lap("space refresh");
-  auto labeler = StartGroupSnapshotLabels(host, flags);
+  auto labeler = StartSnapshotContentLabels(host, flags);
   if (!labeler.ok()) {
-    spdlog::critical("cannot start: --label-group-snapshots: {}",
+    spdlog::critical("cannot start: --label-snapshot-contents: {}",
                      std::string(labeler.status().message()));
     server->Shutdown();
     return 1;
@@ -376,12 +379,13 @@ int main(int argc, char** argv) {
   app.add_flag("--peer-tls-optional", flags.peer.tls_optional,
                  "when --peer-tls-dir holds no ca.crt, run without copies between nodes (a "
                  "warning) instead of failing: for an optional Secret");
-  app.add_flag("--label-group-snapshots", flags.label_group_snapshots,
+  app.add_flag("--label-snapshot-contents,--label-group-snapshots", flags.label_snapshot_contents,
                "in a pod with distributed snapshotting (csi-snapshotter --node-deployment): "
-               "label this node's VolumeGroupSnapshotContents "
-               "snapshot.storage.kubernetes.io/managed-by=NODE, which the snapshot-controller "
-               "does not, so that this node's csi-snapshotter takes them; needs get, list and "
-               "patch on volumegroupsnapshotcontents");
+               "label this node's pre-provisioned VolumeSnapshotContents and its "
+               "VolumeGroupSnapshotContents snapshot.storage.kubernetes.io/managed-by=NODE, "
+               "which the snapshot-controller does not, so that this node's csi-snapshotter "
+               "takes them; needs get, list and patch on volumesnapshotcontents and "
+               "volumegroupsnapshotcontents (--label-group-snapshots: its earlier name)");
   app.add_option("--peer-max-rate", flags.peer.max_rate,
                  "bytes per second one copy from another node may take (e.g. 200Mi); "
                  "unbounded when not given");

@@ -129,7 +129,7 @@ StatusOr<ApiServerConfig> InClusterConfig(host::Host& host,
       *server_port == '\0') {
     return absl::FailedPreconditionError(
         "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set: dittod reads the "
-        "Kubernetes API (--peer-discovery=kubernetes, --label-group-snapshots) only when it "
+        "Kubernetes API (--peer-discovery=kubernetes, --label-snapshot-contents) only when it "
         "runs in a pod; elsewhere give peers as --peer NODE=HOST:PORT");
   }
   ApiServerConfig config;

@@ -431,38 +431,42 @@ TEST_F(ManifestsTest, DittodReadsNodesToFindPeersAndStartsWithoutTheSecret) {
   EXPECT_TRUE(bound) << "ditto-node-peers is not bound to " << account;
 }
 
-// The csi-snapshotter runs with --node-deployment, so it sees only group
-// snapshot contents labelled with its node: dittod labels them, and its
-// account may read and patch exactly those.
-TEST_F(ManifestsTest, DittodLabelsGroupSnapshotContentsForTheNodesSnapshotter) {
+// The csi-snapshotter runs with --node-deployment, so it sees only snapshot
+// contents labelled with its node: dittod labels the group and pre-provisioned
+// ones, and its account may read and patch exactly those.
+TEST_F(ManifestsTest, DittodLabelsSnapshotContentsForTheNodesSnapshotter) {
   std::vector<std::string> args = Args(dittod_);
-  EXPECT_NE(std::find(args.begin(), args.end(), "--label-group-snapshots"), args.end());
+  EXPECT_NE(std::find(args.begin(), args.end(), "--label-snapshot-contents"), args.end());
   const std::string account = pod_["serviceAccountName"].as<std::string>("");
-  auto role = Find(manifests_, "ClusterRole", "ditto-node-group-snapshots");
+  auto role = Find(manifests_, "ClusterRole", "ditto-node-snapshot-labels");
   ASSERT_TRUE(role);
   std::map<std::string, std::set<std::string>> verbs;
   for (const YAML::Node& rule : role->object["rules"]) {
     for (const YAML::Node& g : rule["apiGroups"]) {
-      EXPECT_EQ(g.as<std::string>(), "groupsnapshot.storage.k8s.io");
-    }
-    for (const YAML::Node& r : rule["resources"]) {
-      for (const YAML::Node& v : rule["verbs"]) verbs[r.as<std::string>()].insert(v.as<std::string>());
+      for (const YAML::Node& r : rule["resources"]) {
+        for (const YAML::Node& v : rule["verbs"]) {
+          verbs[g.as<std::string>() + "/" + r.as<std::string>()].insert(v.as<std::string>());
+        }
+      }
     }
   }
-  EXPECT_EQ(verbs["volumegroupsnapshotcontents"],
+  EXPECT_EQ(verbs["snapshot.storage.k8s.io/volumesnapshotcontents"],
             (std::set<std::string>{"get", "list", "patch"}));
-  EXPECT_EQ(verbs["volumegroupsnapshotclasses"], (std::set<std::string>{"get"}));
-  EXPECT_EQ(verbs.size(), 2u) << "nothing else";
+  EXPECT_EQ(verbs["groupsnapshot.storage.k8s.io/volumegroupsnapshotcontents"],
+            (std::set<std::string>{"get", "list", "patch"}));
+  EXPECT_EQ(verbs["groupsnapshot.storage.k8s.io/volumegroupsnapshotclasses"],
+            (std::set<std::string>{"get"}));
+  EXPECT_EQ(verbs.size(), 3u) << "nothing else";
   bool bound = false;
   for (const Manifest& binding : FindAll(manifests_, "ClusterRoleBinding")) {
-    if (binding.object["roleRef"]["name"].as<std::string>("") != "ditto-node-group-snapshots") {
+    if (binding.object["roleRef"]["name"].as<std::string>("") != "ditto-node-snapshot-labels") {
       continue;
     }
     for (const YAML::Node& subject : binding.object["subjects"]) {
       bound |= subject["name"].as<std::string>("") == account;
     }
   }
-  EXPECT_TRUE(bound) << "ditto-node-group-snapshots is not bound to " << account;
+  EXPECT_TRUE(bound) << "ditto-node-snapshot-labels is not bound to " << account;
 }
 
 TEST_F(ManifestsTest, SnapshotMetadataComponentFitsTheDaemonSet) {

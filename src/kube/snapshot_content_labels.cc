@@ -1,7 +1,8 @@
-#include "kube/group_snapshot_labels.h"
+#include "kube/snapshot_content_labels.h"
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/str_join.h"
 #include "common/ids.h"
 #include "fmt/format.h"
 #include "spdlog/spdlog.h"
@@ -9,9 +10,6 @@
 namespace ditto::kube {
 namespace {
 
-constexpr char kGroup[] = "/apis/groupsnapshot.storage.k8s.io/";
-// Newest first: the first the API server serves is used.
-constexpr const char* kVersions[] = {"v1", "v1beta2", "v1beta1"};
 // "!snapshot.storage.kubernetes.io/managed-by", URL-encoded; resourceVersion=0
 // answers from the API server's cache.
 constexpr char kUnlabelledQuery[] =
@@ -28,9 +26,10 @@ Status FromHttp(const ApiResponse& response, const std::string& server, const st
     case 403:
       return absl::PermissionDeniedError(fmt::format(
           "dittod's service account may not {} (403 from {}: {}); grant it get, list and patch "
-          "on volumegroupsnapshotcontents and get on volumegroupsnapshotclasses "
+          "on volumesnapshotcontents (apiGroups [\"snapshot.storage.k8s.io\"]) and "
+          "volumegroupsnapshotcontents and get on volumegroupsnapshotclasses "
           "(apiGroups [\"groupsnapshot.storage.k8s.io\"]), as the ClusterRole "
-          "ditto-node-group-snapshots in deploy/kubernetes/rbac.yaml does",
+          "ditto-node-snapshot-labels in deploy/kubernetes/rbac.yaml does",
           what, server, message));
     case 404:
       return absl::NotFoundError(
@@ -53,64 +52,78 @@ std::string StringAt(const nlohmann::json& object, const char* key) {
 
 }  // namespace
 
-GroupSnapshotLabeler::GroupSnapshotLabeler(std::unique_ptr<KubernetesApi> api, std::string driver,
-                                           std::string node)
+SnapshotContentLabeler::SnapshotContentLabeler(std::unique_ptr<KubernetesApi> api,
+                                               std::string driver, std::string node)
     : api_(std::move(api)),
       driver_(std::move(driver)),
       node_(std::move(node)),
-      tag_(NodeTag(node_)) {}
+      tag_(NodeTag(node_)),
+      kinds_{Kind{"snapshot.storage.k8s.io", {"v1"}, "volumesnapshotcontents",
+                  "VolumeSnapshotContent"},
+             Kind{"groupsnapshot.storage.k8s.io", {"v1", "v1beta2", "v1beta1"},
+                  "volumegroupsnapshotcontents", "VolumeGroupSnapshotContent", true}} {}
 
-GroupSnapshotLabeler::~GroupSnapshotLabeler() { Stop(); }
+SnapshotContentLabeler::~SnapshotContentLabeler() { Stop(); }
 
-StatusOr<ApiResponse> GroupSnapshotLabeler::ListUnlabelled() {
-  if (!version_.empty()) {
-    ASSIGN_OR_RETURN(ApiResponse response,
-                     api_->Get(fmt::format("{}{}/volumegroupsnapshotcontents{}", kGroup, version_,
-                                           kUnlabelledQuery)));
+namespace {
+std::string Path(const SnapshotContentLabeler::Kind& kind, const std::string& version,
+                 const std::string& rest) {
+  return fmt::format("/apis/{}/{}/{}{}", kind.api_group, version, kind.resource, rest);
+}
+}  // namespace
+
+StatusOr<ApiResponse> SnapshotContentLabeler::ListUnlabelled(Kind& kind) {
+  if (!kind.version.empty()) {
+    ASSIGN_OR_RETURN(ApiResponse response, api_->Get(Path(kind, kind.version, kUnlabelledQuery)));
     if (response.status != 404) return response;
-    version_.clear();  // the CRDs changed: look again
+    kind.version.clear();  // the CRDs changed: look again
   }
-  for (const char* version : kVersions) {
-    ASSIGN_OR_RETURN(ApiResponse response,
-                     api_->Get(fmt::format("{}{}/volumegroupsnapshotcontents{}", kGroup, version,
-                                           kUnlabelledQuery)));
+  for (const std::string& version : kind.versions) {
+    ASSIGN_OR_RETURN(ApiResponse response, api_->Get(Path(kind, version, kUnlabelledQuery)));
     if (response.status == 404) continue;
-    if (response.status == 200) version_ = version;
+    if (response.status == 200) kind.version = version;
     return response;
   }
   return absl::NotFoundError(fmt::format(
-      "the Kubernetes API server {} serves no VolumeGroupSnapshotContents "
-      "(groupsnapshot.storage.k8s.io v1, v1beta2 or v1beta1): install the group snapshot CRDs "
-      "of external-snapshotter to take group snapshots",
-      api_->Server()));
+      "the Kubernetes API server {} serves no {}s ({} {}): install the {}snapshot CRDs of "
+      "external-snapshotter to take {}snapshots",
+      api_->Server(), kind.name, kind.api_group, absl::StrJoin(kind.versions, ", "),
+      kind.group ? "group " : "", kind.group ? "group " : ""));
 }
 
-bool GroupSnapshotLabeler::Holds(const nlohmann::json& item) const {
+bool SnapshotContentLabeler::Holds(const nlohmann::json& item) const {
   const nlohmann::json* source = nullptr;
   if (auto spec = item.find("spec"); spec != item.end() && spec->is_object()) {
     if (auto it = spec->find("source"); it != spec->end() && it->is_object()) source = &*it;
   }
   if (source == nullptr) return false;
-  const nlohmann::json* handles = nullptr;
+  std::vector<std::string> handles;
+  auto add_all = [&handles](const nlohmann::json& array) {
+    for (const auto& handle : array) handles.push_back(handle.is_string() ? handle.get<std::string>() : "");
+  };
   if (auto it = source->find("volumeHandles"); it != source->end() && it->is_array()) {
-    handles = &*it;
+    add_all(*it);  // a group content made for VolumeGroupSnapshot
   } else if (auto group = source->find("groupSnapshotHandles");
              group != source->end() && group->is_object()) {
     if (auto it = group->find("volumeSnapshotHandles"); it != group->end() && it->is_array()) {
-      handles = &*it;
+      add_all(*it);  // a pre-provisioned group content
     }
+  } else if (std::string handle = StringAt(*source, "snapshotHandle"); !handle.empty()) {
+    handles.push_back(handle);  // a pre-provisioned VolumeSnapshotContent
+  } else if (std::string volume = StringAt(*source, "volumeHandle"); !volume.empty()) {
+    handles.push_back(volume);  // a VolumeSnapshotContent to be made of a volume
   }
-  if (handles == nullptr || handles->empty()) return false;
-  for (const auto& handle : *handles) {
-    if (!handle.is_string() || TagOfId(handle.get<std::string>()) != tag_) return false;
+  if (handles.empty()) return false;
+  for (const auto& handle : handles) {
+    if (handle.empty() || TagOfId(handle) != tag_) return false;
   }
   return true;
 }
 
-void GroupSnapshotLabeler::CheckClass(const std::string& class_name) {
+void SnapshotContentLabeler::CheckGroupClass(const Kind& kind, const std::string& class_name) {
   if (class_name.empty() || !classes_checked_.insert(class_name).second) return;
-  auto answer = api_->Get(fmt::format("{}{}/volumegroupsnapshotclasses/{}", kGroup, version_,
-                                      class_name));
+  auto answer = api_->Get(fmt::format("/apis/{}/{}/volumegroupsnapshotclasses/{}", kind.api_group,
+                                      kind.version, class_name));
   if (!answer.ok() || answer->status != 200) return;  // the snapshotter reports it
   auto json = nlohmann::json::parse(answer->body, nullptr, false);
   std::string label;
@@ -127,17 +140,32 @@ void GroupSnapshotLabeler::CheckClass(const std::string& class_name) {
       kManagedByLabel, node_);
 }
 
-StatusOr<int> GroupSnapshotLabeler::LabelOnce() {
-  ASSIGN_OR_RETURN(ApiResponse response, ListUnlabelled());
+StatusOr<int> SnapshotContentLabeler::LabelOnce() {
+  int labelled = 0;
+  Status first_error;
+  for (Kind& kind : kinds_) {
+    auto count = LabelKind(kind);
+    if (count.ok()) {
+      labelled += *count;
+    } else if (first_error.ok()) {
+      first_error = count.status();
+    }
+  }
+  if (!first_error.ok()) return first_error;
+  return labelled;
+}
+
+StatusOr<int> SnapshotContentLabeler::LabelKind(Kind& kind) {
+  ASSIGN_OR_RETURN(ApiResponse response, ListUnlabelled(kind));
   if (response.status != 200) {
-    return FromHttp(response, api_->Server(), "list volumegroupsnapshotcontents");
+    return FromHttp(response, api_->Server(), "list " + kind.resource);
   }
   auto json = nlohmann::json::parse(response.body, nullptr, false);
   if (!json.is_object() || !json.contains("items") || !json["items"].is_array()) {
     return absl::UnavailableError(fmt::format(
-        "the Kubernetes API server {} answered the list of VolumeGroupSnapshotContents with "
-        "something that is not a list; check that KUBERNETES_SERVICE_HOST names the API server",
-        api_->Server()));
+        "the Kubernetes API server {} answered the list of {}s with something that is not a "
+        "list; check that KUBERNETES_SERVICE_HOST names the API server",
+        api_->Server(), kind.name));
   }
   int labelled = 0;
   Status first_error;
@@ -149,12 +177,11 @@ StatusOr<int> GroupSnapshotLabeler::LabelOnce() {
     if (StringAt(spec, "driver") != driver_) continue;
     std::string name = StringAt(item.value("metadata", nlohmann::json::object()), "name");
     if (name.empty()) continue;
-    auto patched = api_->Patch(
-        fmt::format("{}{}/volumegroupsnapshotcontents/{}", kGroup, version_, name), patch);
+    auto patched = api_->Patch(Path(kind, kind.version, "/" + name), patch);
     Status status = patched.ok() ? (patched->status == 200
                                         ? Status()
                                         : FromHttp(*patched, api_->Server(),
-                                                   "label volumegroupsnapshotcontent " + name))
+                                                   "label " + kind.name + " " + name))
                                  : patched.status();
     if (!status.ok()) {
       // Deleted since the list: nothing to do.
@@ -162,15 +189,14 @@ StatusOr<int> GroupSnapshotLabeler::LabelOnce() {
       continue;
     }
     ++labelled;
-    spdlog::info("group snapshots: labelled VolumeGroupSnapshotContent {} {}={}", name,
-                 kManagedByLabel, node_);
-    CheckClass(StringAt(spec, "volumeGroupSnapshotClassName"));
+    spdlog::info("snapshots: labelled {} {} {}={}", kind.name, name, kManagedByLabel, node_);
+    if (kind.group) CheckGroupClass(kind, StringAt(spec, "volumeGroupSnapshotClassName"));
   }
   if (!first_error.ok()) return first_error;
   return labelled;
 }
 
-void GroupSnapshotLabeler::Start(std::chrono::milliseconds interval) {
+void SnapshotContentLabeler::Start(std::chrono::milliseconds interval) {
   Stop();
   {
     std::lock_guard lock(mu_);
@@ -185,9 +211,9 @@ void GroupSnapshotLabeler::Start(std::chrono::milliseconds interval) {
       std::string error = labelled.ok() ? "" : std::string(labelled.status().message());
       if (error != last_error) {
         if (error.empty()) {
-          spdlog::info("group snapshots: the VolumeGroupSnapshotContents can be read again");
+          spdlog::info("snapshots: the snapshot contents can be read again");
         } else {
-          spdlog::error("group snapshots: {}", error);
+          spdlog::error("snapshots: {}", error);
         }
         last_error = error;
       }
@@ -197,7 +223,7 @@ void GroupSnapshotLabeler::Start(std::chrono::milliseconds interval) {
   });
 }
 
-void GroupSnapshotLabeler::Stop() {
+void SnapshotContentLabeler::Stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;

@@ -1,7 +1,8 @@
-// GroupSnapshotLabeler over a fake API server: which VolumeGroupSnapshotContents
-// it labels (this driver's, all of whose volumes this node holds), with what
-// patch, which API version it settles on, and what it says when it may not.
-#include "kube/group_snapshot_labels.h"
+// SnapshotContentLabeler over a fake API server: which VolumeSnapshotContents
+// and VolumeGroupSnapshotContents it labels (this driver's, all of whose
+// snapshots or volumes this node holds), with what patch, which API version it
+// settles on, and what it says when it may not.
+#include "kube/snapshot_content_labels.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -22,6 +23,7 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
 constexpr char kContents[] = "/apis/groupsnapshot.storage.k8s.io/{}/volumegroupsnapshotcontents";
+constexpr char kSnapshotContents[] = "/apis/snapshot.storage.k8s.io/v1/volumesnapshotcontents";
 constexpr char kQuery[] =
     "?labelSelector=%21snapshot.storage.kubernetes.io%2Fmanaged-by&resourceVersion=0";
 
@@ -67,11 +69,29 @@ std::string List(const std::vector<nlohmann::json>& items) {
   return nlohmann::json{{"kind", "VolumeGroupSnapshotContentList"}, {"items", items}}.dump();
 }
 
-class GroupSnapshotLabelsTest : public ::testing::Test {
+// A VolumeSnapshotContent: pre-provisioned (`snapshot_handle`) or to be made
+// of a volume (`volume_handle`).
+nlohmann::json SnapshotContent(const std::string& name, const std::string& driver,
+                               const std::string& snapshot_handle,
+                               const std::string& volume_handle = "") {
+  nlohmann::json source = nlohmann::json::object();
+  if (!snapshot_handle.empty()) source["snapshotHandle"] = snapshot_handle;
+  if (!volume_handle.empty()) source["volumeHandle"] = volume_handle;
+  return {{"metadata", {{"name", name}}},
+          {"spec", {{"driver", driver}, {"deletionPolicy", "Delete"}, {"source", source}}}};
+}
+
+class SnapshotContentLabelsTest : public ::testing::Test {
  protected:
-  std::unique_ptr<GroupSnapshotLabeler> Labeler() {
-    return std::make_unique<GroupSnapshotLabeler>(std::make_unique<FakeApi>(api_),
-                                                  "ditto.csi.dev", "node-a");
+  // The snapshot CRDs are served (no content) unless a test says otherwise.
+  SnapshotContentLabelsTest() { ServeSnapshotContents({}); }
+
+  std::unique_ptr<SnapshotContentLabeler> Labeler() {
+    return std::make_unique<SnapshotContentLabeler>(std::make_unique<FakeApi>(api_),
+                                                    "ditto.csi.dev", "node-a");
+  }
+  void ServeSnapshotContents(const std::vector<nlohmann::json>& items) {
+    api_->gets[std::string(kSnapshotContents) + kQuery] = ApiResponse{200, List(items)};
   }
   void Serve(const std::string& version, const std::vector<nlohmann::json>& items) {
     api_->gets[fmt::format(kContents, version) + kQuery] = ApiResponse{200, List(items)};
@@ -101,7 +121,7 @@ class GroupSnapshotLabelsTest : public ::testing::Test {
   const std::string there_ = NodeTag("node-b");
 };
 
-TEST_F(GroupSnapshotLabelsTest, LabelsTheContentsOfThisNodesVolumesOnly) {
+TEST_F(SnapshotContentLabelsTest, LabelsTheContentsOfThisNodesVolumesOnly) {
   Serve("v1", {Content("mine", "ditto.csi.dev", {NewVolumeId(here_), NewVolumeId(here_)}),
                Content("theirs", "ditto.csi.dev", {NewVolumeId(there_)}),
                Content("spread", "ditto.csi.dev", {NewVolumeId(here_), NewVolumeId(there_)}),
@@ -118,7 +138,7 @@ TEST_F(GroupSnapshotLabelsTest, LabelsTheContentsOfThisNodesVolumesOnly) {
                           R"({"metadata":{"labels":{"snapshot.storage.kubernetes.io/managed-by":"node-a"}}})"));
 }
 
-TEST_F(GroupSnapshotLabelsTest, APreProvisionedContentIsLabelledByItsMemberSnapshots) {
+TEST_F(SnapshotContentLabelsTest, APreProvisionedContentIsLabelledByItsMemberSnapshots) {
   nlohmann::json content = {
       {"metadata", {{"name", "imported"}}},
       {"spec",
@@ -133,7 +153,47 @@ TEST_F(GroupSnapshotLabelsTest, APreProvisionedContentIsLabelledByItsMemberSnaps
   EXPECT_EQ(*labelled, 1);
 }
 
-TEST_F(GroupSnapshotLabelsTest, UsesTheNewestServedVersionAndKeepsIt) {
+// The snapshot-controller labels the contents it makes of a claim's volume,
+// never one an administrator creates for an existing snapshot handle: those
+// of this node are labelled here, by their snapshot's tag.
+TEST_F(SnapshotContentLabelsTest, LabelsPreProvisionedSnapshotContentsOfThisNode) {
+  ServeSnapshotContents({SnapshotContent("imported", "ditto.csi.dev", NewSnapshotId(here_)),
+                         SnapshotContent("elsewhere", "ditto.csi.dev", NewSnapshotId(there_)),
+                         SnapshotContent("untagged", "ditto.csi.dev", NewSnapshotId()),
+                         SnapshotContent("other-driver", "hostpath.csi.k8s.io",
+                                         NewSnapshotId(here_)),
+                         SnapshotContent("of-a-volume", "ditto.csi.dev", "", NewVolumeId(here_)),
+                         SnapshotContent("no-source", "ditto.csi.dev", "")});
+  Serve("v1", {});
+  auto labelled = Labeler()->LabelOnce();
+  ASSERT_TRUE(labelled.ok()) << labelled.status();
+  EXPECT_EQ(*labelled, 2);
+  const std::string label =
+      R"({"metadata":{"labels":{"snapshot.storage.kubernetes.io/managed-by":"node-a"}}})";
+  EXPECT_THAT(Patches(), ElementsAre(fmt::format("PATCH {}/imported {}", kSnapshotContents, label),
+                                     fmt::format("PATCH {}/of-a-volume {}", kSnapshotContents,
+                                                 label)));
+}
+
+// Without the group snapshot CRDs the VolumeSnapshotContents are still
+// labelled, and the other way round; the pass reports what is missing.
+TEST_F(SnapshotContentLabelsTest, OneKindMissingDoesNotStopTheOther) {
+  ServeSnapshotContents({SnapshotContent("imported", "ditto.csi.dev", NewSnapshotId(here_))});
+  auto labelled = Labeler()->LabelOnce();
+  EXPECT_EQ(labelled.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(Patches(), ElementsAre(HasSubstr("/volumesnapshotcontents/imported ")));
+
+  api_->gets.clear();
+  api_->requests.clear();
+  Serve("v1", {Content("mine", "ditto.csi.dev", {NewVolumeId(here_)})});
+  labelled = Labeler()->LabelOnce();
+  EXPECT_EQ(labelled.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(labelled.status().message()),
+              HasSubstr("install the snapshot CRDs of external-snapshotter"));
+  EXPECT_THAT(Patches(), ElementsAre(HasSubstr("/volumegroupsnapshotcontents/mine ")));
+}
+
+TEST_F(SnapshotContentLabelsTest, UsesTheNewestServedVersionAndKeepsIt) {
   Serve("v1beta2", {Content("mine", "ditto.csi.dev", {NewVolumeId(here_)})});
   auto labeler = Labeler();
   ASSERT_EQ(labeler->LabelOnce().value_or(-1), 1);
@@ -148,29 +208,29 @@ TEST_F(GroupSnapshotLabelsTest, UsesTheNewestServedVersionAndKeepsIt) {
   EXPECT_THAT(Patches()[0], HasSubstr("/v1beta2/volumegroupsnapshotcontents/mine "));
 }
 
-TEST_F(GroupSnapshotLabelsTest, NoGroupSnapshotCrdsSaysWhatToInstall) {
+TEST_F(SnapshotContentLabelsTest, NoGroupSnapshotCrdsSaysWhatToInstall) {
   auto labelled = Labeler()->LabelOnce();
   EXPECT_EQ(labelled.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(labelled.status().message()), HasSubstr("install the group snapshot CRDs"));
   EXPECT_THAT(Patches(), IsEmpty());
 }
 
-TEST_F(GroupSnapshotLabelsTest, AMissingPermissionNamesTheClusterRole) {
+TEST_F(SnapshotContentLabelsTest, AMissingPermissionNamesTheClusterRole) {
   api_->gets[fmt::format(kContents, "v1") + kQuery] =
       ApiResponse{403, R"({"kind":"Status","message":"volumegroupsnapshotcontents is forbidden"})"};
   auto listed = Labeler()->LabelOnce();
   EXPECT_EQ(listed.status().code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_THAT(std::string(listed.status().message()), HasSubstr("ditto-node-group-snapshots"));
+  EXPECT_THAT(std::string(listed.status().message()), HasSubstr("ditto-node-snapshot-labels"));
   EXPECT_THAT(std::string(listed.status().message()), HasSubstr("is forbidden"));
 
   Serve("v1", {Content("mine", "ditto.csi.dev", {NewVolumeId(here_)})});
   api_->patch_status = 403;
   auto patched = Labeler()->LabelOnce();
   EXPECT_EQ(patched.status().code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_THAT(std::string(patched.status().message()), HasSubstr("label volumegroupsnapshotcontent mine"));
+  EXPECT_THAT(std::string(patched.status().message()), HasSubstr("label VolumeGroupSnapshotContent mine"));
 }
 
-TEST_F(GroupSnapshotLabelsTest, AContentDeletedSinceTheListIsNoError) {
+TEST_F(SnapshotContentLabelsTest, AContentDeletedSinceTheListIsNoError) {
   Serve("v1", {Content("gone", "ditto.csi.dev", {NewVolumeId(here_)})});
   api_->patch_status = 404;
   auto labelled = Labeler()->LabelOnce();
@@ -178,7 +238,7 @@ TEST_F(GroupSnapshotLabelsTest, AContentDeletedSinceTheListIsNoError) {
   EXPECT_EQ(*labelled, 0);
 }
 
-TEST_F(GroupSnapshotLabelsTest, TheClassIsCheckedOncePerName) {
+TEST_F(SnapshotContentLabelsTest, TheClassIsCheckedOncePerName) {
   Serve("v1", {Content("one", "ditto.csi.dev", {NewVolumeId(here_)}, "shared"),
                Content("two", "ditto.csi.dev", {NewVolumeId(here_)}, "shared")});
   ServeClass("v1", "shared", "node-b");
@@ -192,7 +252,7 @@ TEST_F(GroupSnapshotLabelsTest, TheClassIsCheckedOncePerName) {
   EXPECT_EQ(class_reads, 1);
 }
 
-TEST_F(GroupSnapshotLabelsTest, StartedItLabelsUntilStopped) {
+TEST_F(SnapshotContentLabelsTest, StartedItLabelsUntilStopped) {
   Serve("v1", {Content("mine", "ditto.csi.dev", {NewVolumeId(here_)})});
   auto labeler = Labeler();
   labeler->Start(std::chrono::milliseconds(1));
