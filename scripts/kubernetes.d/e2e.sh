@@ -10,6 +10,15 @@
 # docs/kubernetes-e2e.md.
 
 E2E_OUT=${DITTO_E2E_OUT:-$ROOT/build/kubernetes-e2e}
+# Tests that cannot pass against a StorageClass with volumeBindingMode
+# WaitForFirstConsumer (ditto's: a volume is made on the node of its first
+# pod), left out of every run; docs/kubernetes-e2e.md gives each reason.
+#   volume-modify-stress "should modify volumes with a different
+#   volumeAttributesClass": makes pod objects it never creates, then changes
+#   the claims' class; the claims wait for a consumer, stay unbound, and the
+#   API server refuses the change (an unbound claim's spec is immutable).
+E2E_UNRUNNABLE='volume-modify-stress.*should modify volumes with a different volumeAttributesClass'
+
 E2E_DRIVER=$ROOT/tests/kubernetes/test-driver.yaml
 
 # The import paths of test/e2e/e2e_test.go (the packages that register the
@@ -172,11 +181,12 @@ e2e_run() {
   rm -rf "$dir" && mkdir -p "$dir"
   local focus='External.Storage \[Driver: ditto\.csi\.dev\]'
   [[ -n ${DITTO_E2E_FOCUS:-} ]] && focus+=".*(${DITTO_E2E_FOCUS})"
-  local skip=${DITTO_E2E_SKIP:-}
+  local skip=$E2E_UNRUNNABLE
+  [[ -n ${DITTO_E2E_SKIP:-} ]] && skip+="|${DITTO_E2E_SKIP}"
   log "e2e $phase: $procs process(es), label filter '$labels', log $dir/e2e.log"
   local args=(--procs="$procs" --focus="$focus" --label-filter="$labels" --timeout=24h
               --no-color --silence-skips --poll-progress-after=10m)
-  [[ -n $skip ]] && args+=(--skip="$skip")
+  args+=(--skip="$skip")
   # The suite reads some FromFile paths relative to its working directory
   # (ginkgo's is the binary's), others under --repo-root: the definition is
   # passed with the repository's paths made absolute.
