@@ -114,14 +114,15 @@ e2e_image() {
 
 build_e2e_images() {
   mkdir -p "$KIMAGES" "$BUILDAH_ROOT"
-  local moddir busybox agnhost nginx
+  local moddir busybox agnhost nginx dnsutils
   moddir=$(cd "$KCACHE/src/e2e" && go_env "$GO" list -m -f '{{.Dir}}' k8s.io/kubernetes) \
     || die "the e2e wrapper module is not built: run build_e2e first"
   busybox=$(e2e_image_tag "$moddir" BusyBox)
   agnhost=$(e2e_image_tag "$moddir" Agnhost)
   nginx=$(e2e_image_tag "$moddir" Nginx)
-  [[ -n $busybox && -n $agnhost && -n $nginx ]] \
-    || die "cannot read the busybox, agnhost and nginx tags from $moddir/test/utils/image/manifest.go"
+  dnsutils=$(e2e_image_tag "$moddir" JessieDnsutils)
+  [[ -n $busybox && -n $agnhost && -n $nginx && -n $dnsutils ]] \
+    || die "cannot read the busybox, agnhost, nginx and jessie-dnsutils tags from $moddir/test/utils/image/manifest.go"
   local bb; bb=$(dpkg-query -W -f '${Version}' busybox-static) || die "busybox-static is not installed"
   local root=$KCACHE/src/e2e-image-root
 
@@ -151,6 +152,12 @@ build_e2e_images() {
     echo 'ditto e2e' >"$root/usr/share/nginx/html/index.html"
     e2e_image e2e-nginx "$E2E_REGISTRY/$nginx" '[]' '["httpd","-f","-p","80","-h","/usr/share/nginx/html"]' \
       "$root" "$nginx $bb"
+  fi
+  # jessie-dnsutils: the multivolume suite's concurrent-access pods run only
+  # shell commands in it (dd, sha256sum, blockdev, grep): the busybox tree.
+  if ! image_ok e2e-dnsutils "$dnsutils $bb"; then
+    e2e_busybox_root "$root"
+    e2e_image e2e-dnsutils "$E2E_REGISTRY/$dnsutils" '[]' '["sh"]' "$root" "$dnsutils $bb"
   fi
   rm -rf "$root"
 }
