@@ -153,11 +153,19 @@ build_e2e_images() {
     e2e_image e2e-nginx "$E2E_REGISTRY/$nginx" '[]' '["httpd","-f","-p","80","-h","/usr/share/nginx/html"]' \
       "$root" "$nginx $bb"
   fi
-  # jessie-dnsutils: the multivolume suite's concurrent-access pods run only
-  # shell commands in it (dd, sha256sum, blockdev, grep): the busybox tree.
-  if ! image_ok e2e-dnsutils "$dnsutils $bb"; then
-    e2e_busybox_root "$root"
-    e2e_image e2e-dnsutils "$E2E_REGISTRY/$dnsutils" '[]' '["sh"]' "$root" "$dnsutils $bb"
+  # jessie-dnsutils: a Debian with GNU coreutils, as upstream's (the
+  # multivolume suite writes with `dd oflag=nocache`, which busybox lacks):
+  # the debian:12 base that ditto's image is built on.
+  image_debian_base
+  local base; base=$(bah inspect --type image --format '{{.FromImageID}}' docker.io/library/debian:12) \
+    || die "cannot inspect the debian:12 base image"
+  if ! image_ok e2e-dnsutils "$dnsutils $base"; then
+    log "making image $E2E_REGISTRY/$dnsutils"
+    local c
+    c=$(bah from --quiet docker.io/library/debian:12) || die "buildah cannot start from debian:12"
+    bah config --entrypoint '[]' --cmd '["sh"]' "$c"
+    bah commit --quiet --rm "$c" "$E2E_REGISTRY/$dnsutils" >/dev/null || die "cannot commit $E2E_REGISTRY/$dnsutils"
+    save_image e2e-dnsutils "$E2E_REGISTRY/$dnsutils" "$dnsutils $base"
   fi
   rm -rf "$root"
 }
