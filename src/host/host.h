@@ -136,11 +136,12 @@ class Host {
   virtual Status SparseCopy(const std::string& source, const std::string& destination) = 0;
   // Makes [offset, offset+length) of `path` allocated and exclusive to it, so
   // later writes there need no free space: fallocate(FALLOC_FL_UNSHARE_RANGE)
-  // where the filesystem unshares (XFS), else (btrfs, where a write always
-  // copies a shared extent) the shared extents are read and written back in
-  // place; then fallocate(0) for the holes, and fsync. ResourceExhausted
-  // when the filesystem runs out of space. The rewrite fallback reads then
-  // writes: callers keep other writers out of the range while it runs.
+  // where the filesystem unshares (XFS), else (btrfs) each shared piece is
+  // copied into an unnamed file and swapped in with FIDEDUPERANGE, which
+  // replaces the blocks only while they still hold the bytes copied; then
+  // fallocate(0) for the holes, and fsync. ResourceExhausted when the
+  // filesystem runs out of space. Safe while others write the file (through
+  // a loop device, say): no write of theirs is undone.
   virtual Status AllocateUnshared(const std::string& path, uint64_t offset, uint64_t length) = 0;
   // FIEMAP of the whole file, with FIEMAP_FLAG_SYNC.
   virtual StatusOr<std::vector<Extent>> Extents(const std::string& path) = 0;

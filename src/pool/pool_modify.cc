@@ -59,18 +59,16 @@ StatusOr<catalog::VolumeRecord> Pool::SetVolumeThick(const std::string& id, bool
                   id));
     ASSIGN_OR_RETURN(auto fs, host_.StatFilesystem(layout_.data_dir));
     // XFS unshares in the kernel, under the file's lock: the volume's
-    // writers simply wait for it. Elsewhere the image is rewritten with its
-    // own data, which must not race them: a mounted volume's filesystem is
-    // frozen around each piece; a staged block volume has none to freeze.
+    // writers simply wait for it. On btrfs each shared piece is copied and
+    // swapped in only while it still holds the bytes copied (Host::
+    // AllocateUnshared), so a writer is never undone: a staged block volume
+    // is made thick as its application writes. A mounted volume's filesystem
+    // is also frozen around each piece (which the swap no longer needs for
+    // correctness; it pauses the application once per piece).
     ASSIGN_OR_RETURN(auto stage, catalog_->FindStage(id));
     const bool in_kernel = fs.type == "xfs";
-    if (in_kernel || !stage) {
+    if (in_kernel || !stage || stage->block || stage->staging_path.empty()) {
       RETURN_IF_ERROR(Thicken(id, path, 0, capacity));
-    } else if (stage->block || stage->staging_path.empty()) {
-      return absl::FailedPreconditionError(fmt::format(
-          "volume {} is staged as a block device and the pool's {} filesystem cannot unshare "
-          "blocks in place; unstage it (stop the pod using it) and retry",
-          id, fs.type));
     } else {
       for (uint64_t offset = 0; offset < capacity; offset += kRewritePieceBytes) {
         FreezeWindow window(host_, freeze_limit_);

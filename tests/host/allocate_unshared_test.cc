@@ -2,8 +2,17 @@
 // (shared extents rewritten in place), as root; and on FakeHost.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <map>
 #include <memory>
+#include <random>
 #include <string>
+#include <thread>
+
+#include "fmt/format.h"
 
 #include "host/fake_host.h"
 #include "host/linux_host.h"
@@ -70,6 +79,62 @@ TEST_P(AllocateUnsharedTest, AClonedSparseImageBecomesFullyAllocatedAndExclusive
   // Repeating it changes nothing.
   ASSERT_TRUE(host_.AllocateUnshared(clone, 0, 32 * kMiB).ok());
   EXPECT_EQ(SpaceOf(host_, clone).allocated, 32 * kMiB);
+}
+
+// What a volume's application does while its volume is made thick: it keeps
+// writing (here straight into the image, as the loop device does). None of
+// its writes may be undone by the copy of a shared range made meanwhile.
+TEST_P(AllocateUnsharedTest, AWriterMeanwhileLosesNothing) {
+  auto fs = test::LoopFilesystem::Create(GetParam());
+  ASSERT_TRUE(fs.ok()) << fs.status();
+  const std::string source = (*fs)->mount_point() + "/source.img";
+  const std::string clone = (*fs)->mount_point() + "/clone.img";
+  constexpr uint64_t kSize = 64 * kMiB;
+  constexpr uint64_t kBlock = 4096;
+  ASSERT_TRUE(host_.CreateSparseFile(source, kSize).ok());
+  ASSERT_TRUE(host_.WriteAt(source, 0, test::PatternData(kSize, 3)).ok());
+  ASSERT_TRUE(host_.Reflink(source, clone).ok());
+  const std::string source_hash = Hash(source);
+
+  // Block i gets "<i>:<n>" repeated, n counting its writes; the last one is kept.
+  std::map<uint64_t, std::string> last;
+  std::atomic<bool> stop{false};
+  std::atomic<int> writes{0};
+  std::thread writer([&] {
+    int fd = ::open(clone.c_str(), O_RDWR | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    std::mt19937_64 random(7);
+    for (uint64_t n = 0; !stop.load() || n < 200; ++n) {
+      uint64_t block = random() % (kSize / kBlock);
+      std::string data;
+      while (data.size() < kBlock) data += fmt::format("{}:{};", block, n);
+      data.resize(kBlock);
+      ASSERT_EQ(::pwrite(fd, data.data(), kBlock, static_cast<off_t>(block * kBlock)),
+                static_cast<ssize_t>(kBlock));
+      last[block] = data;
+      writes.fetch_add(1);
+    }
+    ::close(fd);
+  });
+  while (writes.load() < 100) std::this_thread::yield();
+  Status status = host_.AllocateUnshared(clone, 0, kSize);
+  stop.store(true);
+  writer.join();
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(SpaceOf(host_, clone).shared, 0u);
+  EXPECT_EQ(Hash(source), source_hash) << "the source changed";
+  const std::string original = test::PatternData(kSize, 3);
+  auto image = host_.ReadAt(clone, 0, kSize);
+  ASSERT_TRUE(image.ok()) << image.status();
+  int lost = 0;
+  for (uint64_t block = 0; block < kSize / kBlock; ++block) {
+    auto it = last.find(block);
+    const std::string want =
+        it != last.end() ? it->second : original.substr(block * kBlock, kBlock);
+    if (image->compare(block * kBlock, kBlock, want) != 0) ++lost;
+  }
+  EXPECT_EQ(lost, 0) << "blocks whose last write was undone, of " << last.size() << " written ("
+                     << writes.load() << " writes)";
 }
 
 TEST_P(AllocateUnsharedTest, RunningOutOfSpaceIsResourceExhausted) {

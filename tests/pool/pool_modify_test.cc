@@ -117,15 +117,19 @@ TEST_F(PoolModifyTest, ElsewhereAMountedVolumeIsFrozenAroundEachRewrittenPiece) 
   EXPECT_FALSE(host_.frozen("/stage/m"));
   EXPECT_TRUE(pool_->GetVolume(id)->thick);
   EXPECT_EQ(Space(id).exclusive_bytes, 40 * kMiB);
-  // A block volume there has no filesystem to freeze: refused.
+  // A block volume there has no filesystem to freeze: made thick as it is
+  // written (the copy is swapped in only where unchanged), with no freeze.
   auto block = pool_->CreateVolume({.name = "b", .capacity_bytes = 8 * kMiB});
   ASSERT_TRUE(block.ok()) << block.status();
   ASSERT_TRUE(pool_->catalog()
                   .PutStage({.volume_id = block->volume.id, .staging_path = "/stage/b",
                              .device = "/dev/loop1", .block = true})
                   .ok());
-  EXPECT_EQ(pool_->SetVolumeThick(block->volume.id, true).status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  const int freezes = host_.freeze_count();
+  ASSERT_TRUE(pool_->SetVolumeThick(block->volume.id, true).ok());
+  EXPECT_EQ(host_.freeze_count(), freezes);
+  EXPECT_TRUE(pool_->GetVolume(block->volume.id)->thick);
+  EXPECT_EQ(Space(block->volume.id).exclusive_bytes, 8 * kMiB);
   EXPECT_EQ(pool_->SetVolumeThick("vol-0123456789abcdef0123456789abcdef", true).status().code(),
             absl::StatusCode::kNotFound);
 }
