@@ -281,7 +281,20 @@ cluster_down() {
   # dittod attached in its pod name their file from a mount only the pod saw
   # (the pool as /pool/backing.img, a volume as /volumes/vol-*/disk.img):
   # volumes first, as they keep the pool's filesystem alive.
-  local dev file
+  # The kubelet holds each block volume it maps with a loop device of its own
+  # over the volume's device node (named from the kubelet's mount, so found
+  # by the node's device and inode): those first, or the volume's stays busy.
+  local dev file id ref majmin ino
+  while read -r dev file; do
+    case $file in
+      "$DITTO_POOL_DIR"/* | "$KSTATE"/* | "$KUBELET_DIR"/* | /volumes/vol-*/disk.img*)
+        id=$(stat -c '%Hd:%Ld %i' "$dev") || continue
+        while read -r ref majmin ino; do
+          [[ "$majmin $ino" == "$id" ]] && { losetup -d "$ref" || log "cannot detach $ref (it holds $dev)"; }
+        done < <(losetup -n -O NAME,BACK-MAJ:MIN,BACK-INO 2>/dev/null)
+        ;;
+    esac
+  done < <(losetup -n -O NAME,BACK-FILE 2>/dev/null)
   while read -r dev file; do
     case $file in
       "$DITTO_POOL_DIR"/* | "$KSTATE"/* | "$KUBELET_DIR"/* | /volumes/vol-*/disk.img*)
