@@ -99,7 +99,9 @@ bool SnapshotContentLabeler::Holds(const nlohmann::json& item) const {
   if (source == nullptr) return false;
   std::vector<std::string> handles;
   auto add_all = [&handles](const nlohmann::json& array) {
-    for (const auto& handle : array) handles.push_back(handle.is_string() ? handle.get<std::string>() : "");
+    for (const auto& handle : array) {
+      handles.push_back(handle.is_string() ? handle.get<std::string>() : "");
+    }
   };
   if (auto it = source->find("volumeHandles"); it != source->end() && it->is_array()) {
     add_all(*it);  // a group content made for VolumeGroupSnapshot
