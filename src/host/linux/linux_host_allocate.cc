@@ -80,9 +80,8 @@ Status WriteFull(int fd, const std::string& what, const char* buffer, size_t siz
 // blocks only if they still hold the bytes read: a write into the image
 // meanwhile (an application writing through the volume's loop device) is
 // never undone; the piece is read again. Once the unnamed file is closed the
-// new blocks belong to the image alone.
-// `ranges`: [begin, end) byte ranges of the image, in order; one unnamed
-// file serves them all.
+// new blocks belong to the image alone. `ranges` are [begin, end) byte
+// ranges of the image, in order; one unnamed file serves them all.
 Status SwapInOwnBlocks(int fd, const std::string& path,
                        const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
   if (ranges.empty()) return absl::OkStatus();
